@@ -1,0 +1,232 @@
+// Package check holds the functions that judge a learner's work: one family
+// of checks per file (image references, docker login, registry contents,
+// pull secrets, pods). A check returns every problem it finds as a Finding;
+// an error means only that the check could not run (the API server is
+// down, say), never that the learner is not done yet.
+package check
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// Env is what a check may look at: the sandbox as the learner sees it.
+// The caller (cmd) builds it from the sandbox; lessons never import sandbox.
+type Env struct {
+	// Kube talks to the sandbox cluster; nil when there is none yet.
+	Kube kubernetes.Interface
+	// Namespace is where the learner's objects live.
+	Namespace string
+	// Registry is the private registry and the credentials the learner was given.
+	Registry Registry
+	// DockerConfigDir is the sandbox's DOCKER_CONFIG, where `docker login` writes.
+	DockerConfigDir string
+	// WorkDir is where the learner keeps manifests; checks read them to explain
+	// what the API server dropped or refused.
+	WorkDir string
+	// Kubelet says a kubelet pulls images on the nodes, so pod checks wait for
+	// its verdict instead of predicting it.
+	Kubelet bool
+	// Transport reaches the registry; nil means http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Registry is a private registry and the credentials for it.
+type Registry struct {
+	// Host is host:port as the learner types it in image names (localhost:5055).
+	Host     string
+	User     string
+	Password string
+}
+
+// Request is one run of a check: the step's parameters and, for quizzes,
+// the learner's answer.
+type Request struct {
+	Params map[string]string
+	Answer string
+}
+
+// Param returns a parameter, or def when the step did not set it.
+func (r Request) Param(name, def string) string {
+	if v, ok := r.Params[name]; ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// Severity tells whether a finding keeps the step from passing.
+type Severity string
+
+const (
+	// Problem findings keep the step from passing.
+	Problem Severity = "problem"
+	// Advice findings are worth knowing but the step may still pass.
+	Advice Severity = "advice"
+)
+
+// Finding is one thing a check noticed, written for the learner.
+type Finding struct {
+	// Code names the kind of finding, stable for tests and translations
+	// (e.g. "secret-wrong-namespace").
+	Code     string   `json:"code"`
+	Severity Severity `json:"severity"`
+	// Problem says what is wrong (or what is not there yet).
+	Problem string `json:"problem"`
+	// Expected says what the check looks for.
+	Expected string `json:"expected,omitempty"`
+	// Try says what to do next.
+	Try string `json:"try,omitempty"`
+	// Evidence quotes what the system said: a kubelet event, a registry reply.
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// Result is a check's verdict.
+type Result struct {
+	Passed   bool      `json:"passed"`
+	Findings []Finding `json:"findings,omitempty"`
+	// Summary is one line for a passed step (what was proven).
+	Summary string `json:"summary,omitempty"`
+}
+
+// Problems returns the findings that keep the step from passing.
+func (r Result) Problems() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		if f.Severity == Problem {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// HasFinding reports whether a finding with code is present.
+func (r Result) HasFinding(code string) bool {
+	for _, f := range r.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// findings collects findings while a check runs and turns them into a Result.
+type findings struct {
+	list []Finding
+}
+
+func (f *findings) problem(code, problem, expected, try string) *Finding {
+	f.list = append(f.list, Finding{Code: code, Severity: Problem, Problem: problem, Expected: expected, Try: try})
+	return &f.list[len(f.list)-1]
+}
+
+func (f *findings) advice(code, problem, try string) *Finding {
+	f.list = append(f.list, Finding{Code: code, Severity: Advice, Problem: problem, Try: try})
+	return &f.list[len(f.list)-1]
+}
+
+func (f *findings) hasProblems() bool {
+	for _, x := range f.list {
+		if x.Severity == Problem {
+			return true
+		}
+	}
+	return false
+}
+
+// result passes when no problem was found; summary describes the pass.
+func (f *findings) result(summary string) Result {
+	if f.hasProblems() {
+		return Result{Passed: false, Findings: f.list}
+	}
+	return Result{Passed: true, Findings: f.list, Summary: summary}
+}
+
+// Needs says what part of the sandbox a check talks to, so a UI can tell
+// which steps are usable before the cluster is ready.
+type Needs uint8
+
+const (
+	NeedsAnswer Needs = 1 << iota
+	NeedsCluster
+	NeedsRegistry
+	NeedsDockerConfig
+)
+
+// Has reports whether n includes all of x.
+func (n Needs) Has(x Needs) bool { return n&x == x }
+
+// Func runs a check.
+type Func func(ctx context.Context, env *Env, req Request) (Result, error)
+
+// Definition describes a check known by name to lesson files.
+type Definition struct {
+	Name string
+	// Params are the parameters a step must set; Optional ones may be set.
+	Params   []string
+	Optional []string
+	Needs    Needs
+	Run      Func
+}
+
+var registry = map[string]Definition{}
+
+func register(d Definition) {
+	if _, dup := registry[d.Name]; dup {
+		panic("check: duplicate definition " + d.Name)
+	}
+	registry[d.Name] = d
+}
+
+// Lookup returns the check called name.
+func Lookup(name string) (Definition, bool) {
+	d, ok := registry[name]
+	return d, ok
+}
+
+// Names lists the known checks, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run runs the named check, first making sure the sandbox has what it needs.
+func Run(ctx context.Context, name string, env *Env, req Request) (Result, error) {
+	d, ok := Lookup(name)
+	if !ok {
+		return Result{}, fmt.Errorf("unknown check %q", name)
+	}
+	if err := env.provides(d.Needs); err != nil {
+		return Result{}, err
+	}
+	return d.Run(ctx, env, req)
+}
+
+// ErrNoSandbox is returned when a check needs a part of the sandbox that is
+// not there (no cluster configured, no registry).
+var ErrNoSandbox = fmt.Errorf("the sandbox is not ready")
+
+func (env *Env) provides(n Needs) error {
+	var missing []string
+	if n.Has(NeedsCluster) && (env == nil || env.Kube == nil) {
+		missing = append(missing, "a cluster")
+	}
+	if n.Has(NeedsRegistry) && (env == nil || env.Registry.Host == "") {
+		missing = append(missing, "a registry")
+	}
+	if n.Has(NeedsDockerConfig) && (env == nil || env.DockerConfigDir == "") {
+		missing = append(missing, "a docker config dir")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: this step needs %s", ErrNoSandbox, strings.Join(missing, " and "))
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package check
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// A manifestNote is something a learner's manifest says about pull secrets
+// that the API server would drop or refuse, found by reading the file
+// (or the last-applied annotation) since the live object no longer shows it.
+type manifestNote struct {
+	Source string // file:line, or "last-applied annotation"
+	Kind   string
+	Name   string
+	// Issue is one of: under-container, outside-template, declared (the
+	// manifest names pull secrets where they belong), invalid.
+	Issue   string
+	Secrets []string
+	Detail  string
+}
+
+// workloadKinds keep their pod spec under spec.template.spec.
+var workloadKinds = map[string]bool{
+	"Deployment": true, "StatefulSet": true, "DaemonSet": true, "ReplicaSet": true,
+	"Job": true, "ReplicationController": true,
+}
+
+// scanManifestDir reads the YAML files directly in dir.
+func scanManifestDir(dir string) []manifestNote {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var notes []manifestNote
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || !bytes.Contains(data, []byte("imagePullSecrets")) {
+			continue
+		}
+		notes = append(notes, scanManifest(e.Name(), data)...)
+	}
+	sort.SliceStable(notes, func(i, j int) bool { return notes[i].Source < notes[j].Source })
+	return notes
+}
+
+// scanManifest reads every document of one YAML file.
+func scanManifest(source string, data []byte) []manifestNote {
+	var notes []manifestNote
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			notes = append(notes, manifestNote{Source: source, Issue: "invalid", Detail: err.Error()})
+			break
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		notes = append(notes, scanObject(source, doc.Content[0])...)
+	}
+	return notes
+}
+
+func scanObject(source string, obj *yaml.Node) []manifestNote {
+	kind := scalar(get(obj, "kind"))
+	name := scalar(get(get(obj, "metadata"), "name"))
+	if kind == "List" {
+		var notes []manifestNote
+		if items := get(obj, "items"); items != nil {
+			for _, it := range items.Content {
+				notes = append(notes, scanObject(source, it)...)
+			}
+		}
+		return notes
+	}
+	at := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d", source, n.Line) }
+	var notes []manifestNote
+	spec := get(obj, "spec")
+	podSpec := spec
+	if workloadKinds[kind] {
+		if ips := getKey(spec, "imagePullSecrets"); ips != nil {
+			notes = append(notes, manifestNote{Source: at(ips), Kind: kind, Name: name, Issue: "outside-template", Secrets: secretNames(get(spec, "imagePullSecrets"))})
+		}
+		if ips := getKey(get(spec, "template"), "imagePullSecrets"); ips != nil {
+			notes = append(notes, manifestNote{Source: at(ips), Kind: kind, Name: name, Issue: "outside-template", Secrets: secretNames(get(get(spec, "template"), "imagePullSecrets"))})
+		}
+		podSpec = get(get(spec, "template"), "spec")
+	} else if kind != "Pod" {
+		return nil
+	}
+	for _, field := range []string{"containers", "initContainers"} {
+		if cs := get(podSpec, field); cs != nil {
+			for _, c := range cs.Content {
+				if ips := getKey(c, "imagePullSecrets"); ips != nil {
+					notes = append(notes, manifestNote{Source: at(ips), Kind: kind, Name: name, Issue: "under-container", Secrets: secretNames(get(c, "imagePullSecrets"))})
+				}
+			}
+		}
+	}
+	if ips := getKey(podSpec, "imagePullSecrets"); ips != nil {
+		notes = append(notes, manifestNote{Source: at(ips), Kind: kind, Name: name, Issue: "declared", Secrets: secretNames(get(podSpec, "imagePullSecrets"))})
+	}
+	return notes
+}
+
+// getKey returns the key node of field in mapping m (for its line number).
+func getKey(m *yaml.Node, field string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == field {
+			return m.Content[i]
+		}
+	}
+	return nil
+}
+
+// get returns the value node of field in mapping m.
+func get(m *yaml.Node, field string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == field {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) string {
+	if n == nil || n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
+}
+
+// secretNames reads [{name: regcred}] and also the common slip [regcred].
+func secretNames(n *yaml.Node) []string {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []string
+	for _, it := range n.Content {
+		if s := scalar(get(it, "name")); s != "" {
+			out = append(out, s)
+		} else if s := scalar(it); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,406 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	k8schain "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+)
+
+func init() {
+	register(Definition{
+		Name:   "pod.pull-denied",
+		Params: []string{"pod", "image"},
+		Needs:  NeedsCluster | NeedsRegistry,
+		Run:    checkPullDenied,
+	})
+	register(Definition{
+		Name:     "pod.pulled",
+		Params:   []string{"pod", "image"},
+		Optional: []string{"secret", "serviceaccount"},
+		Needs:    NeedsCluster | NeedsRegistry,
+		Run:      checkPulled,
+	})
+}
+
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// Container waiting reasons with which the kubelet reports a failed pull.
+var pullFailureReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"}
+
+// pullOutcome is what the kubelet has said about pulling one container's image.
+type pullOutcome int
+
+const (
+	pullUnknown pullOutcome = iota // the kubelet has not said yet (or no kubelet)
+	pullFailed
+	pullSucceeded
+)
+
+// kubeletVerdict reads a pod's container status and events the way a
+// learner reads kubectl describe: did the kubelet pull the image?
+type kubeletVerdict struct {
+	Outcome pullOutcome
+	Reason  string // ErrImagePull, Running, …
+	// Evidence is the kubelet's own words: the Failed/Pulled event text,
+	// or the container status message.
+	Evidence string
+}
+
+// podWithImage finds the pod and the container that runs image, with the
+// findings for a missing pod or a wrong image.
+func podWithImage(ctx context.Context, env *Env, f *findings, podName, image string) (*corev1.Pod, *corev1.Container, error) {
+	want, err := SplitImage(image)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lesson parameter image %q: %w", image, err)
+	}
+	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, missingPod(ctx, env, f, podName, want)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			if got, err := SplitImage(list[i].Image); err == nil && got.Same(want) {
+				return pod, &list[i], nil
+			}
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		explainWrongImage(f, podName, c.Image, want)
+	}
+	return pod, nil, nil
+}
+
+func explainWrongImage(f *findings, pod, image string, want ImageParts) {
+	got, err := SplitImage(image)
+	try := fmt.Sprintf("Pods can't change their image's registry or name in place: delete the pod and create it with image: %s", want.Full)
+	switch {
+	case err != nil:
+		f.problem("pod-image-invalid", fmt.Sprintf("Pod %s's image %q is not a valid image name: %v.", pod, image, err), want.Full, try)
+	case got.Registry == "docker.io" && want.Registry != "docker.io":
+		f.problem("pod-image-no-registry", fmt.Sprintf("Pod %s's image %q names no registry, so the kubelet pulls it from Docker Hub (%s).", pod, image, got.Full),
+			want.Full, "Write the registry in front of the name: "+want.Registry+"/…")
+	case sameHostOtherPort(got.Registry, want.Registry):
+		f.problem("pod-image-wrong-port", fmt.Sprintf("Pod %s pulls from %s, but the registry is %s.", pod, got.Registry, want.Registry), want.Full, try)
+	default:
+		f.problem("pod-wrong-image", fmt.Sprintf("Pod %s runs %s.", pod, got.Full), want.Full, try)
+	}
+}
+
+// missingPod explains a pod that is not there: another name, or a
+// Deployment where a pod was asked for.
+func missingPod(ctx context.Context, env *Env, f *findings, podName string, want ImageParts) error {
+	pods, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Spec.Containers {
+			if got, err := SplitImage(c.Image); err == nil && got.Same(want) && len(p.OwnerReferences) == 0 {
+				f.problem("pod-other-name", fmt.Sprintf("Pod %s runs %s, but the step asks for a pod named %s.", p.Name, want.Full, podName),
+					"pod "+podName, fmt.Sprintf("Name it %s (metadata.name), or: kubectl run %s --image=%s", podName, podName, want.Full))
+			}
+		}
+	}
+	deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{})
+	if err == nil {
+		for _, d := range deploys.Items {
+			explainDeployment(f, &d, want)
+		}
+	}
+	if !f.hasProblems() {
+		f.problem("pod-missing", fmt.Sprintf("No pod %s in namespace %s yet.", podName, env.Namespace), fmt.Sprintf("pod %s with image %s", podName, want.Full), "")
+	}
+	return nil
+}
+
+// explainDeployment notes a Deployment that runs the image: its pull
+// secrets belong in spec.template.spec.
+func explainDeployment(f *findings, d *appsv1.Deployment, want ImageParts) {
+	uses := false
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if got, err := SplitImage(c.Image); err == nil && got.Same(want) {
+			uses = true
+		}
+	}
+	if !uses {
+		return
+	}
+	if len(d.Spec.Template.Spec.ImagePullSecrets) == 0 {
+		f.problem("deployment-secret-outside-template", fmt.Sprintf("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
+			"spec.template.spec.imagePullSecrets", "Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers.")
+	}
+}
+
+// readVerdict gathers the kubelet's verdict on container c of pod.
+func readVerdict(ctx context.Context, env *Env, pod *corev1.Pod, c *corev1.Container) (kubeletVerdict, error) {
+	var v kubeletVerdict
+	for _, cs := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
+		if cs.Name != c.Name {
+			continue
+		}
+		switch {
+		case cs.State.Waiting != nil && slices.Contains(pullFailureReasons, cs.State.Waiting.Reason):
+			v = kubeletVerdict{Outcome: pullFailed, Reason: cs.State.Waiting.Reason, Evidence: cs.State.Waiting.Message}
+		case cs.State.Running != nil:
+			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "Running"}
+		case cs.ImageID != "":
+			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "ImagePresent"}
+		}
+	}
+	events, err := env.Kube.CoreV1().Events(env.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.Set{"involvedObject.name": pod.Name, "involvedObject.uid": string(pod.UID)}.AsSelector().String(),
+	})
+	if err != nil {
+		return v, fmt.Errorf("reading events of pod %s: %w", pod.Name, err)
+	}
+	slices.SortStableFunc(events.Items, func(a, b corev1.Event) int { return eventTime(a).Time.Compare(eventTime(b).Time) })
+	for _, e := range events.Items {
+		if !strings.Contains(e.Message, c.Image) && e.InvolvedObject.FieldPath != "" && !strings.Contains(e.InvolvedObject.FieldPath, c.Name) {
+			continue
+		}
+		switch {
+		case e.Reason == "Failed" && strings.Contains(e.Message, "pull"):
+			if v.Outcome != pullSucceeded {
+				v.Outcome, v.Evidence = pullFailed, e.Message
+				if v.Reason == "" {
+					v.Reason = "ErrImagePull"
+				}
+			}
+		case e.Reason == "Pulled":
+			v.Outcome, v.Evidence = pullSucceeded, e.Message
+			if v.Reason == "" {
+				v.Reason = "Pulled"
+			}
+		}
+	}
+	return v, nil
+}
+
+func eventTime(e corev1.Event) metav1.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp
+	case !e.EventTime.IsZero():
+		return metav1.Time{Time: e.EventTime.Time}
+	}
+	return e.CreationTimestamp
+}
+
+// predictPull resolves the pod's pull secrets the way the kubelet does and
+// asks the registry for the manifest with them: what happens where no
+// kubelet runs.
+func predictPull(ctx context.Context, env *Env, pod *corev1.Pod, image string) (bool, error) {
+	names := make([]string, 0, len(pod.Spec.ImagePullSecrets))
+	for _, s := range pod.Spec.ImagePullSecrets {
+		names = append(names, s.Name)
+	}
+	// The ServiceAccount admission plugin has already copied the service
+	// account's pull secrets into the pod, as the kubelet sees it.
+	kc, err := k8schain.New(ctx, env.Kube, k8schain.Options{Namespace: pod.Namespace, ServiceAccountName: k8schain.NoServiceAccount, ImagePullSecrets: names})
+	if err != nil {
+		return false, fmt.Errorf("resolving pull secrets of pod %s: %w", pod.Name, err)
+	}
+	_, err = headManifestWithKeychain(ctx, env.transport(), image, kc)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, errUnauthorized):
+		return false, nil
+	case errors.Is(err, errNotFound):
+		return false, fmt.Errorf("%s is not in the registry: %w", image, err)
+	}
+	return false, fmt.Errorf("asking the registry for %s: %w", image, err)
+}
+
+// checkPullDenied passes when a pod runs the private image without
+// credentials and the pull was refused: the kubelet's own report where a
+// kubelet runs, the registry's refusal of the pod's (absent) credentials
+// where none does.
+func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error) {
+	podName, image := req.Params["pod"], req.Params["image"]
+	var f findings
+	pod, c, err := podWithImage(ctx, env, &f, podName, image)
+	if err != nil || c == nil {
+		return f.result(""), err
+	}
+	if len(pod.Spec.ImagePullSecrets) > 0 {
+		f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", podName),
+			"a pod with no imagePullSecrets", fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", podName))
+		return f.result(""), nil
+	}
+	v, err := readVerdict(ctx, env, pod, c)
+	if err != nil {
+		return Result{}, err
+	}
+	switch v.Outcome {
+	case pullFailed:
+		return Result{Passed: true, Summary: fmt.Sprintf("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason),
+			Findings: []Finding{{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}}}, nil
+	case pullSucceeded:
+		f.problem("pod-pulled-without-secret", fmt.Sprintf("Pod %s got the image without credentials (%s).", podName, v.Reason),
+			"a pull refused with 401 Unauthorized",
+			"The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy.").Evidence = v.Evidence
+		return f.result(""), nil
+	}
+	if env.Kubelet {
+		f.problem("pod-waiting-for-kubelet", fmt.Sprintf("Pod %s is %s: the kubelet has not reported on the pull yet.", podName, pod.Status.Phase),
+			"ErrImagePull or ImagePullBackOff", "Wait a few seconds; kubectl describe pod "+podName+" shows the events.")
+		return f.result(""), nil
+	}
+	ok, err := predictPull(ctx, env, pod, c.Image)
+	if err != nil {
+		return Result{}, err
+	}
+	if ok {
+		f.problem("registry-allows-anonymous", fmt.Sprintf("The registry serves %s without credentials.", c.Image), "401 Unauthorized", "The sandbox's registry should require a password; run imagelab up again.")
+		return f.result(""), nil
+	}
+	f.advice("no-kubelet", "No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused.", "")
+	return f.result(fmt.Sprintf("The registry refuses %s without credentials: this pod cannot pull it.", c.Image)), nil
+}
+
+// checkPulled passes when the pod runs the private image with a pull
+// secret and the image was really pulled (or, with no kubelet, when the
+// pod's pull secrets resolved as the kubelet resolves them open it).
+func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
+	podName, image := req.Params["pod"], req.Params["image"]
+	secretName := req.Param("secret", "regcred")
+	var f findings
+	pod, c, err := podWithImage(ctx, env, &f, podName, image)
+	if err != nil || c == nil {
+		return f.result(""), err
+	}
+	repo, err := imageRepository(image)
+	if err != nil {
+		return Result{}, err
+	}
+	if sa := req.Params["serviceaccount"]; sa != "" && pod.Spec.ServiceAccountName != sa {
+		f.problem("pod-wrong-serviceaccount", fmt.Sprintf("Pod %s runs as the service account %q.", podName, pod.Spec.ServiceAccountName),
+			"serviceAccountName: "+sa, fmt.Sprintf("Set spec.serviceAccountName: %s and create the pod again (a pod's service account can't change).", sa))
+	}
+
+	if len(pod.Spec.ImagePullSecrets) == 0 {
+		explainNoPullSecret(ctx, env, &f, pod, secretName, req.Params["serviceaccount"])
+	}
+	for _, ref := range pod.Spec.ImagePullSecrets {
+		s, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if err := missingSecret(ctx, env, ref.Name, &f); err != nil {
+				return Result{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("reading secret %s: %w", ref.Name, err)
+		}
+		if _, err := analyzePullSecret(ctx, env, s, repo, &f); err != nil {
+			return Result{}, err
+		}
+	}
+
+	v, err := readVerdict(ctx, env, pod, c)
+	if err != nil {
+		return Result{}, err
+	}
+	switch v.Outcome {
+	case pullSucceeded:
+		if len(pod.Spec.ImagePullSecrets) == 0 {
+			// Pulled without credentials: the image was already on the node.
+			f.problem("pod-pulled-without-secret", fmt.Sprintf("Pod %s runs, but with no pull secret: the image was already on the node.", podName),
+				"imagePullSecrets naming "+secretName, "Add imagePullSecrets and create the pod again.").Evidence = v.Evidence
+			return f.result(""), nil
+		}
+		f.list = withoutProblems(f.list) // the kubelet's pull is the verdict
+		f.list = append(f.list, Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence})
+		return f.result(fmt.Sprintf("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason))), nil
+	case pullFailed:
+		f.problem("pod-pull-failed", fmt.Sprintf("The kubelet could not pull %s (%s).", c.Image, v.Reason),
+			"the image pulled", fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)).Evidence = v.Evidence
+		return f.result(""), nil
+	}
+	if f.hasProblems() {
+		return f.result(""), nil
+	}
+	if env.Kubelet {
+		f.problem("pod-waiting-for-kubelet", fmt.Sprintf("Pod %s is %s: the kubelet has not pulled the image yet.", podName, pod.Status.Phase),
+			"the container running", "Wait a few seconds; kubectl describe pod "+podName+" shows the events.")
+		return f.result(""), nil
+	}
+	ok, err := predictPull(ctx, env, pod, c.Image)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		f.problem("pod-pull-would-fail", fmt.Sprintf("The registry refuses %s with the credentials of pod %s's pull secrets.", c.Image, podName),
+			"credentials the registry accepts", "Check the secret the pod names (imagelab check on the secret step lists what is wrong).")
+		return f.result(""), nil
+	}
+	f.advice("no-kubelet", "No kubelet runs in this sandbox: imagelab resolved the pod's pull secrets as the kubelet does and the registry served the image with them.", "")
+	return f.result(fmt.Sprintf("Pod %s's pull secrets open %s: the kubelet can pull it.", podName, c.Image)), nil
+}
+
+func withoutProblems(list []Finding) []Finding {
+	out := list[:0]
+	for _, f := range list {
+		if f.Severity != Problem {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// explainNoPullSecret says why a pod has no imagePullSecrets: misplaced in
+// the manifest, refused as an edit of a running pod, or simply missing.
+func explainNoPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1.Pod, secretName, serviceAccount string) {
+	notes := scanManifestDir(env.WorkDir)
+	if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
+		notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
+	}
+	before := len(f.list)
+	for _, n := range notes {
+		if n.Kind == "Pod" && n.Name != "" && n.Name != pod.Name {
+			continue
+		}
+		switch n.Issue {
+		case "under-container":
+			f.problem("pod-secret-under-container", fmt.Sprintf("%s puts imagePullSecrets under a container; the API server drops (or refuses) it there.", n.Source),
+				"spec.imagePullSecrets, at the same level as containers", "Move imagePullSecrets out of the container, two spaces left, next to containers:.")
+		case "outside-template":
+			f.problem("deployment-secret-outside-template", fmt.Sprintf("%s puts imagePullSecrets on the %s itself, outside its pod template.", n.Source, n.Kind),
+				"spec.template.spec.imagePullSecrets", "Move it into the pod template: spec.template.spec.imagePullSecrets.")
+		case "declared":
+			if n.Kind == "Pod" {
+				f.problem("pod-immutable", fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), pod.Name),
+					"a pod created with imagePullSecrets", fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", pod.Name))
+			}
+		}
+	}
+	if len(f.list) > before {
+		return
+	}
+	if serviceAccount != "" {
+		f.problem("pod-no-pull-secret-from-sa", fmt.Sprintf("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
+			fmt.Sprintf("service account %s with imagePullSecrets, then a new pod", serviceAccount),
+			fmt.Sprintf("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name))
+		return
+	}
+	_, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{})
+	try := fmt.Sprintf("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)
+	if err == nil {
+		f.problem("pod-no-pull-secret", fmt.Sprintf("Pod %s names no pull secret, though secret %s exists.", pod.Name, secretName), "imagePullSecrets: [{name: "+secretName+"}]", try)
+	} else {
+		f.problem("pod-no-pull-secret", fmt.Sprintf("Pod %s names no pull secret.", pod.Name), "imagePullSecrets: [{name: "+secretName+"}]", try)
+	}
+}

@@ -1,0 +1,220 @@
+// Package lessons is the curriculum as data: lessons and their steps, read
+// from lesson.yaml files and markdown embedded in the binary, rendered with
+// the sandbox's values, and checked by the functions in lessons/check.
+// It knows nothing of the UI or of how the sandbox is made.
+package lessons
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"text/template"
+
+	"github.com/imagelab/imagelab/lessons/check"
+)
+
+// Curriculum is every lesson, in order.
+type Curriculum struct {
+	Lessons []*Lesson
+}
+
+// Lesson is one folder under content/.
+type Lesson struct {
+	ID      string `yaml:"id" json:"id"`
+	Title   string `yaml:"title" json:"title"`
+	Order   int    `yaml:"order" json:"order"`
+	Summary string `yaml:"summary" json:"summary,omitempty"`
+	Steps   []*Step `yaml:"steps" json:"steps"`
+
+	// Dir is the lesson's folder in the content filesystem.
+	Dir string `yaml:"-" json:"-"`
+}
+
+// Step is one thing the learner does, and the check that proves it.
+type Step struct {
+	ID    string `yaml:"id" json:"id"`
+	Title string `yaml:"title" json:"title"`
+	// Text is the markdown file with the step's prose (default <id>.md).
+	Text     string    `yaml:"text" json:"-"`
+	Check    CheckSpec `yaml:"check" json:"check"`
+	Hints    []string  `yaml:"hints" json:"-"`
+	Solution Solution  `yaml:"solution" json:"-"`
+	// Reset lists the objects (kind/name) the step creates in the lesson's
+	// namespace, which a reset of the step deletes.
+	Reset []string `yaml:"reset" json:"reset,omitempty"`
+
+	// Lesson is the lesson the step belongs to.
+	Lesson *Lesson `yaml:"-" json:"-"`
+	body   string
+}
+
+// CheckSpec names the check that judges a step, with its parameters
+// (Go templates over Values).
+type CheckSpec struct {
+	Name   string            `yaml:"name" json:"name"`
+	Params map[string]string `yaml:"params" json:"params,omitempty"`
+}
+
+// Solution is the reference solution, run by the content test: files
+// written to the work dir, then a shell script; or a quiz answer.
+type Solution struct {
+	Answer string            `yaml:"answer"`
+	Files  map[string]string `yaml:"files"`
+	Run    string            `yaml:"run"`
+}
+
+// Ref is the step's address: lesson-id/step-id.
+func (s *Step) Ref() string { return s.Lesson.ID + "/" + s.ID }
+
+// Definition is the step's check definition.
+func (s *Step) Definition() check.Definition {
+	d, _ := check.Lookup(s.Check.Name)
+	return d
+}
+
+// Needs says what the step's check talks to.
+func (s *Step) Needs() check.Needs { return s.Definition().Needs }
+
+// IsQuiz reports whether the step is answered by typing.
+func (s *Step) IsQuiz() bool { return s.Needs().Has(check.NeedsAnswer) }
+
+// Values are the sandbox's facts the lesson texts are written with.
+type Values struct {
+	// Registry is host:port of the private registry (localhost:5055).
+	Registry  string
+	User      string
+	Password  string
+	Namespace string
+}
+
+// Placeholder values, shown while the sandbox is still being made.
+func Placeholder() Values {
+	return Values{Registry: "localhost:<port>", User: "<user>", Password: "<password>", Namespace: "<namespace>"}
+}
+
+var funcs = template.FuncMap{
+	// sq quotes a value for a POSIX shell, so a $ in a password stays a $.
+	"sq": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+}
+
+func render(name, text string, v Values) (string, error) {
+	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, v); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// mustRender is for texts validated at load: they parse and only use Values' fields.
+func mustRender(name, text string, v Values) string {
+	out, err := render(name, text, v)
+	if err != nil {
+		return fmt.Sprintf("(%s: %v)", name, err)
+	}
+	return out
+}
+
+// Body is the step's markdown with the sandbox's values filled in.
+func (s *Step) Body(v Values) string { return mustRender(s.Ref()+" text", s.body, v) }
+
+// Hint returns hint i, rendered.
+func (s *Step) Hint(i int, v Values) string { return mustRender(s.Ref()+" hint", s.Hints[i], v) }
+
+// RenderedSolution is the solution with the sandbox's values filled in.
+func (s *Step) RenderedSolution(v Values) Solution {
+	out := Solution{Answer: mustRender(s.Ref()+" answer", s.Solution.Answer, v), Run: mustRender(s.Ref()+" run", s.Solution.Run, v)}
+	if len(s.Solution.Files) > 0 {
+		out.Files = make(map[string]string, len(s.Solution.Files))
+		for name, body := range s.Solution.Files {
+			out.Files[name] = mustRender(s.Ref()+" "+name, body, v)
+		}
+	}
+	return out
+}
+
+// Params are the check's parameters with the sandbox's values filled in.
+func (s *Step) Params(v Values) map[string]string {
+	out := make(map[string]string, len(s.Check.Params))
+	for k, p := range s.Check.Params {
+		out[k] = mustRender(s.Ref()+" "+k, p, v)
+	}
+	return out
+}
+
+// Run runs the step's check.
+func (s *Step) Run(ctx context.Context, env *check.Env, v Values, answer string) (check.Result, error) {
+	return check.Run(ctx, s.Check.Name, env, check.Request{Params: s.Params(v), Answer: answer})
+}
+
+// Steps lists every step of the curriculum in order.
+func (c *Curriculum) Steps() []*Step {
+	var out []*Step
+	for _, l := range c.Lessons {
+		out = append(out, l.Steps...)
+	}
+	return out
+}
+
+// Find returns the step named by ref: "lesson/step", a step id that is
+// unique across lessons, or a position "2.3" (lesson 2, step 3).
+func (c *Curriculum) Find(ref string) (*Step, error) {
+	var li, si int
+	if n, _ := fmt.Sscanf(ref, "%d.%d", &li, &si); n == 2 && fmt.Sprintf("%d.%d", li, si) == ref {
+		if li >= 1 && li <= len(c.Lessons) && si >= 1 && si <= len(c.Lessons[li-1].Steps) {
+			return c.Lessons[li-1].Steps[si-1], nil
+		}
+		return nil, fmt.Errorf("no step %s", ref)
+	}
+	var found []*Step
+	for _, s := range c.Steps() {
+		if s.Ref() == ref || s.ID == ref {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, fmt.Errorf("no step %q (imagelab lessons lists them)", ref)
+	}
+	names := make([]string, len(found))
+	for i, s := range found {
+		names[i] = s.Ref()
+	}
+	return nil, fmt.Errorf("step %q is ambiguous: %s", ref, strings.Join(names, ", "))
+}
+
+// Lesson returns the lesson with id.
+func (c *Curriculum) Lesson(id string) *Lesson {
+	for _, l := range c.Lessons {
+		if l.ID == id {
+			return l
+		}
+	}
+	return nil
+}
+
+//go:embed all:content
+var embedded embed.FS
+
+// Content is the curriculum's files as embedded in the binary.
+func Content() fs.FS {
+	sub, err := fs.Sub(embedded, "content")
+	if err != nil {
+		panic(err) // the embed directive guarantees the folder
+	}
+	return sub
+}
+
+var loadDefault = sync.OnceValues(func() (*Curriculum, error) { return Load(Content()) })
+
+// Default is the embedded curriculum, loaded once.
+func Default() (*Curriculum, error) { return loadDefault() }

@@ -1,0 +1,220 @@
+package lessons
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/imagelab/imagelab/lessons/check"
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// LoadError is one problem in one lesson file: the file, the field and why.
+type LoadError struct {
+	File   string
+	Field  string
+	Reason string
+}
+
+func (e *LoadError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", e.File, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Reason)
+}
+
+// Load reads every lesson folder (a folder holding lesson.yaml) of fsys
+// and checks it. It reports every problem it finds, each a *LoadError.
+func Load(fsys fs.FS) (*Curriculum, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	c := &Curriculum{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		file := path.Join(e.Name(), "lesson.yaml")
+		if _, err := fs.Stat(fsys, file); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		l, lerrs := loadLesson(fsys, e.Name())
+		errs = append(errs, lerrs...)
+		if l != nil {
+			c.Lessons = append(c.Lessons, l)
+		}
+	}
+	sort.SliceStable(c.Lessons, func(i, j int) bool { return c.Lessons[i].Order < c.Lessons[j].Order })
+	errs = append(errs, validateCurriculum(c)...)
+	if len(c.Lessons) == 0 && len(errs) == 0 {
+		errs = append(errs, &LoadError{File: ".", Reason: "no lesson folders (a folder with lesson.yaml)"})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func loadLesson(fsys fs.FS, dir string) (*Lesson, []error) {
+	file := path.Join(dir, "lesson.yaml")
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, []error{&LoadError{File: file, Reason: err.Error()}}
+	}
+	l := &Lesson{Dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(l); err != nil {
+		return nil, []error{&LoadError{File: file, Reason: yamlReason(err)}}
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &LoadError{File: file, Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if !idPattern.MatchString(l.ID) {
+		bad("id", "%q is not a lowercase id (letters, digits, dashes)", l.ID)
+	}
+	if strings.TrimSpace(l.Title) == "" {
+		bad("title", "missing")
+	}
+	if l.Order <= 0 {
+		bad("order", "must be a positive number")
+	}
+	if len(l.Steps) == 0 {
+		bad("steps", "a lesson needs at least one step")
+	}
+	seen := map[string]bool{}
+	for i, s := range l.Steps {
+		field := fmt.Sprintf("steps[%d]", i)
+		if s == nil {
+			bad(field, "empty step")
+			continue
+		}
+		s.Lesson = l
+		if !idPattern.MatchString(s.ID) {
+			bad(field+".id", "%q is not a lowercase id (letters, digits, dashes)", s.ID)
+		} else if seen[s.ID] {
+			bad(field+".id", "%q is used twice", s.ID)
+		}
+		seen[s.ID] = true
+		if strings.TrimSpace(s.Title) == "" {
+			bad(field+".title", "missing")
+		}
+		if s.Text == "" {
+			s.Text = s.ID + ".md"
+		}
+		body, err := fs.ReadFile(fsys, path.Join(dir, s.Text))
+		if err != nil {
+			bad(field+".text", "cannot read %s: %v", path.Join(dir, s.Text), err)
+		}
+		s.body = string(body)
+		validateStep(s, field, bad)
+	}
+	return l, errs
+}
+
+// validateStep checks the step's check, its templates and its solution.
+func validateStep(s *Step, field string, bad func(field, format string, args ...any)) {
+	def, ok := check.Lookup(s.Check.Name)
+	if !ok {
+		bad(field+".check.name", "unknown check %q (known: %s)", s.Check.Name, strings.Join(check.Names(), ", "))
+	} else {
+		for _, p := range def.Params {
+			if _, ok := s.Check.Params[p]; !ok {
+				bad(field+".check.params", "missing %q, which check %s needs", p, def.Name)
+			}
+		}
+		for p := range s.Check.Params {
+			if !knownParam(def, p) {
+				bad(field+".check.params."+p, "check %s takes no parameter %q (takes: %s)", def.Name, p, strings.Join(append(slices.Clone(def.Params), def.Optional...), ", "))
+			}
+		}
+		if def.Needs.Has(check.NeedsAnswer) {
+			if s.Solution.Answer == "" {
+				bad(field+".solution.answer", "a quiz step needs its answer")
+			}
+		} else if s.Solution.Run == "" && len(s.Solution.Files) == 0 {
+			bad(field+".solution", "needs run or files: the content test runs it")
+		}
+	}
+	texts := map[string]string{field + ".text": s.body, field + ".solution.answer": s.Solution.Answer, field + ".solution.run": s.Solution.Run}
+	for i, h := range s.Hints {
+		texts[fmt.Sprintf("%s.hints[%d]", field, i)] = h
+	}
+	for k, v := range s.Check.Params {
+		texts[field+".check.params."+k] = v
+	}
+	for name, body := range s.Solution.Files {
+		if name != path.Base(name) || strings.HasPrefix(name, ".") {
+			bad(field+".solution.files", "%q must be a plain file name", name)
+		}
+		texts[field+".solution.files."+name] = body
+	}
+	for f, text := range texts {
+		if _, err := render(f, text, Placeholder()); err != nil {
+			bad(f, "template: %v", templateReason(err))
+		}
+	}
+	for i, r := range s.Reset {
+		kind, name, ok := strings.Cut(r, "/")
+		if !ok || name == "" || !slices.Contains(ResettableKinds, kind) {
+			bad(fmt.Sprintf("%s.reset[%d]", field, i), "%q is not kind/name with kind one of %s", r, strings.Join(ResettableKinds, ", "))
+		}
+	}
+}
+
+// ResettableKinds are the object kinds a step's reset may delete.
+var ResettableKinds = []string{"pod", "secret", "serviceaccount", "deployment", "docker-login", "registry-repository"}
+
+func knownParam(def check.Definition, p string) bool {
+	for _, k := range append(slices.Clone(def.Params), def.Optional...) {
+		if k == p || (strings.HasSuffix(k, "*") && strings.HasPrefix(p, strings.TrimSuffix(k, "*"))) {
+			return true
+		}
+	}
+	return false
+}
+
+func validateCurriculum(c *Curriculum) []error {
+	var errs []error
+	ids, orders := map[string]string{}, map[int]string{}
+	for _, l := range c.Lessons {
+		file := path.Join(l.Dir, "lesson.yaml")
+		if other, dup := ids[l.ID]; dup {
+			errs = append(errs, &LoadError{File: file, Field: "id", Reason: fmt.Sprintf("%q is also the id of %s", l.ID, other)})
+		}
+		if other, dup := orders[l.Order]; dup {
+			errs = append(errs, &LoadError{File: file, Field: "order", Reason: fmt.Sprintf("%d is also the order of %s", l.Order, other)})
+		}
+		ids[l.ID], orders[l.Order] = file, file
+	}
+	return errs
+}
+
+func yamlReason(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}
+
+func templateReason(err error) string {
+	var ee template.ExecError
+	if errors.As(err, &ee) {
+		return ee.Err.Error()
+	}
+	return err.Error()
+}
