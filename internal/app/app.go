@@ -1,0 +1,102 @@
+// Package app is imagelab's command line: cobra commands over the lesson
+// engine, the sandbox and the TUI. Main is the only place that picks an
+// exit code.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// Streams are the command's standard streams.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// exitError carries an exit code other than 1 (2: could not check).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// errNotPassed is returned when checked steps did not all pass: exit 1,
+// with the report already printed.
+var errNotPassed = errors.New("not every checked step passed")
+
+// Main runs imagelab with os.Args and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := Run(ctx, Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Args[1:])
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errNotPassed):
+		return 1
+	case errors.As(err, &ee):
+		fmt.Fprintln(os.Stderr, "imagelab:", ee.err)
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "imagelab:", err)
+	return 2
+}
+
+// globalFlags are the flags every command takes.
+type globalFlags struct {
+	stateDir string
+}
+
+func (g *globalFlags) resolveStateDir() (string, error) {
+	if g.stateDir != "" {
+		return g.stateDir, nil
+	}
+	return sandbox.StateDir()
+}
+
+// Run runs imagelab with args.
+func Run(ctx context.Context, streams Streams, args []string) error {
+	cmd := newRootCommand(streams)
+	cmd.SetArgs(args)
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.Err)
+	return cmd.ExecuteContext(ctx)
+}
+
+func newRootCommand(streams Streams) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "imagelab",
+		Short: "Learn container image security on Kubernetes, checked live against a real sandbox",
+		Long: `imagelab walks you through image names, docker login to a private registry,
+the regcred pull secret and imagePullSecrets — and what the CKS asks around
+them — and checks your real work against a sandbox cluster and registry.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTUI(cmd.Context(), g, streams)
+		},
+	}
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
+	root.AddCommand(
+		newLessonsCommand(g, streams),
+		newCheckCommand(g, streams),
+	)
+	addSandboxCommands(root, g, streams)
+	return root
+}

@@ -1,0 +1,223 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/progress"
+)
+
+// Step statuses in reports.
+const (
+	statusPassed    = "passed"
+	statusNotPassed = "not-passed"
+	statusError     = "error"
+)
+
+// stepReport is one step's outcome, as printed and as JSON.
+type stepReport struct {
+	Step     string          `json:"step"`
+	Position string          `json:"position"`
+	Title    string          `json:"title"`
+	Status   string          `json:"status"`
+	Summary  string          `json:"summary,omitempty"`
+	Findings []check.Finding `json:"findings,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Millis   int64           `json:"ms"`
+}
+
+type checkReport struct {
+	Results []stepReport `json:"results"`
+	Passed  int          `json:"passed"`
+	Failed  int          `json:"notPassed"`
+	Errors  int          `json:"errors"`
+}
+
+type checkOptions struct {
+	sandbox sandboxFlags
+	json    bool
+	answer  string
+}
+
+func newCheckCommand(g *globalFlags, streams Streams) *cobra.Command {
+	o := &checkOptions{}
+	cmd := &cobra.Command{
+		Use:   "check [STEP]",
+		Short: "Check one step (lesson/step, step id or 2.3) or every step, and print what is missing",
+		Long: `Check runs a step's check against the sandbox and prints every finding:
+what is wrong, what was expected, and what to try.
+
+Exit status: 0 when every checked step passed, 1 when some did not,
+2 when a check could not run (no sandbox, API server down).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := ""
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			return runCheck(cmd.Context(), g, o, ref, streams.Out)
+		},
+	}
+	o.sandbox.add(cmd.Flags())
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the results as JSON")
+	cmd.Flags().StringVar(&o.answer, "answer", "", "your answer to a quiz step (saved as your answer)")
+	return cmd
+}
+
+func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, out io.Writer) error {
+	stateDir, err := g.resolveStateDir()
+	if err != nil {
+		return err
+	}
+	cur, err := lessons.Default()
+	if err != nil {
+		return err
+	}
+	steps := cur.Steps()
+	if ref != "" {
+		s, err := cur.Find(ref)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		steps = []*lessons.Step{s}
+	}
+	if o.answer != "" && (len(steps) != 1 || !steps[0].IsQuiz()) {
+		return &exitError{code: 2, err: fmt.Errorf("--answer goes with one quiz step, e.g. imagelab check image-names/full-name --answer …")}
+	}
+	store, warning, err := progress.Open(stateDir)
+	if err != nil {
+		return err
+	}
+	if warning != nil && !o.json {
+		fmt.Fprintln(out, "warning:", warning)
+	}
+
+	lazy := &lazyEnv{flags: &o.sandbox, stateDir: stateDir}
+	report := checkReport{}
+	for _, s := range steps {
+		answer := o.answer
+		if answer == "" {
+			answer = store.Step(s.Ref()).Answer
+		} else {
+			store.Step(s.Ref()).Answer = answer
+		}
+		r := runStep(ctx, s, cur, lazy, answer)
+		switch r.Status {
+		case statusPassed:
+			report.Passed++
+			store.MarkPassed(s.Ref(), time.Now())
+		case statusNotPassed:
+			report.Failed++
+		default:
+			report.Errors++
+		}
+		report.Results = append(report.Results, r)
+	}
+	if err := store.Save(); err != nil {
+		return err
+	}
+
+	if o.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		printReport(out, report)
+	}
+	switch {
+	case report.Errors > 0:
+		return &exitError{code: 2, err: fmt.Errorf("%d step(s) could not be checked", report.Errors)}
+	case report.Failed > 0:
+		return errNotPassed
+	}
+	return nil
+}
+
+// runStep runs one step's check with a time limit and turns its outcome into a report.
+func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, answer string) stepReport {
+	r := stepReport{Step: s.Ref(), Position: position(cur, s), Title: s.Title}
+	start := time.Now()
+	defer func() { r.Millis = time.Since(start).Milliseconds() }()
+
+	var env *check.Env
+	vals := lessons.Placeholder()
+	if n := s.Needs(); n.Has(check.NeedsCluster) || n.Has(check.NeedsRegistry) || n.Has(check.NeedsDockerConfig) {
+		sb, e, err := lazy.get(ctx)
+		if err != nil {
+			r.Status, r.Error = statusError, "needs the sandbox: "+err.Error()
+			return r
+		}
+		env, vals = e, values(sb)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := s.Run(ctx, env, vals, answer)
+	r.Millis = time.Since(start).Milliseconds()
+	switch {
+	case err != nil:
+		r.Status, r.Error = statusError, err.Error()
+	case res.Passed:
+		r.Status, r.Summary, r.Findings = statusPassed, res.Summary, res.Findings
+	default:
+		r.Status, r.Findings = statusNotPassed, res.Findings
+	}
+	return r
+}
+
+// position is "2.3": lesson 2, step 3.
+func position(cur *lessons.Curriculum, s *lessons.Step) string {
+	for li, l := range cur.Lessons {
+		for si, x := range l.Steps {
+			if x == s {
+				return fmt.Sprintf("%d.%d", li+1, si+1)
+			}
+		}
+	}
+	return "?"
+}
+
+func printReport(out io.Writer, rep checkReport) {
+	for _, r := range rep.Results {
+		mark := map[string]string{statusPassed: "✓", statusNotPassed: "✗", statusError: "!"}[r.Status]
+		fmt.Fprintf(out, "%s %-4s %-40s %s\n", mark, r.Position, r.Step, r.Title)
+		if r.Summary != "" {
+			fmt.Fprintf(out, "       %s\n", r.Summary)
+		}
+		if r.Error != "" {
+			fmt.Fprintf(out, "       could not check: %s\n", r.Error)
+		}
+		for _, f := range r.Findings {
+			bullet := "✗"
+			if f.Severity == check.Advice {
+				bullet = "·"
+			}
+			fmt.Fprintf(out, "       %s %s\n", bullet, f.Problem)
+			if f.Expected != "" {
+				fmt.Fprintf(out, "         expected: %s\n", f.Expected)
+			}
+			if f.Try != "" {
+				fmt.Fprintf(out, "         try:      %s\n", indent(f.Try, "                   "))
+			}
+			if f.Evidence != "" {
+				fmt.Fprintf(out, "         said:     %s\n", indent(f.Evidence, "                   "))
+			}
+		}
+	}
+	fmt.Fprintf(out, "\n%d passed, %d not yet", rep.Passed, rep.Failed)
+	if rep.Errors > 0 {
+		fmt.Fprintf(out, ", %d could not be checked", rep.Errors)
+	}
+	fmt.Fprintln(out)
+}
+
+func indent(s, pad string) string { return strings.ReplaceAll(s, "\n", "\n"+pad) }

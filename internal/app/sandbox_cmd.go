@@ -1,0 +1,194 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+func addSandboxCommands(root *cobra.Command, g *globalFlags, streams Streams) {
+	root.AddCommand(
+		newUpCommand(g, streams),
+		newDownCommand(g, streams),
+		newStatusCommand(g, streams),
+		newEnvCommand(g, streams),
+	)
+}
+
+type upOptions struct {
+	sandbox   sandboxFlags
+	seedImage string
+}
+
+func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
+	o := &upOptions{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create the sandbox (or prepare a cluster you name) and print where it is",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stateDir, err := g.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			if !o.sandbox.namesCluster() {
+				return errors.New("the kind sandbox is not available in this build; name a cluster with --kubeconfig/--context and a registry with --registry")
+			}
+			opts := o.sandbox.existingOptions(stateDir)
+			opts.Seed.Source = o.seedImage
+			opts.Report = printReporter(streams.Err)
+			sb, err := sandbox.UseExisting(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			printSandbox(streams.Out, sb)
+			return nil
+		},
+	}
+	o.sandbox.add(cmd.Flags())
+	cmd.Flags().StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
+	return cmd
+}
+
+// printReporter prints progress events as lines.
+func printReporter(w io.Writer) sandbox.Reporter {
+	return func(e sandbox.Event) { fmt.Fprintln(w, e.String()) }
+}
+
+func printSandbox(w io.Writer, sb *sandbox.Sandbox) {
+	fmt.Fprintf(w, "sandbox:    %s (%s)\n", sb.Name, sb.Provider)
+	fmt.Fprintf(w, "registry:   %s  user %s\n", sb.Registry.Host, sb.Registry.User)
+	fmt.Fprintf(w, "namespace:  %s\n", sb.Namespace)
+	fmt.Fprintf(w, "kubeconfig: %s\n", sb.Kubeconfig)
+	fmt.Fprintf(w, "\nIn another terminal:  eval \"$(imagelab env)\"\n")
+}
+
+func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Remove the sandbox: what imagelab created, and nothing else",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stateDir, err := g.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			sb, err := sandbox.Load(stateDir)
+			if errors.Is(err, sandbox.ErrNoSandbox) {
+				fmt.Fprintln(streams.Out, "No sandbox to remove.")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
+			defer cancel()
+			if err := sandbox.Remove(ctx, sb, stateDir, printReporter(streams.Err)); err != nil {
+				return err
+			}
+			fmt.Fprintln(streams.Out, "Sandbox removed.")
+			return nil
+		},
+	}
+}
+
+type statusJSON struct {
+	Exists     bool   `json:"exists"`
+	Provider   string `json:"provider,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Ready      bool   `json:"ready"`
+	Cluster    string `json:"cluster,omitempty"`
+	Registry   string `json:"registry,omitempty"`
+	RegistryOK string `json:"registryStatus,omitempty"`
+	User       string `json:"registryUser,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	DockerCfg  string `json:"dockerConfig,omitempty"`
+	Kubelet    bool   `json:"kubelet"`
+	Created    string `json:"createdAt,omitempty"`
+}
+
+func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what the sandbox has, whether it is ready, and where its files are",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stateDir, err := g.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			st := statusJSON{}
+			sb, err := sandbox.Load(stateDir)
+			if err != nil && !errors.Is(err, sandbox.ErrNoSandbox) {
+				return err
+			}
+			if sb != nil {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				defer cancel()
+				h := sandbox.Check(ctx, sb)
+				st = statusJSON{Exists: true, Provider: sb.Provider, Name: sb.Name, Ready: h.Ready(),
+					Cluster: h.Cluster, Registry: sb.Registry.Host, RegistryOK: h.Registry, User: sb.Registry.User,
+					Namespace: sb.Namespace, Kubeconfig: sb.Kubeconfig, DockerCfg: sb.DockerConfigDir, Kubelet: sb.Kubelet,
+					Created: sb.CreatedAt.Format(time.RFC3339)}
+			}
+			if asJSON {
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			if !st.Exists {
+				fmt.Fprintln(streams.Out, "No sandbox. imagelab up creates one.")
+				return nil
+			}
+			ready := "ready"
+			if !st.Ready {
+				ready = "not ready"
+			}
+			fmt.Fprintf(streams.Out, "sandbox:    %s (%s), %s\n", st.Name, st.Provider, ready)
+			fmt.Fprintf(streams.Out, "cluster:    %s\n", st.Cluster)
+			fmt.Fprintf(streams.Out, "registry:   %s (%s), user %s\n", st.Registry, st.RegistryOK, st.User)
+			fmt.Fprintf(streams.Out, "namespace:  %s\n", st.Namespace)
+			fmt.Fprintf(streams.Out, "kubeconfig: %s\n", st.Kubeconfig)
+			fmt.Fprintf(streams.Out, "docker:     DOCKER_CONFIG=%s\n", st.DockerCfg)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newEnvCommand(g *globalFlags, streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "env",
+		Short: `Print the shell settings for the sandbox: eval "$(imagelab env)"`,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stateDir, err := g.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			sb, err := sandbox.Load(stateDir)
+			if err != nil {
+				return err
+			}
+			for _, kv := range sb.ShellEnv(os.Environ()) {
+				k, v, _ := strings.Cut(kv, "=")
+				fmt.Fprintf(streams.Out, "export %s=%s\n", k, shellQuote(v))
+			}
+			return nil
+		},
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

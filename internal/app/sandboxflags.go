@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// sandboxFlags name an existing cluster and registry on the command line.
+type sandboxFlags struct {
+	kubeconfig, context, namespace       string
+	registry, registryUser, registryPass string
+	dockerConfig, workDir                string
+}
+
+func (f *sandboxFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "use the cluster of this kubeconfig file (read only, never written)")
+	fs.StringVar(&f.context, "context", "", "use this kubeconfig context")
+	fs.StringVarP(&f.namespace, "namespace", "n", "", "the namespace to work in (default imagelab)")
+	fs.StringVar(&f.registry, "registry", "", "the private registry as host:port")
+	fs.StringVar(&f.registryUser, "registry-user", "", "the registry user")
+	fs.StringVar(&f.registryPass, "registry-password", "", "the registry password (or $IMAGELAB_REGISTRY_PASSWORD)")
+	fs.StringVar(&f.dockerConfig, "docker-config", "", "the DOCKER_CONFIG dir docker login writes to (default: the sandbox's own)")
+	fs.StringVar(&f.workDir, "workdir", "", "where your manifests are (default: the sandbox's work dir)")
+}
+
+// namesCluster reports whether the flags name a cluster.
+func (f *sandboxFlags) namesCluster() bool { return f.kubeconfig != "" || f.context != "" }
+
+func (f *sandboxFlags) existingOptions(stateDir string) sandbox.ExistingOptions {
+	pass := f.registryPass
+	if pass == "" {
+		pass = os.Getenv("IMAGELAB_REGISTRY_PASSWORD")
+	}
+	return sandbox.ExistingOptions{
+		Kubeconfig: f.kubeconfig,
+		Context:    f.context,
+		Namespace:  f.namespace,
+		Registry:   sandbox.Registry{Host: f.registry, User: f.registryUser, Password: pass},
+		StateDir:   stateDir,
+	}
+}
+
+// resolve finds the sandbox: the one the flags name, else the saved one.
+// It creates nothing.
+func (f *sandboxFlags) resolve(ctx context.Context, stateDir string) (*sandbox.Sandbox, error) {
+	var sb *sandbox.Sandbox
+	if f.namesCluster() {
+		var err error
+		if sb, err = sandbox.Existing(ctx, f.existingOptions(stateDir)); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if sb, err = sandbox.Load(stateDir); err != nil {
+			return nil, err
+		}
+		if f.namespace != "" {
+			sb.Namespace = f.namespace
+		}
+	}
+	if f.dockerConfig != "" {
+		sb.DockerConfigDir = f.dockerConfig
+	}
+	if f.workDir != "" {
+		sb.WorkDir = f.workDir
+	}
+	return sb, nil
+}
+
+// checkEnv is what the checks see of a sandbox.
+func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
+	client, err := sb.Client()
+	if err != nil {
+		return nil, err
+	}
+	return &check.Env{
+		Kube:            client,
+		Namespace:       sb.Namespace,
+		Registry:        check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password},
+		DockerConfigDir: sb.DockerConfigDir,
+		WorkDir:         sb.WorkDir,
+		Kubelet:         sb.Kubelet,
+	}, nil
+}
+
+// values are the sandbox's facts the lesson texts use.
+func values(sb *sandbox.Sandbox) lessons.Values {
+	if sb == nil {
+		return lessons.Placeholder()
+	}
+	return lessons.Values{Registry: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password, Namespace: sb.Namespace}
+}
+
+// lazyEnv builds the check environment on first need, so quiz steps run
+// with no sandbox at all.
+type lazyEnv struct {
+	flags    *sandboxFlags
+	stateDir string
+	sb       *sandbox.Sandbox
+	env      *check.Env
+	err      error
+	done     bool
+}
+
+func (l *lazyEnv) get(ctx context.Context) (*sandbox.Sandbox, *check.Env, error) {
+	if !l.done {
+		l.done = true
+		l.sb, l.err = l.flags.resolve(ctx, l.stateDir)
+		if l.err == nil {
+			l.env, l.err = checkEnv(l.sb)
+		}
+	}
+	return l.sb, l.env, l.err
+}
+
+func defaultStatePath(stateDir, name string) string { return filepath.Join(stateDir, name) }
+
+var errNeedSandbox = errors.New("this step needs the sandbox")
+
+func needSandboxError(err error) error {
+	return fmt.Errorf("%w: %v", errNeedSandbox, err)
+}

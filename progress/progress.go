@@ -1,0 +1,120 @@
+// Package progress keeps the learner's progress: which steps passed, quiz
+// answers, hints seen and where they were. It is a small JSON file in the
+// state dir, written atomically after every change.
+package progress
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/imagelab/imagelab/internal/fsutil"
+)
+
+// FileName is the progress file in the state dir.
+const FileName = "progress.json"
+
+const version = 1
+
+// Step is the learner's record of one step.
+type Step struct {
+	Passed   bool       `json:"passed,omitempty"`
+	PassedAt *time.Time `json:"passedAt,omitempty"`
+	// Answer is the last quiz answer given.
+	Answer string `json:"answer,omitempty"`
+	// Hints is how many hints have been shown.
+	Hints int `json:"hints,omitempty"`
+}
+
+// State is the whole file.
+type State struct {
+	Version int `json:"version"`
+	// Current is the step the learner was on (lesson/step).
+	Current string           `json:"current,omitempty"`
+	Steps   map[string]*Step `json:"steps"`
+}
+
+// Store is the progress file and its contents.
+type Store struct {
+	path  string
+	State State
+}
+
+// Open reads the progress in dir. A damaged file is moved aside (the
+// returned warning says where) and progress starts fresh: a learner never
+// loses the app to a bad file.
+func Open(dir string) (s *Store, warning error, err error) {
+	s = &Store{path: filepath.Join(dir, FileName), State: State{Version: version, Steps: map[string]*Step{}}}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var st State
+	if jerr := json.Unmarshal(data, &st); jerr != nil || st.Version != version {
+		reason := "unknown version"
+		if jerr != nil {
+			reason = jerr.Error()
+		}
+		aside := fmt.Sprintf("%s.damaged-%s", s.path, time.Now().UTC().Format("20060102T150405"))
+		if err := os.Rename(s.path, aside); err != nil {
+			return nil, nil, fmt.Errorf("progress file %s is damaged (%s) and could not be moved aside: %w", s.path, reason, err)
+		}
+		return s, fmt.Errorf("progress file was damaged (%s); it was moved to %s and progress starts fresh", reason, aside), nil
+	}
+	if st.Steps == nil {
+		st.Steps = map[string]*Step{}
+	}
+	s.State = st
+	return s, nil, nil
+}
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Step returns the record of ref, creating it.
+func (s *Store) Step(ref string) *Step {
+	st, ok := s.State.Steps[ref]
+	if !ok {
+		st = &Step{}
+		s.State.Steps[ref] = st
+	}
+	return st
+}
+
+// Passed reports whether ref has passed.
+func (s *Store) Passed(ref string) bool {
+	st, ok := s.State.Steps[ref]
+	return ok && st.Passed
+}
+
+// MarkPassed records a pass (the first time's date is kept).
+func (s *Store) MarkPassed(ref string, now time.Time) {
+	st := s.Step(ref)
+	if !st.Passed {
+		st.Passed = true
+		t := now.UTC().Truncate(time.Second)
+		st.PassedAt = &t
+	}
+}
+
+// Reset forgets a step's pass (its answer and hints too).
+func (s *Store) Reset(ref string) { delete(s.State.Steps, ref) }
+
+// ResetAll forgets everything.
+func (s *Store) ResetAll() { s.State = State{Version: version, Steps: map[string]*Step{}} }
+
+// Save writes the file atomically.
+func (s *Store) Save() error {
+	data, err := json.MarshalIndent(s.State, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(s.path, append(data, '\n'), 0o600)
+}

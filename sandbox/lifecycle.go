@@ -1,0 +1,99 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Health is what status reports.
+type Health struct {
+	Cluster  string // "ready" or why not
+	Registry string // "ready" or why not
+}
+
+// Ready reports whether both answered.
+func (h Health) Ready() bool { return h.Cluster == "ready" && h.Registry == "ready" }
+
+// Check asks the cluster and the registry whether they answer.
+func Check(ctx context.Context, sb *Sandbox) Health {
+	h := Health{Cluster: "ready", Registry: "ready"}
+	client, err := sb.Client()
+	if err == nil {
+		err = Ping(ctx, client)
+	}
+	if err != nil {
+		h.Cluster = err.Error()
+	}
+	if err := PingRegistry(ctx, sb.Registry, nil); err != nil {
+		h.Registry = err.Error()
+	}
+	return h
+}
+
+// Remove deletes what imagelab made for the sandbox — for an existing
+// cluster, the namespace if imagelab created it (it carries the label),
+// never anything else — and imagelab's own files. The learner's manifests
+// in the work dir are kept.
+func Remove(ctx context.Context, sb *Sandbox, stateDir string, report Reporter) error {
+	var errs []error
+	switch sb.Provider {
+	case ProviderExisting:
+		done := report.phase(PhaseNamespace, "Removing namespace "+sb.Namespace)
+		if err := removeNamespace(ctx, sb); err != nil {
+			errs = append(errs, err)
+		}
+		done()
+	default:
+		return fmt.Errorf("unknown sandbox provider %q", sb.Provider)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return forgetFiles(sb, stateDir)
+}
+
+func removeNamespace(ctx context.Context, sb *Sandbox) error {
+	client, err := sb.Client()
+	if err != nil {
+		return err
+	}
+	ns, err := client.CoreV1().Namespaces().Get(ctx, sb.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading namespace %s: %w", sb.Namespace, err)
+	}
+	if ns.Labels[LabelManagedBy] != ManagedBy {
+		return nil // not ours: leave it
+	}
+	if err := client.CoreV1().Namespaces().Delete(ctx, sb.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting namespace %s: %w", sb.Namespace, err)
+	}
+	return nil
+}
+
+// forgetFiles removes imagelab's own files for the sandbox: only those
+// inside the state dir.
+func forgetFiles(sb *Sandbox, stateDir string) error {
+	for _, p := range []string{sb.Kubeconfig, sb.DockerConfigDir} {
+		if p != "" && isUnder(p, stateDir) {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+	}
+	return Forget(stateDir)
+}
+
+func isUnder(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+}

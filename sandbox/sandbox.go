@@ -1,0 +1,132 @@
+// Package sandbox makes and finds the place a learner works in: a cluster,
+// a namespace, a password-protected private registry, and imagelab's own
+// kubeconfig and docker config dir, so the learner's own files are never
+// touched. Providers: kind (imagelab creates and removes the cluster) and
+// existing (a cluster and registry the learner or an instructor names).
+// It knows nothing of lessons or of the UI.
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/imagelab/imagelab/internal/fsutil"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Labels imagelab puts on everything it creates; only objects carrying
+// them are ever deleted by imagelab.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "imagelab"
+	LabelSandbox   = "imagelab.dev/sandbox"
+)
+
+// Provider names.
+const (
+	ProviderKind     = "kind"
+	ProviderExisting = "existing"
+)
+
+// Sandbox is everything a check or the learner's shell needs to reach the
+// sandbox. It is saved as sandbox.json in the state dir.
+type Sandbox struct {
+	Provider string `json:"provider"`
+	Name     string `json:"name"`
+	// Kubeconfig is imagelab's own kubeconfig file for the sandbox, with the
+	// sandbox's namespace as its context's default.
+	Kubeconfig string   `json:"kubeconfig"`
+	Context    string   `json:"context,omitempty"`
+	Namespace  string   `json:"namespace"`
+	Registry   Registry `json:"registry"`
+	// DockerConfigDir is the DOCKER_CONFIG the learner's docker CLI uses in
+	// the sandbox shell.
+	DockerConfigDir string `json:"dockerConfigDir"`
+	// WorkDir is where the learner keeps manifests (the shell starts there).
+	WorkDir string `json:"workDir"`
+	// Kubelet says nodes run a kubelet that pulls images (false on an API
+	// server alone, as in tests).
+	Kubelet   bool      `json:"kubelet"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Registry is the sandbox's private registry.
+type Registry struct {
+	// Host is host:port as learners write it in image names.
+	Host     string `json:"host"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	// Container is the registry's container, when imagelab runs it.
+	Container string `json:"container,omitempty"`
+}
+
+// SeedRepository and SeedTag name the image imagelab puts in the registry
+// so lessons never depend on the learner's push.
+const (
+	SeedRepository = "apps/internal-app"
+	SeedTag        = "1.0"
+)
+
+// SeedImage is the seeded image's full name in this sandbox.
+func (s *Sandbox) SeedImage() string {
+	return s.Registry.Host + "/" + SeedRepository + ":" + SeedTag
+}
+
+// ErrNoSandbox means no sandbox has been set up yet.
+var ErrNoSandbox = errors.New("no sandbox yet: run imagelab up, or name a cluster with --kubeconfig/--context and a registry with --registry")
+
+const stateFile = "sandbox.json"
+
+// Load reads the sandbox saved in stateDir.
+func Load(stateDir string) (*Sandbox, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoSandbox
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Sandbox
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v): run imagelab down, then imagelab up", filepath.Join(stateDir, stateFile), err)
+	}
+	return &s, nil
+}
+
+// Save writes the sandbox to stateDir, readable by the user alone (it
+// holds the registry password).
+func (s *Sandbox) Save(stateDir string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(stateDir, stateFile), append(data, '\n'), 0o600)
+}
+
+// Forget removes the saved sandbox from stateDir.
+func Forget(stateDir string) error {
+	err := os.Remove(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// StateDir is where imagelab keeps its own files: $IMAGELAB_HOME, else
+// $XDG_STATE_HOME/imagelab, else ~/.local/state/imagelab.
+func StateDir() (string, error) {
+	if d := os.Getenv("IMAGELAB_HOME"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "imagelab"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding a state dir: %w (set IMAGELAB_HOME)", err)
+	}
+	return filepath.Join(home, ".local", "state", "imagelab"), nil
+}
