@@ -24,10 +24,10 @@ type Curriculum struct {
 
 // Lesson is one folder under content/.
 type Lesson struct {
-	ID      string `yaml:"id" json:"id"`
-	Title   string `yaml:"title" json:"title"`
-	Order   int    `yaml:"order" json:"order"`
-	Summary string `yaml:"summary" json:"summary,omitempty"`
+	ID      string  `yaml:"id" json:"id"`
+	Title   string  `yaml:"title" json:"title"`
+	Order   int     `yaml:"order" json:"order"`
+	Summary string  `yaml:"summary" json:"summary,omitempty"`
 	Steps   []*Step `yaml:"steps" json:"steps"`
 
 	// Dir is the lesson's folder in the content filesystem.

@@ -61,6 +61,11 @@ func Main(m *testing.M) int {
 // StartAPIServer starts a kube-apiserver and etcd from BinDir.
 func StartAPIServer() (*APIServer, error) {
 	env := &envtest.Environment{BinaryAssetsDirectory: BinDir()}
+	// envtest turns the ServiceAccount admission plugin off; a real cluster
+	// has it, and it is what copies a service account's imagePullSecrets
+	// into new pods. (Namespaces then need their default service account,
+	// which sandbox.EnsureNamespace makes where no controller does.)
+	env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins").Set("enable-admission-plugins", "ServiceAccount")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, err

@@ -33,7 +33,7 @@ type Registry struct {
 
 // TestPassword contains a $ on purpose: lessons must quote it, and the
 // shell-expansion mistake can be made for real.
-const TestPassword = "s3cret$HOME-pass"
+const TestPassword = "pa$w0rd-imagelab"
 
 // StartRegistry starts a registry for the test; it stops at cleanup.
 func StartRegistry(t testing.TB, user, password string) *Registry {
@@ -68,6 +68,7 @@ func NewRegistry(dir, user, password string) (*Registry, error) {
 		},
 		Auth: configuration.Auth{"htpasswd": configuration.Parameters{"realm": "imagelab", "path": htpasswd}},
 	}
+	cfg.Catalog.MaxEntries = 1000 // the default a configuration file gets
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = "imagelab-test"

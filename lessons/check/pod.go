@@ -113,6 +113,7 @@ func missingPod(ctx context.Context, env *Env, f *findings, podName string, want
 			}
 		}
 	}
+	explainManifests(f, manifestNotes(env, nil), podName, nil)
 	deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err == nil {
 		for _, d := range deploys.Items {
@@ -364,30 +365,7 @@ func withoutProblems(list []Finding) []Finding {
 // explainNoPullSecret says why a pod has no imagePullSecrets: misplaced in
 // the manifest, refused as an edit of a running pod, or simply missing.
 func explainNoPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1.Pod, secretName, serviceAccount string) {
-	notes := scanManifestDir(env.WorkDir)
-	if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
-		notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
-	}
-	before := len(f.list)
-	for _, n := range notes {
-		if n.Kind == "Pod" && n.Name != "" && n.Name != pod.Name {
-			continue
-		}
-		switch n.Issue {
-		case "under-container":
-			f.problem("pod-secret-under-container", fmt.Sprintf("%s puts imagePullSecrets under a container; the API server drops (or refuses) it there.", n.Source),
-				"spec.imagePullSecrets, at the same level as containers", "Move imagePullSecrets out of the container, two spaces left, next to containers:.")
-		case "outside-template":
-			f.problem("deployment-secret-outside-template", fmt.Sprintf("%s puts imagePullSecrets on the %s itself, outside its pod template.", n.Source, n.Kind),
-				"spec.template.spec.imagePullSecrets", "Move it into the pod template: spec.template.spec.imagePullSecrets.")
-		case "declared":
-			if n.Kind == "Pod" {
-				f.problem("pod-immutable", fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), pod.Name),
-					"a pod created with imagePullSecrets", fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", pod.Name))
-			}
-		}
-	}
-	if len(f.list) > before {
+	if explainManifests(f, manifestNotes(env, pod), pod.Name, pod) {
 		return
 	}
 	if serviceAccount != "" {
@@ -403,4 +381,49 @@ func explainNoPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1
 	} else {
 		f.problem("pod-no-pull-secret", fmt.Sprintf("Pod %s names no pull secret.", pod.Name), "imagePullSecrets: [{name: "+secretName+"}]", try)
 	}
+}
+
+// manifestNotes reads the learner's manifests in the work dir and the
+// pod's last-applied annotation, if any.
+func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
+	notes := scanManifestDir(env.WorkDir)
+	if pod != nil {
+		if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
+			notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
+		}
+	}
+	return notes
+}
+
+// explainManifests turns what the manifests say about podName's pull
+// secrets into findings: misplaced imagePullSecrets, and (when the live pod
+// has none) a change refused because pods are immutable. It reports
+// whether it found anything.
+func explainManifests(f *findings, notes []manifestNote, podName string, live *corev1.Pod) bool {
+	before := len(f.list)
+	seen := map[string]bool{}
+	for _, n := range notes {
+		if n.Kind == "Pod" && n.Name != "" && n.Name != podName {
+			continue
+		}
+		key := n.Issue + "|" + n.Kind + "|" + n.Name
+		if seen[key] {
+			continue // the same slip in the file and in the annotation
+		}
+		seen[key] = true
+		switch n.Issue {
+		case "under-container":
+			f.problem("pod-secret-under-container", fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
+				"spec.imagePullSecrets, at the same level as containers", "Move imagePullSecrets out of the container, two spaces left, next to containers:.")
+		case "outside-template":
+			f.problem("deployment-secret-outside-template", fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
+				"spec.template.spec.imagePullSecrets", "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers.")
+		case "declared":
+			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
+				f.problem("pod-immutable", fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
+					"a pod created with imagePullSecrets", fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName))
+			}
+		}
+	}
+	return len(f.list) > before
 }

@@ -141,7 +141,8 @@ func catalog(ctx context.Context, rt http.RoundTripper, host string, auth authn.
 	if err != nil {
 		return nil, err
 	}
-	repos, err := remote.Catalog(ctx, reg, remote.WithAuth(auth), remote.WithTransport(rt))
+	// One page is plenty for a sandbox; registries cap n (distribution at 100 by default).
+	repos, err := remote.CatalogPage(reg, "", 100, remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(rt))
 	if err != nil {
 		return nil, registryError(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
@@ -205,7 +206,7 @@ func checkSecretCredentials(ctx context.Context, env *Env, f *findings, secret s
 	case a.Username != want.User:
 		f.problem("secret-wrong-user", fmt.Sprintf("Secret %s has the user %q; the registry refuses it.", secret, a.Username),
 			fmt.Sprintf("user %q", want.User), createAgain).Evidence = err.Error()
-	case strings.Contains(want.Password, "$") && a.Password == ShellExpandUnset(want.Password):
+	case strings.Contains(want.Password, "$") && (a.Password == ShellExpand(want.Password, noVars) || a.Password == ShellExpand(want.Password, os.Getenv)):
 		f.problem("secret-password-dollar", fmt.Sprintf("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret),
 			"the password exactly as given", "Put the password in single quotes: --docker-password='"+want.Password+"'").Evidence = err.Error()
 	default:
@@ -219,10 +220,21 @@ func checkSecretCredentials(ctx context.Context, env *Env, f *findings, secret s
 	return nil
 }
 
-var shellVariable = regexp.MustCompile(`\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*|[0-9*#?@!-])`)
+var (
+	shellVariable = regexp.MustCompile(`\$(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*|[0-9*#?@!$-])`)
+	shellName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
-// ShellExpandUnset is what a shell makes of s, unquoted or in double
-// quotes, when none of the variables in it is set.
-func ShellExpandUnset(s string) string {
-	return shellVariable.ReplaceAllString(s, "")
+// ShellExpand is what a shell makes of s, unquoted or in double quotes,
+// with variables looked up by lookup ($$ and the like expand to nothing).
+func ShellExpand(s string, lookup func(string) string) string {
+	return shellVariable.ReplaceAllStringFunc(s, func(v string) string {
+		name := strings.Trim(v[1:], "{}")
+		if !shellName.MatchString(name) {
+			return ""
+		}
+		return lookup(name)
+	})
 }
+
+func noVars(string) string { return "" }

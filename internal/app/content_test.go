@@ -1,0 +1,143 @@
+package app
+
+import (
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// labSandbox prepares a sandbox on the shared API server with a fresh
+// registry and namespace, through the same code imagelab up uses.
+func labSandbox(t *testing.T, namespace string) (*sandbox.Sandbox, *check.Env) {
+	t.Helper()
+	api := testenv.SharedAPIServer(t)
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sb, err := sandbox.UseExisting(ctx, sandbox.ExistingOptions{
+		Kubeconfig: api.Kubeconfig,
+		Namespace:  namespace,
+		Registry:   sandbox.Registry{Host: reg.Host, User: reg.User, Password: reg.Password},
+		StateDir:   t.TempDir(),
+		Seed:       sandbox.SeedOptions{Source: testenv.SeedTarball(t)},
+	})
+	if err != nil {
+		t.Fatalf("preparing the sandbox: %v", err)
+	}
+	env, err := checkEnv(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb, env
+}
+
+// learnerShell runs a script in the sandbox as the learner would: in its
+// work dir, with imagelab env's variables.
+func learnerShell(t *testing.T, sb *sandbox.Sandbox, script string) (string, error) {
+	t.Helper()
+	return testenv.Shell(context.Background(), sb.WorkDir, sb.ShellEnv(os.Environ()), script)
+}
+
+// applySolution does what the step's reference solution says.
+func applySolution(t *testing.T, sb *sandbox.Sandbox, s *lessons.Step) (answer string) {
+	t.Helper()
+	sol := s.RenderedSolution(values(sb))
+	for name, body := range sol.Files {
+		if err := os.WriteFile(filepath.Join(sb.WorkDir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sol.Run != "" {
+		if out, err := learnerShell(t, sb, sol.Run); err != nil {
+			t.Fatalf("solution of %s failed: %v\n%s", s.Ref(), err, out)
+		}
+	}
+	return sol.Answer
+}
+
+// eventually runs a check until it passes or the deadline comes (the
+// API server and registry are consistent at once; this only absorbs
+// a slow machine).
+func eventually(t *testing.T, run func() (check.Result, error)) check.Result {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := run()
+		if err != nil {
+			t.Fatalf("check could not run: %v", err)
+		}
+		if res.Passed || time.Now().After(deadline) {
+			return res
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestIntegrationContent is the curriculum's own test: every step's check
+// fails in the step's starting state and passes after its reference
+// solution, against a real API server, a real registry, the real kubectl
+// and the docker CLI.
+func TestIntegrationContent(t *testing.T) {
+	if os.Getenv("TMP_NODOCKER") == "" {
+		testenv.RequireDocker(t)
+	}
+	cur, err := lessons.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, env := labSandbox(t, "content")
+	vals := values(sb)
+	ctx := context.Background()
+
+	for _, s := range cur.Steps() {
+		ok := t.Run(s.Ref(), func(t *testing.T) {
+			before, err := s.Run(ctx, env, vals, "")
+			if err != nil {
+				t.Fatalf("check could not run in the starting state: %v", err)
+			}
+			if before.Passed {
+				t.Fatalf("passes before the learner did anything: %+v", before)
+			}
+			if len(before.Problems()) == 0 {
+				t.Errorf("fails with no finding to tell the learner why")
+			}
+			var answer string
+			if os.Getenv("TMP_NODOCKER") != "" && s.ID == "push" {
+				tmpCopy(t, sb)
+			} else {
+				answer = applySolution(t, sb, s)
+			}
+			after := eventually(t, func() (check.Result, error) { return s.Run(ctx, env, vals, answer) })
+			if !after.Passed {
+				t.Fatalf("does not pass after its reference solution: %+v", after.Findings)
+			}
+			if after.Summary == "" {
+				t.Errorf("passes with no summary for the learner")
+			}
+		})
+		if !ok {
+			break // later steps build on this one
+		}
+	}
+}
+
+func tmpCopy(t *testing.T, sb *sandbox.Sandbox) {
+	src, _ := name.ParseReference(sb.SeedImage())
+	dst, _ := name.ParseReference(sb.Registry.Host + "/apps/my-app:1.0")
+	img, err := remote.Image(src, remote.WithAuth(sb.Registry.Auth()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, img, remote.WithAuth(sb.Registry.Auth())); err != nil {
+		t.Fatal(err)
+	}
+}
