@@ -128,11 +128,11 @@ start_containerd() {
 	rm -f "$ctrd_sock" "$ctrd_sock.ttrpc"
 	# setsid: the engine outlives this script and the CI step's session.
 	setsid containerd --config "$dir/containerd/config.toml" </dev/null >>"$ctrd_log" 2>&1 9>&- &
-	echo $! >"$ctrd_pidfile"
-	local i
+	local pid=$! i
+	echo "$pid" >"$ctrd_pidfile"
 	for ((i = 0; i < 100; i++)); do
 		[[ -S $ctrd_sock ]] && return 0
-		alive "$ctrd_pidfile" containerd >/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	log "containerd did not start; the end of $ctrd_log:"
@@ -222,7 +222,11 @@ cmd_start() {
 
 	local ipt=true
 	case $iptables_mode in
-	auto) [[ -f $dir/iptables && $(cat "$dir/iptables") == false ]] && ipt=false ;;
+	auto)
+		if [[ -f $dir/iptables && $(cat "$dir/iptables") == false ]]; then
+			ipt=false
+		fi
+		;;
 	true | false) ipt=$iptables_mode ;;
 	*) die "IMAGELAB_DOCKER_IPTABLES must be auto, true or false, not $iptables_mode" ;;
 	esac
@@ -237,7 +241,9 @@ cmd_start() {
 		launch_dockerd false
 		rc=0
 		wait_dockerd || rc=$?
-		[[ $rc -eq 0 ]] && echo false >"$dir/iptables"
+		if [[ $rc -eq 0 ]]; then
+			echo false >"$dir/iptables"
+		fi
 	fi
 	if [[ $rc -ne 0 ]]; then
 		if [[ $rc -eq 2 ]]; then
@@ -268,7 +274,7 @@ stop_pid() {
 	sleep 0.2
 }
 
-# children PID...: the descendants of the given processes (docker-proxy,
+# descendants PID...: the descendants of the given processes (docker-proxy,
 # shims not yet daemonised), found before their parents go.
 descendants() {
 	local -A parent_of=()
@@ -291,16 +297,20 @@ descendants() {
 	echo "${found[@]}"
 }
 
-# ours: processes whose command line names our state dir (containerd shims
-# carry our containerd's address), other than this script's.
+# ours: engine processes whose command line names our state dir (the
+# containerd shims carry our containerd's address).
 ours() {
-	local p cmdline
+	local p comm cmdline
 	for p in /proc/[0-9]*; do
-		[[ ${p#/proc/} == "$$" || ${p#/proc/} == "$BASHPID" ]] && continue
+		comm=$(cat "$p/comm" 2>/dev/null) || continue
+		case $comm in
+		containerd* | dockerd | docker-proxy | runc) ;;
+		*) continue ;;
+		esac
 		cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-		[[ $cmdline == *"$dir/"* ]] || continue
-		[[ $cmdline == *docker.sh* ]] && continue
-		echo "${p#/proc/}"
+		if [[ $cmdline == *"$dir/"* ]]; then
+			echo "${p#/proc/}"
+		fi
 	done
 }
 

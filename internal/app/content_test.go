@@ -17,10 +17,12 @@ import (
 
 // labSandbox prepares a sandbox on the shared API server with a fresh
 // registry and namespace, through the same code imagelab up uses.
-func labSandbox(t *testing.T, namespace string) (*sandbox.Sandbox, *check.Env) {
+func labSandbox(t *testing.T, namespace string, reg *testenv.Registry) (*sandbox.Sandbox, *check.Env) {
 	t.Helper()
 	api := testenv.SharedAPIServer(t)
-	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	if reg == nil {
+		reg = testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	sb, err := sandbox.UseExisting(ctx, sandbox.ExistingOptions{
@@ -94,7 +96,7 @@ func TestIntegrationContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, env := labSandbox(t, "content")
+	sb, env := labSandbox(t, "content", nil)
 	vals := values(sb)
 	ctx := context.Background()
 

@@ -16,7 +16,8 @@
 //	registryimage -registry-bin BIN -seed-bin BIN -out DIR
 //
 // It writes DIR/registry.tar and DIR/seed-app.tar (rewritten only when the
-// image changed) and prints one line per image: tag, image ID, path.
+// image changed), each with a .id file (image ID, then manifest digest), and
+// prints one line per image: tag, image ID, path.
 package main
 
 import (
@@ -222,11 +223,18 @@ func write(s spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The .id sidecar holds the image ID and, on a second line, the
+	// manifest digest (the ID an engine with the containerd image store
+	// shows).
 	idFile := s.out + ".id"
-	if prev, err := os.ReadFile(idFile); err == nil && strings.TrimSpace(string(prev)) == id.String() {
+	if prev, err := os.ReadFile(idFile); err == nil && strings.SplitN(string(prev), "\n", 2)[0] == id.String() {
 		if _, err := os.Stat(s.out); err == nil {
 			return id.String(), nil
 		}
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
 	}
 	tag, err := name.NewTag(s.tag)
 	if err != nil {
@@ -242,7 +250,7 @@ func write(s spec) (string, error) {
 	if err := os.Rename(tmp, s.out); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"+digest.String()+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return id.String(), nil
