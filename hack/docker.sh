@@ -236,8 +236,8 @@ cmd_start() {
 	rc=0
 	wait_dockerd || rc=$?
 	if [[ $rc -eq 1 && $ipt == true && $iptables_mode == auto ]] && iptables_failure; then
-		log "dockerd failed on iptables; starting it with --iptables=false"
-		log_since_launch | tail -n 5 >&2
+		log "dockerd failed on iptables; starting it with --iptables=false. It said:"
+		log_since_launch | grep -E 'failed to start daemon|level=(error|fatal)' | tail -n 3 >&2 || true
 		launch_dockerd false
 		rc=0
 		wait_dockerd || rc=$?
@@ -251,8 +251,8 @@ cmd_start() {
 		else
 			log "dockerd exited before answering at $host"
 		fi
-		log "the end of $dockerd_log:"
-		log_since_launch | tail -n 30 >&2
+		log "the end of $dockerd_log (gRPC chatter left out):"
+		log_since_launch | grep -v 'module=grpc' | tail -n 20 >&2
 		stop_all
 		exit 1
 	fi

@@ -114,7 +114,13 @@ func ParseServerKey(key string) (ServerKey, error) {
 // for image (a normalized name without tag: localhost:5055/apps/internal-app).
 // Like the kubelet: same number of host labels, each glob-matched, equal
 // ports, and the key's path a prefix of the image's path.
+//
+// As in the kubelet, Docker Hub's index.docker.io credentials (kubectl's
+// default server) also serve any docker.io image no other key matched.
 func (k ServerKey) Matches(image string) bool {
+	if k.Host == "index.docker.io" && k.Path == "" && strings.HasPrefix(image, "docker.io/") {
+		return true
+	}
 	target, err := url.Parse("https://" + image)
 	if err != nil {
 		return false

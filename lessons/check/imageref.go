@@ -135,7 +135,7 @@ func invalidReference(f *findings, ref string, err error) {
 	switch {
 	case strings.TrimSpace(ref) == "":
 		f.problem("answer-missing", "No answer yet.", "", "Type your answer and press enter (or pass --answer on the command line).")
-	case errors.Is(err, reference.ErrNameContainsUppercase):
+	case errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(err.Error(), "must be lowercase"):
 		f.problem("image-uppercase", fmt.Sprintf("%q has capital letters: repository names must be lowercase.", ref),
 			"a lowercase name such as docker.io/library/nginx:latest", "Write the name in lowercase.")
 	case strings.Contains(ref, "://"):

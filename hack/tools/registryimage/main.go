@@ -16,7 +16,7 @@
 //	registryimage -registry-bin BIN -seed-bin BIN -out DIR
 //
 // It writes DIR/registry.tar and DIR/seed-app.tar (rewritten only when the
-// image changed), each with a .id file (image ID, then manifest digest), and
+// image changed), each with a .id file (image ID, manifest digest, tag), and
 // prints one line per image: tag, image ID, path.
 package main
 
@@ -223,13 +223,16 @@ func write(s spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// The .id sidecar holds the image ID and, on a second line, the
-	// manifest digest (the ID an engine with the containerd image store
-	// shows).
+	// The .id sidecar holds the image ID, the manifest digest (the ID an
+	// engine with the containerd image store shows) and the tag: the same
+	// ID and tag mean the same tarball.
 	idFile := s.out + ".id"
-	if prev, err := os.ReadFile(idFile); err == nil && strings.SplitN(string(prev), "\n", 2)[0] == id.String() {
-		if _, err := os.Stat(s.out); err == nil {
-			return id.String(), nil
+	if prev, err := os.ReadFile(idFile); err == nil {
+		lines := strings.Split(string(prev), "\n")
+		if len(lines) >= 3 && lines[0] == id.String() && lines[2] == s.tag {
+			if _, err := os.Stat(s.out); err == nil {
+				return id.String(), nil
+			}
 		}
 	}
 	digest, err := img.Digest()
@@ -250,7 +253,7 @@ func write(s spec) (string, error) {
 	if err := os.Rename(tmp, s.out); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(idFile, []byte(id.String()+"\n"+digest.String()+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"+digest.String()+"\n"+s.tag+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return id.String(), nil

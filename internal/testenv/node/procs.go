@@ -56,21 +56,20 @@ func (p *proc) deadError() error {
 	return fmt.Errorf("%s exited (%v); its last output:\n%s", p.name, p.err, p.tail.lastLines())
 }
 
-// stop sends SIGTERM, then SIGKILL after grace, to the process group and
+// stop sends SIGTERM, then SIGKILL after grace, to the process group
+// (while its leader is not yet reaped, so the group id is still ours) and
 // waits for the process.
 func (p *proc) stop(grace time.Duration) {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil || p.cmd.Process == nil || p.exited() {
 		return
 	}
 	pid := p.cmd.Process.Pid
-	if !p.exited() {
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-		}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(grace):
 	}
-	// Kill whatever is left in the group even after the leader exited.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	select {
 	case <-p.done:
