@@ -155,7 +155,7 @@ launch_dockerd() {
 		--iptables="$1"
 	)
 	if [[ $1 == false ]]; then
-		# Masquerading is done with iptables; without it there is none.
+		# Masquerading is an iptables rule: off with iptables.
 		flags+=(--ip-masq=false)
 	fi
 	rm -f "$dockerd_pidfile"
@@ -315,11 +315,13 @@ ours() {
 }
 
 stop_all() {
-	local dpid cpid kids=() p
+	local dpid cpid engine=() kids=() p
 	dpid=$(alive "$dockerd_pidfile" dockerd) || dpid=
 	cpid=$(alive "$ctrd_pidfile" containerd) || cpid=
-	if [[ -n $dpid || -n $cpid ]]; then
-		read -r -a kids <<<"$(descendants $dpid $cpid)"
+	[[ -n $dpid ]] && engine+=("$dpid")
+	[[ -n $cpid ]] && engine+=("$cpid")
+	if ((${#engine[@]})); then
+		read -r -a kids <<<"$(descendants "${engine[@]}")"
 	fi
 	# dockerd stops its containers first (up to its 15 s shutdown timeout),
 	# so give it longer than that before killing it.

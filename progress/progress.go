@@ -118,3 +118,18 @@ func (s *Store) Save() error {
 	}
 	return fsutil.WriteFileAtomic(s.path, append(data, '\n'), 0o600)
 }
+
+// Clone returns a deep copy, so a snapshot can be saved from another
+// goroutine (the TUI saves in a tea.Cmd while its model moves on).
+func (s *Store) Clone() *Store {
+	c := &Store{path: s.path, State: State{Version: s.State.Version, Current: s.State.Current, Steps: make(map[string]*Step, len(s.State.Steps))}}
+	for ref, st := range s.State.Steps {
+		cp := *st
+		if st.PassedAt != nil {
+			t := *st.PassedAt
+			cp.PassedAt = &t
+		}
+		c.State.Steps[ref] = &cp
+	}
+	return c
+}

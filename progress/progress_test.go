@@ -55,3 +55,19 @@ func TestDamagedFileMovedAside(t *testing.T) {
 		t.Errorf("the damaged file's content was lost")
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	s, _, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MarkPassed("a/b", time.Now())
+	s.State.Current = "a/b"
+	c := s.Clone()
+	s.Step("a/b").Hints = 3
+	s.Reset("a/b")
+	s.State.Current = "a/c"
+	if !c.Passed("a/b") || c.Step("a/b").Hints != 0 || c.State.Current != "a/b" || c.Path() != s.Path() {
+		t.Errorf("clone changed with its original: %+v", c.State)
+	}
+}

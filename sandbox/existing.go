@@ -94,6 +94,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	done()
+	sb.Complete = true
 	if err := sb.Save(opts.StateDir); err != nil {
 		return nil, err
 	}

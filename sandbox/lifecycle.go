@@ -37,10 +37,10 @@ func Check(ctx context.Context, sb *Sandbox) Health {
 	return h
 }
 
-// Remove deletes what imagelab made for the sandbox — for an existing
-// cluster, the namespace if imagelab created it (it carries the label),
-// never anything else — and imagelab's own files. The learner's manifests
-// in the work dir are kept.
+// Remove deletes what imagelab made for the sandbox — the kind cluster and
+// registry container; on an existing cluster, the namespace if imagelab
+// created it (it carries the label), never anything else — and imagelab's
+// own files. The learner's manifests in the work dir are kept.
 func Remove(ctx context.Context, sb *Sandbox, stateDir string, report Reporter) error {
 	var errs []error
 	switch sb.Provider {
@@ -50,6 +50,8 @@ func Remove(ctx context.Context, sb *Sandbox, stateDir string, report Reporter) 
 			errs = append(errs, err)
 		}
 		done()
+	case ProviderKind:
+		return DownKind(ctx, KindOptions{Name: sb.Name, StateDir: stateDir, Report: report}, sb)
 	default:
 		return fmt.Errorf("unknown sandbox provider %q", sb.Provider)
 	}

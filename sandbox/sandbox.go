@@ -51,6 +51,9 @@ type Sandbox struct {
 	// server alone, as in tests).
 	Kubelet   bool      `json:"kubelet"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Complete is false while the sandbox is being made: a record left by
+	// a crash, which imagelab down (or the next up) cleans up.
+	Complete bool `json:"complete"`
 }
 
 // Registry is the sandbox's private registry.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,12 +23,38 @@ func addSandboxCommands(root *cobra.Command, g *globalFlags, streams Streams) {
 		newDownCommand(g, streams),
 		newStatusCommand(g, streams),
 		newEnvCommand(g, streams),
+		newShellCommand(g, streams),
+		newResetCommand(g, streams),
 	)
 }
 
 type upOptions struct {
-	sandbox   sandboxFlags
-	seedImage string
+	sandbox       sandboxFlags
+	seedImage     string
+	name          string
+	nodeImage     string
+	registryImage string
+	runtime       string
+	dryRun        bool
+}
+
+func (o *upOptions) kindOptions(stateDir string, report sandbox.Reporter) sandbox.KindOptions {
+	return sandbox.KindOptions{
+		Name: o.name, NodeImage: o.nodeImage, RegistryImage: o.registryImage, Runtime: o.runtime,
+		StateDir: stateDir, Seed: sandbox.SeedOptions{Source: o.seedImage}, Report: report,
+	}
+}
+
+// startSandbox makes (or reuses) the sandbox up describes: a cluster the
+// flags name, else imagelab's own kind cluster.
+func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	if o.sandbox.namesCluster() {
+		opts := o.sandbox.existingOptions(stateDir)
+		opts.Seed.Source = o.seedImage
+		opts.Report = report
+		return sandbox.UseExisting(ctx, opts)
+	}
+	return sandbox.UpKind(ctx, o.kindOptions(stateDir, report))
 }
 
 func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
@@ -40,23 +68,86 @@ func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !o.sandbox.namesCluster() {
-				return errors.New("the kind sandbox is not available in this build; name a cluster with --kubeconfig/--context and a registry with --registry")
+			if o.dryRun {
+				return printPlan(streams.Out, o, stateDir)
 			}
-			opts := o.sandbox.existingOptions(stateDir)
-			opts.Seed.Source = o.seedImage
-			opts.Report = printReporter(streams.Err)
-			sb, err := sandbox.UseExisting(cmd.Context(), opts)
+			start := time.Now()
+			sb, err := o.startSandbox(cmd.Context(), stateDir, printReporter(streams.Err))
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(streams.Err, "Ready in %.1fs\n\n", time.Since(start).Seconds())
 			printSandbox(streams.Out, sb)
 			return nil
 		},
 	}
 	o.sandbox.add(cmd.Flags())
 	cmd.Flags().StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
+	cmd.Flags().StringVar(&o.name, "name", sandbox.DefaultName, "name of the kind cluster (and prefix of the registry container)")
+	cmd.Flags().StringVar(&o.nodeImage, "node-image", "", "kind node image (default: kind's own)")
+	cmd.Flags().StringVar(&o.registryImage, "registry-image", sandbox.DefaultRegistryImage, "registry image, e.g. a mirror's copy")
+	cmd.Flags().StringVar(&o.runtime, "runtime", "", "container runtime: docker or podman (default: detect, as kind does)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the kind config and registry settings, create nothing")
 	return cmd
+}
+
+// printPlan shows what up would create.
+func printPlan(w io.Writer, o *upOptions, stateDir string) error {
+	if o.sandbox.namesCluster() {
+		fmt.Fprintf(w, "Would use the cluster of %s (context %q), namespace %q, registry %s as %s;\n", o.sandbox.kubeconfig, o.sandbox.context, o.sandbox.namespace, o.sandbox.registry, o.sandbox.registryUser)
+		fmt.Fprintf(w, "write imagelab's own kubeconfig to %s and seed %s/%s:%s.\n", filepath.Join(stateDir, "kubeconfig"), o.sandbox.registry, sandbox.SeedRepository, sandbox.SeedTag)
+		return nil
+	}
+	p, err := sandbox.PlanKind(o.kindOptions(stateDir, nil))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "# kind cluster %q, node image %s (%s)\n", p.Name, p.NodeImage, p.Runtime)
+	fmt.Fprintf(w, "# kubeconfig: %s (imagelab's own; ~/.kube/config is not touched)\n\n", p.Kubeconfig)
+	fmt.Fprintf(w, "# kind config\n%s\n", p.ClusterConfig)
+	fmt.Fprintf(w, "# registry container (htpasswd auth, random password, loopback only)\n%s\n\n", strings.Join(p.RegistryRun, " "))
+	fmt.Fprintf(w, "# joined to kind's network\n%s\n\n", strings.Join(p.NetworkJoin, " "))
+	fmt.Fprintf(w, "# on each node: %s\n%s\n", p.HostsTomlPath, p.HostsToml)
+	fmt.Fprintf(w, "# ConfigMap\n%s\n", p.ConfigMap)
+	fmt.Fprintf(w, "# then: namespace %s, and %s/%s:%s seeded from %s\n", sandbox.DefaultNamespace, p.RegistryHost, sandbox.SeedRepository, sandbox.SeedTag, seedSourceName(o.seedImage))
+	return nil
+}
+
+func seedSourceName(s string) string {
+	if s == "" {
+		return sandbox.DefaultSeedSource
+	}
+	return s
+}
+
+func newShellCommand(g *globalFlags, streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "shell",
+		Short: "Open your shell in the sandbox: kubectl and docker use the sandbox's files, not yours",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stateDir, err := g.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			sb, err := sandbox.Load(stateDir)
+			if err != nil {
+				return err
+			}
+			sh, err := sb.ShellCommand(stateDir, os.Environ())
+			if err != nil {
+				return err
+			}
+			sh.Stdin, sh.Stdout, sh.Stderr = streams.In, streams.Out, streams.Err
+			fmt.Fprintf(streams.Err, "Sandbox shell: KUBECONFIG and DOCKER_CONFIG point at %s. exit returns.\n", stateDir)
+			err = sh.Run()
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				return nil // the shell's own last status is not imagelab's failure
+			}
+			return err
+		},
+	}
 }
 
 // printReporter prints progress events as lines.

@@ -1,0 +1,45 @@
+# imagelab — make test runs everything CI runs.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+GOTEST_FLAGS ?= -count=1 -timeout 30m
+
+.PHONY: run build test unit lint testbin docker fuzz clean
+
+run: ## run the tutorial
+	$(GO) run ./cmd/imagelab
+
+build:
+	$(GO) build -o bin/imagelab ./cmd/imagelab
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+testbin: ## Kubernetes binaries for the tests (cached)
+	hack/testbin.sh --node >/dev/null
+
+docker: ## a Docker engine for the tests (Debian's, started on its own socket)
+	hack/docker.sh install
+	hack/docker.sh start >/dev/null
+
+# Unit tests only; integration tests skip with a message.
+unit:
+	$(GO) test -short ./...
+
+# Unit and integration tests against a real kube-apiserver + etcd, a real
+# registry, the real kubectl and a Docker engine. Fails if any integration
+# test cannot run.
+test: lint testbin docker
+	eval "$$(hack/docker.sh env)"; \
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)" IMAGELAB_INTEGRATION=1; \
+	$(GO) test -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
+
+fuzz: ## a short run of every fuzz target
+	for t in FuzzSplitImage FuzzDecodeDockerConfigJSON FuzzScanManifest; do \
+		$(GO) test ./lessons/check -run '^$$' -fuzz "^$$t$$" -fuzztime 20s; done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,653 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+	"sigs.k8s.io/yaml"
+)
+
+// Defaults of the kind sandbox.
+const (
+	DefaultName          = "imagelab"
+	DefaultRegistryImage = "registry:3"
+	// RegistryUser is the registry's one user.
+	RegistryUser = "learner"
+	// kindNetwork is the docker network kind puts its nodes on.
+	kindNetwork = "kind"
+	// registryContainerPort is where the registry listens in its container.
+	registryContainerPort = 5000
+)
+
+// KindOptions configure the kind sandbox.
+type KindOptions struct {
+	Name          string // cluster name (default imagelab)
+	NodeImage     string // default: kind's own default node image
+	RegistryImage string // default registry:3; a mirror for air-gapped machines
+	StateDir      string
+	Seed          SeedOptions
+	// Runtime is "docker" or "podman"; empty detects, as kind does.
+	Runtime string
+	Report  Reporter
+	// WaitForReady bounds the wait for the control plane (default 3 minutes).
+	WaitForReady time.Duration
+}
+
+func (o *KindOptions) defaults() {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.RegistryImage == "" {
+		o.RegistryImage = DefaultRegistryImage
+	}
+	if o.WaitForReady == 0 {
+		o.WaitForReady = 3 * time.Minute
+	}
+	if o.Report == nil {
+		o.Report = NoReport
+	}
+}
+
+func registryContainerName(sandbox string) string { return sandbox + "-registry" }
+
+// KindConfig is the kind cluster configuration imagelab uses: one node
+// whose containerd reads registry hosts from /etc/containerd/certs.d
+// (kind's local-registry recipe).
+func KindConfig(name, nodeImage string) *v1alpha4.Cluster {
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Name:     name,
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole, Image: nodeImage}},
+		ContainerdConfigPatches: []string{`[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"`},
+	}
+	return cfg
+}
+
+// HostsToml is the containerd hosts.toml that makes localhost:<port> on a
+// node mean the registry container: localhost inside a node is the node.
+func HostsToml(registryContainer string) string {
+	return fmt.Sprintf("[host.\"http://%s:%d\"]\n  capabilities = [\"pull\", \"resolve\"]\n", registryContainer, registryContainerPort)
+}
+
+// HostsTomlPath is where HostsToml goes on each node.
+func HostsTomlPath(registryHost string) string {
+	return "/etc/containerd/certs.d/" + registryHost + "/hosts.toml"
+}
+
+// RegistryConfigMap documents the local registry (KEP-1755), as kind's recipe does.
+func RegistryConfigMap(registryHost, sandbox string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "local-registry-hosting", Namespace: "kube-public",
+			Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSandbox: sandbox}},
+		Data: map[string]string{"localRegistryHosting.v1": fmt.Sprintf("host: %q\nhelp: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n", registryHost)},
+	}
+}
+
+// registryRunArgs are the docker run arguments of the registry container:
+// published on loopback only, htpasswd auth, deletes allowed (for resets).
+func registryRunArgs(sandbox, image, htpasswdPath string, port int) []string {
+	return []string{
+		"run", "-d", "--restart=always",
+		"--name", registryContainerName(sandbox),
+		"-p", fmt.Sprintf("127.0.0.1:%d:%d", port, registryContainerPort),
+		"--network", "bridge",
+		"--label", LabelManagedBy + "=" + ManagedBy,
+		"--label", LabelSandbox + "=" + sandbox,
+		"-v", htpasswdPath + ":/auth/htpasswd:ro",
+		"-e", "REGISTRY_AUTH=htpasswd",
+		"-e", "REGISTRY_AUTH_HTPASSWD_REALM=imagelab",
+		"-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
+		"-e", "REGISTRY_STORAGE_DELETE_ENABLED=true",
+		image,
+	}
+}
+
+// Htpasswd is one htpasswd line with a bcrypt hash, as the registry reads it.
+func Htpasswd(user, password string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	return user + ":" + string(hash) + "\n", nil
+}
+
+// RandomPassword makes a registry password: letters and digits only, so
+// it is easy to type and paste.
+func RandomPassword() (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b), nil
+}
+
+// freePort finds a free TCP port on loopback.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Plan is what imagelab up would create: printed by up --dry-run.
+type Plan struct {
+	Name          string
+	NodeImage     string
+	Runtime       string
+	ClusterConfig string
+	RegistryImage string
+	RegistryHost  string
+	RegistryRun   []string
+	NetworkJoin   []string
+	HostsTomlPath string
+	HostsToml     string
+	ConfigMap     string
+	Kubeconfig    string
+}
+
+// PlanKind describes the kind sandbox without creating anything.
+func PlanKind(opts KindOptions) (*Plan, error) {
+	opts.defaults()
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	rt := "docker"
+	if r, err := detectRuntime(opts.Runtime); err == nil {
+		rt = r.bin
+	}
+	cfg, err := yaml.Marshal(KindConfig(opts.Name, opts.NodeImage))
+	if err != nil {
+		return nil, err
+	}
+	host := fmt.Sprintf("localhost:%d", port)
+	cm, err := yaml.Marshal(RegistryConfigMap(host, opts.Name))
+	if err != nil {
+		return nil, err
+	}
+	nodeImage := opts.NodeImage
+	if nodeImage == "" {
+		nodeImage = defaults.Image
+	}
+	return &Plan{
+		Name: opts.Name, NodeImage: nodeImage, Runtime: rt, ClusterConfig: string(cfg),
+		RegistryImage: opts.RegistryImage, RegistryHost: host,
+		RegistryRun:   append([]string{rt}, registryRunArgs(opts.Name, opts.RegistryImage, filepath.Join(opts.StateDir, "registry", "htpasswd"), port)...),
+		NetworkJoin:   []string{rt, "network", "connect", kindNetwork, registryContainerName(opts.Name)},
+		HostsTomlPath: HostsTomlPath(host), HostsToml: HostsToml(registryContainerName(opts.Name)),
+		ConfigMap: string(cm), Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"),
+	}, nil
+}
+
+// kindSession holds what one Up or Down needs.
+type kindSession struct {
+	opts     KindOptions
+	rt       containerRuntime
+	provider *cluster.Provider
+}
+
+func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error) {
+	opts.defaults()
+	if opts.StateDir == "" {
+		return nil, errors.New("no state dir")
+	}
+	rt, err := detectRuntime(opts.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.ping(ctx); err != nil {
+		return nil, err
+	}
+	popt := cluster.ProviderWithDocker()
+	if rt.bin == "podman" {
+		popt = cluster.ProviderWithPodman()
+	}
+	return &kindSession{opts: opts, rt: rt, provider: cluster.NewProvider(popt, cluster.ProviderWithLogger(kindLogger{opts.Report}))}, nil
+}
+
+// UpKind creates the kind sandbox, or reuses the one imagelab made before.
+// On failure or cancellation (Ctrl-C) it removes what it made.
+func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
+	s, err := newKindSession(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts = s.opts
+	if old, err := Load(opts.StateDir); err == nil {
+		if old.Provider != ProviderKind || old.Name != opts.Name {
+			return nil, fmt.Errorf("a %s sandbox %q is set up in %s: run imagelab down first", old.Provider, old.Name, opts.StateDir)
+		}
+		if sb, err := s.reuse(ctx, old); err == nil {
+			return sb, nil
+		} else {
+			opts.Report(Event{Phase: PhaseConnect, Log: true, Message: "the sandbox from before does not answer (" + err.Error() + "); making it again"})
+		}
+		if err := s.remove(context.WithoutCancel(ctx), old); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, ErrNoSandbox) {
+		return nil, err
+	}
+	if err := s.refuseClash(ctx); err != nil {
+		return nil, err
+	}
+
+	sb, err := s.create(ctx)
+	if err != nil {
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if sb != nil {
+			if rerr := s.remove(cleanupCtx, sb); rerr != nil {
+				err = fmt.Errorf("%w\n(and cleaning up failed: %v; imagelab down retries)", err, rerr)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("cancelled; what was made is removed: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	return sb, nil
+}
+
+// refuseClash stops when a cluster or container with our names exists
+// that imagelab's state does not know: it is someone else's.
+func (s *kindSession) refuseClash(ctx context.Context) error {
+	clusters, err := s.provider.List()
+	if err != nil {
+		return fmt.Errorf("listing kind clusters: %w", err)
+	}
+	if slices.Contains(clusters, s.opts.Name) {
+		return fmt.Errorf("%w: kind cluster %q (choose another name with --name, or delete it yourself: kind delete cluster --name %s)", ErrNameClash, s.opts.Name, s.opts.Name)
+	}
+	c, err := s.rt.inspect(ctx, registryContainerName(s.opts.Name))
+	if err != nil {
+		return err
+	}
+	if c != nil && c.Labels[LabelManagedBy] != ManagedBy {
+		return fmt.Errorf("%w: container %q (choose another name with --name)", ErrNameClash, registryContainerName(s.opts.Name))
+	}
+	if c != nil { // ours, left by a crashed run
+		_, err := s.rt.run(ctx, nil, "rm", "-f", registryContainerName(s.opts.Name))
+		return err
+	}
+	return nil
+}
+
+// create makes registry, cluster and wiring. It saves the sandbox early
+// (Complete false) so a crash mid-way leaves a record imagelab down can
+// clean up from. The returned sandbox is non-nil once anything was made.
+func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
+	o := s.opts
+	password, err := RandomPassword()
+	if err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{
+		Provider: ProviderKind, Name: o.Name,
+		Kubeconfig: filepath.Join(o.StateDir, "kubeconfig"), Context: "kind-" + o.Name,
+		Namespace:       DefaultNamespace,
+		Registry:        Registry{User: RegistryUser, Password: password, Container: registryContainerName(o.Name)},
+		DockerConfigDir: filepath.Join(o.StateDir, "docker"),
+		WorkDir:         filepath.Join(o.StateDir, "work"),
+		Kubelet:         true,
+		CreatedAt:       time.Now().UTC().Truncate(time.Second),
+	}
+	if err := sb.Save(o.StateDir); err != nil {
+		return nil, err
+	}
+
+	done := o.Report.phase(PhaseRegistry, "Starting the private registry")
+	if err := s.startRegistry(ctx, sb); err != nil {
+		return sb, err
+	}
+	if err := sb.Save(o.StateDir); err != nil {
+		return sb, err
+	}
+	done()
+
+	done = o.Report.phase(PhaseCluster, "Creating the kind cluster (about a minute)")
+	if err := s.createCluster(ctx, sb); err != nil {
+		return sb, err
+	}
+	done()
+
+	done = o.Report.phase(PhaseWire, "Wiring the registry into the cluster")
+	client, err := sb.Client()
+	if err != nil {
+		return sb, err
+	}
+	if err := s.wire(ctx, sb, client); err != nil {
+		return sb, err
+	}
+	done()
+
+	done = o.Report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
+	if err := EnsureNamespace(ctx, client, sb.Namespace, sb.Name); err != nil {
+		return sb, err
+	}
+	for _, dir := range []string{sb.DockerConfigDir, sb.WorkDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return sb, err
+		}
+	}
+	done()
+
+	done = o.Report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
+	if _, err := Seed(ctx, sb.Registry, o.Seed); err != nil {
+		return sb, err
+	}
+	done()
+	sb.Complete = true
+	if err := sb.Save(o.StateDir); err != nil {
+		return sb, err
+	}
+	o.Report.phase(PhaseReady, "Sandbox ready")()
+	return sb, nil
+}
+
+// startRegistry runs the registry container on a free loopback port and
+// waits until it refuses an anonymous request (auth is on).
+func (s *kindSession) startRegistry(ctx context.Context, sb *Sandbox) error {
+	o := s.opts
+	dir := filepath.Join(o.StateDir, "registry")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	line, err := Htpasswd(sb.Registry.User, sb.Registry.Password)
+	if err != nil {
+		return err
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	// World-readable: the registry runs as another user in its container,
+	// and the file holds only a bcrypt hash.
+	if err := os.WriteFile(htpasswd, []byte(line), 0o644); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	var runErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		sb.Registry.Host = fmt.Sprintf("localhost:%d", port)
+		_, runErr = s.rt.run(ctx, nil, registryRunArgs(o.Name, o.RegistryImage, htpasswd, port)...)
+		if !errors.Is(runErr, ErrPortTaken) {
+			break
+		}
+		// The port went to someone else between our check and docker's bind.
+		_, _ = s.rt.run(ctx, nil, "rm", "-f", registryContainerName(o.Name))
+	}
+	if errors.Is(runErr, ErrImagePull) {
+		return fmt.Errorf("%w: %s (name a mirror or a local image with --registry-image): %v", ErrImagePull, o.RegistryImage, runErr)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return waitRegistry(ctx, sb.Registry, 30*time.Second)
+}
+
+// waitRegistry waits until the registry answers with the credentials.
+func waitRegistry(ctx context.Context, r Registry, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := PingRegistry(ctx, r, nil)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("the registry container did not answer in %s: %w", limit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// createCluster runs kind's Create; kind is not cancellable, so on Ctrl-C
+// the node is deleted under it, which makes Create return.
+func (s *kindSession) createCluster(ctx context.Context, sb *Sandbox) error {
+	o := s.opts
+	opts := []cluster.CreateOption{
+		cluster.CreateWithV1Alpha4Config(KindConfig(o.Name, o.NodeImage)),
+		cluster.CreateWithKubeconfigPath(sb.Kubeconfig),
+		cluster.CreateWithWaitForReady(o.WaitForReady),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false),
+	}
+	if o.NodeImage != "" {
+		opts = append(opts, cluster.CreateWithNodeImage(o.NodeImage))
+	}
+	result := make(chan error, 1)
+	go func() { result <- s.provider.Create(o.Name, opts...) }()
+	select {
+	case err := <-result:
+		if err != nil {
+			return kindCreateError(err, o)
+		}
+	case <-ctx.Done():
+		_ = s.provider.Delete(o.Name, sb.Kubeconfig)
+		select {
+		case <-result:
+		case <-time.After(2 * time.Minute):
+		}
+		return ctx.Err()
+	}
+	return setKubeconfigNamespace(sb)
+}
+
+// kindCreateError names the usual reasons kind fails.
+func kindCreateError(err error, o KindOptions) error {
+	msg := err.Error()
+	if strings.Contains(msg, "failed to pull image") || strings.Contains(msg, "pull access denied") || strings.Contains(msg, "no such host") {
+		img := o.NodeImage
+		if img == "" {
+			img = defaults.Image
+		}
+		return fmt.Errorf("%w: the kind node image %s (name a mirror or a local image with --node-image): %v", ErrImagePull, img, err)
+	}
+	return fmt.Errorf("creating the kind cluster: %w", err)
+}
+
+// setKubeconfigNamespace makes the sandbox namespace the kubeconfig's
+// default, so the learner's kubectl needs no -n.
+func setKubeconfigNamespace(sb *Sandbox) error {
+	cfg, err := clientcmd.LoadFromFile(sb.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	if c, ok := cfg.Contexts[sb.Context]; ok {
+		c.Namespace = sb.Namespace
+	}
+	return clientcmd.WriteToFile(*cfg, sb.Kubeconfig)
+}
+
+// wire connects the registry to the cluster: the kind network, hosts.toml
+// on every node, and the local-registry-hosting ConfigMap.
+func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.Interface) error {
+	c, err := s.rt.inspect(ctx, sb.Registry.Container)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("the registry container %s is gone", sb.Registry.Container)
+	}
+	if !slices.Contains(c.Networks, kindNetwork) {
+		if _, err := s.rt.run(ctx, nil, "network", "connect", kindNetwork, sb.Registry.Container); err != nil {
+			return fmt.Errorf("joining the registry to the kind network: %w", err)
+		}
+	}
+	nodes, err := s.provider.ListNodes(sb.Name)
+	if err != nil {
+		return err
+	}
+	path := HostsTomlPath(sb.Registry.Host)
+	for _, n := range nodes {
+		if err := n.Command("mkdir", "-p", filepath.Dir(path)).Run(); err != nil {
+			return fmt.Errorf("node %s: %w", n, err)
+		}
+		if err := n.Command("cp", "/dev/stdin", path).SetStdin(strings.NewReader(HostsToml(sb.Registry.Container))).Run(); err != nil {
+			return fmt.Errorf("node %s: writing %s: %w", n, path, err)
+		}
+	}
+	cm := RegistryConfigMap(sb.Registry.Host, sb.Name)
+	_, err = client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		_, err = client.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
+	}
+	return err
+}
+
+// reuse checks a sandbox made before and starts its containers if they
+// were stopped (after a reboot, say).
+func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) {
+	if !sb.Complete {
+		return nil, errors.New("it was never finished")
+	}
+	report := s.opts.Report
+	done := report.phase(PhaseConnect, "Checking the sandbox from before")
+	clusters, err := s.provider.List()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(clusters, sb.Name) {
+		return nil, errors.New("its kind cluster is gone")
+	}
+	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
+	h := Check(quick, sb)
+	cancel()
+	if !h.Ready() {
+		nodes, _ := s.provider.ListNodes(sb.Name)
+		names := []string{sb.Registry.Container}
+		for _, n := range nodes {
+			names = append(names, n.String())
+		}
+		if _, err := s.rt.run(ctx, nil, append([]string{"start"}, names...)...); err != nil {
+			return nil, err
+		}
+		client, err := sb.Client()
+		if err != nil {
+			return nil, err
+		}
+		if err := waitAPIServer(ctx, client, time.Minute); err != nil {
+			return nil, err
+		}
+		if err := waitRegistry(ctx, sb.Registry, 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	done()
+	report.phase(PhaseReady, "Sandbox ready")()
+	return sb, nil
+}
+
+func waitAPIServer(ctx context.Context, client kubernetes.Interface, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := Ping(ctx, client)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// remove deletes the kind cluster (imagelab's record says it made it),
+// every container labelled as this sandbox's, and imagelab's files.
+func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
+	report := s.opts.Report
+	var errs []error
+	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
+	// Always with our own kubeconfig path: kind edits the file it is given.
+	if err := s.provider.Delete(sb.Name, filepath.Join(s.opts.StateDir, "kubeconfig")); err != nil {
+		errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", sb.Name, err))
+	}
+	done()
+	done = report.phase(PhaseRegistry, "Removing the registry container")
+	names, err := s.rt.listManaged(ctx, sb.Name)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, n := range names {
+		if _, err := s.rt.run(ctx, nil, "rm", "-f", "-v", n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	done()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	_ = os.RemoveAll(filepath.Join(s.opts.StateDir, "registry"))
+	return forgetFiles(sb, s.opts.StateDir)
+}
+
+// DownKind removes the kind sandbox recorded in opts.StateDir, also when
+// its creation was cut short.
+func DownKind(ctx context.Context, opts KindOptions, sb *Sandbox) error {
+	s, err := newKindSession(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return s.remove(ctx, sb)
+}
+
+// kindLogger hands kind's log lines to the reporter: nothing may print
+// to the terminal while the TUI owns it.
+type kindLogger struct{ report Reporter }
+
+func (l kindLogger) line(msg string) {
+	msg = strings.TrimSpace(msg)
+	if msg != "" {
+		l.report(Event{Phase: PhaseCluster, Log: true, Message: msg})
+	}
+}
+func (l kindLogger) Warn(m string)                        { l.line(m) }
+func (l kindLogger) Warnf(f string, a ...any)             { l.line(fmt.Sprintf(f, a...)) }
+func (l kindLogger) Error(m string)                       { l.line(m) }
+func (l kindLogger) Errorf(f string, a ...any)            { l.line(fmt.Sprintf(f, a...)) }
+func (l kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l: l, on: v <= 0} }
+
+type kindInfo struct {
+	l  kindLogger
+	on bool
+}
+
+func (i kindInfo) Info(m string) {
+	if i.on {
+		i.l.line(m)
+	}
+}
+func (i kindInfo) Infof(f string, a ...any) {
+	if i.on {
+		i.l.line(fmt.Sprintf(f, a...))
+	}
+}
+func (i kindInfo) Enabled() bool { return i.on }

@@ -1,0 +1,157 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+)
+
+// Failures of the container runtime, each with what to do in its message.
+var (
+	ErrNoDocker      = errors.New("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")
+	ErrDockerDown    = errors.New("Docker is installed but its engine does not answer: start Docker Desktop (or `colima start`, or the docker service) and run imagelab up again")
+	ErrDockerContext = errors.New("the current docker context names an engine that does not exist: `docker context ls` lists them, `docker context use default` picks the default")
+	ErrPortTaken     = errors.New("the port is already taken by another program")
+	ErrImagePull     = errors.New("the image could not be pulled")
+	ErrNameClash     = errors.New("a cluster or container with imagelab's name exists that imagelab did not create; imagelab will not touch it")
+)
+
+// containerRuntime runs the docker (or podman) CLI, as kind itself does,
+// so the learner's DOCKER_HOST and docker context are honoured.
+type containerRuntime struct {
+	bin string // "docker" or "podman"
+}
+
+// detectRuntime finds docker or podman on PATH (kind's order: docker first).
+func detectRuntime(prefer string) (containerRuntime, error) {
+	candidates := []string{"docker", "podman"}
+	if prefer != "" {
+		candidates = []string{prefer}
+	}
+	for _, c := range candidates {
+		if _, err := exec.LookPath(c); err == nil {
+			return containerRuntime{bin: c}, nil
+		}
+	}
+	return containerRuntime{}, ErrNoDocker
+}
+
+// run runs the runtime's CLI and returns its trimmed stdout; a failure's
+// error carries stderr, classified when it is a known condition.
+func (r containerRuntime) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, r.bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", classifyRuntimeError(r.bin+" "+strings.Join(redact(args), " "), stderr.String(), err)
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// redact hides secrets passed as environment settings from error messages.
+func redact(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.Contains(strings.ToLower(a), "password") && strings.Contains(a, "=") {
+			a = a[:strings.Index(a, "=")+1] + "…"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// classifyRuntimeError turns the CLI's words into one of the errors above.
+func classifyRuntimeError(command, stderr string, err error) error {
+	msg := strings.TrimSpace(stderr)
+	if msg == "" {
+		msg = err.Error()
+	}
+	lower := strings.ToLower(msg)
+	var kind error
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		kind = ErrNoDocker
+	case strings.Contains(lower, "cannot connect to the docker daemon"), strings.Contains(lower, "is the docker daemon running"),
+		strings.Contains(lower, "error during connect"), strings.Contains(lower, "cannot connect to podman"):
+		kind = ErrDockerDown
+	case strings.Contains(lower, "context") && (strings.Contains(lower, "not found") || strings.Contains(lower, "does not exist")):
+		kind = ErrDockerContext
+	case strings.Contains(lower, "port is already allocated"), strings.Contains(lower, "address already in use"):
+		kind = ErrPortTaken
+	case strings.Contains(lower, "pull access denied"), strings.Contains(lower, "manifest unknown"),
+		strings.Contains(lower, "error pulling image"), strings.Contains(lower, "unable to find image") && strings.Contains(lower, "error"),
+		strings.Contains(lower, "failed to resolve reference"), strings.Contains(lower, "no such host"), strings.Contains(lower, "i/o timeout"),
+		strings.Contains(lower, "tls handshake timeout"), strings.Contains(lower, "requested access to the resource is denied"):
+		kind = ErrImagePull
+	}
+	if kind != nil {
+		return fmt.Errorf("%w\n  (%s: %s)", kind, command, firstLine(msg))
+	}
+	return fmt.Errorf("%s: %s", command, msg)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// ping checks that the engine answers.
+func (r containerRuntime) ping(ctx context.Context) error {
+	_, err := r.run(ctx, nil, "version", "--format", "{{.Server.Version}}")
+	return err
+}
+
+// container is what imagelab needs to know of a container.
+type container struct {
+	Running  bool
+	Labels   map[string]string
+	Networks []string
+}
+
+// inspect returns the container, or nil when there is none by that name.
+func (r containerRuntime) inspect(ctx context.Context, name string) (*container, error) {
+	out, err := r.run(ctx, nil, "container", "inspect", "--format",
+		`{{.State.Running}}|{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}};{{end}}`, name)
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "no such container") || strings.Contains(strings.ToLower(err.Error()), "no such object") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	parts := strings.SplitN(out, "|", 3)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("unexpected inspect output %q", out)
+	}
+	c := &container{Running: parts[0] == "true", Labels: map[string]string{}}
+	for _, kv := range strings.Split(parts[1], ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			c.Labels[k] = v
+		}
+	}
+	for _, n := range strings.Split(parts[2], ";") {
+		if n != "" {
+			c.Networks = append(c.Networks, n)
+		}
+	}
+	return c, nil
+}
+
+// listManaged lists containers carrying imagelab's labels for sandbox name.
+func (r containerRuntime) listManaged(ctx context.Context, name string) ([]string, error) {
+	out, err := r.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}",
+		"--filter", "label="+LabelManagedBy+"="+ManagedBy, "--filter", "label="+LabelSandbox+"="+name)
+	if err != nil || out == "" {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
