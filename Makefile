@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test unit lint testbin docker fuzz clean
+.PHONY: run build test unit lint deps testbin docker fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -21,9 +21,13 @@ lint:
 testbin: ## Kubernetes binaries for the tests (cached)
 	hack/testbin.sh --node >/dev/null
 
-docker: ## a Docker engine for the tests (Debian's, started on its own socket)
+deps: ## Debian packages the tests use (tmux, curl)
+	hack/deps.sh
+
+docker: ## a Docker engine for the tests (Debian's, on its own socket) and the local registry image
 	hack/docker.sh install
 	hack/docker.sh start >/dev/null
+	hack/registry-image.sh >/dev/null
 
 # Unit tests only; integration tests skip with a message.
 unit:
@@ -32,8 +36,8 @@ unit:
 # Unit and integration tests against a real kube-apiserver + etcd, a real
 # registry, the real kubectl and a Docker engine. Fails if any integration
 # test cannot run.
-test: lint testbin docker
-	eval "$$(hack/docker.sh env)"; \
+test: lint deps testbin docker
+	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)" IMAGELAB_INTEGRATION=1; \
 	$(GO) test -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
 

@@ -1,0 +1,277 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/lessons/check"
+)
+
+// dockerTestOptions are KindOptions for a Docker engine that can pull
+// nothing: the registry image is the one hack/registry-image.sh loads,
+// the seed the app image it writes as a tarball.
+func dockerTestOptions(t *testing.T, name string) KindOptions {
+	t.Helper()
+	testenv.RequireDocker(t)
+	img, seed := os.Getenv("IMAGELAB_REGISTRY_IMAGE"), os.Getenv("IMAGELAB_SEED_TARBALL")
+	if img == "" || seed == "" {
+		if testenv.Required() {
+			t.Fatal("IMAGELAB_REGISTRY_IMAGE and IMAGELAB_SEED_TARBALL are not set: run eval \"$(hack/registry-image.sh env)\"")
+		}
+		t.Skip("integration test skipped: no local registry image (eval \"$(hack/registry-image.sh env)\"; make test does it)")
+	}
+	return KindOptions{Name: name, RegistryImage: img, StateDir: t.TempDir(), Seed: SeedOptions{Source: seed}}
+}
+
+func docker(t *testing.T, env []string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// leftovers lists containers of the sandbox, or kind nodes of its cluster.
+func leftovers(t *testing.T, name string) string {
+	t.Helper()
+	a, _ := docker(t, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelSandbox+"="+name)
+	b, _ := docker(t, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=io.x-k8s.kind.cluster="+name)
+	return strings.TrimSpace(a + " " + b)
+}
+
+// TestIntegrationRegistryContainer runs the sandbox's registry container on
+// a real Docker engine, logs in and pushes with the real docker CLI, runs
+// the docker-login check on the result, seeds, and removes it all.
+func TestIntegrationRegistryContainer(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-reg")
+	ctx := context.Background()
+	s, err := newKindSession(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := RandomPassword()
+	sb := &Sandbox{Provider: ProviderKind, Name: opts.Name, Registry: Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)},
+		Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"), DockerConfigDir: filepath.Join(opts.StateDir, "docker")}
+	t.Cleanup(func() { _ = s.remove(context.Background(), sb) })
+
+	start := time.Now()
+	if err := s.startRegistry(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Since(start)
+	start = time.Now()
+	digest, err := Seed(ctx, sb.Registry, opts.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("registry container answering after %s; seeding %s took %s", started.Round(time.Millisecond), digest, time.Since(start).Round(time.Millisecond))
+
+	// Only loopback: the port is published on 127.0.0.1.
+	if out, _ := docker(t, nil, "", "port", sb.Registry.Container); !strings.HasPrefix(out, "5000/tcp -> 127.0.0.1:") {
+		t.Errorf("registry published as %q, want 127.0.0.1 only", out)
+	}
+	// Anonymous requests are refused.
+	if err := PingRegistry(ctx, Registry{Host: sb.Registry.Host}, nil); !errors.Is(err, ErrRegistryAuth) {
+		t.Errorf("anonymous /v2/: %v, want refused", err)
+	}
+
+	// The learner's path with the real docker CLI, into the sandbox's DOCKER_CONFIG.
+	env := []string{"DOCKER_CONFIG=" + sb.DockerConfigDir}
+	os.MkdirAll(sb.DockerConfigDir, 0o700)
+	envCheck := &check.Env{Registry: check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password}, DockerConfigDir: sb.DockerConfigDir}
+	before, err := check.Run(ctx, "docker.login", envCheck, check.Request{})
+	if err != nil || before.Passed {
+		t.Fatalf("docker.login before login: %+v %v", before, err)
+	}
+	if out, err := docker(t, env, pw, "login", sb.Registry.Host, "-u", sb.Registry.User, "--password-stdin"); err != nil {
+		t.Fatalf("docker login: %v\n%s", err, out)
+	}
+	after, err := check.Run(ctx, "docker.login", envCheck, check.Request{})
+	if err != nil || !after.Passed {
+		t.Fatalf("docker.login after login: %+v %v", after, err)
+	}
+	seedApp := os.Getenv("IMAGELAB_SEED_IMAGE")
+	target := sb.Registry.Host + "/apps/my-app:1.0"
+	if out, err := docker(t, env, "", "tag", seedApp, target); err != nil {
+		t.Fatalf("docker tag: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { docker(t, nil, "", "rmi", target) })
+	if out, err := docker(t, env, "", "push", target); err != nil {
+		t.Fatalf("docker push: %v\n%s", err, out)
+	}
+	pushed, err := check.Run(ctx, "registry.image", envCheck, check.Request{Params: map[string]string{"repository": "apps/my-app", "tag": "1.0"}})
+	if err != nil || !pushed.Passed {
+		t.Fatalf("registry.image after push: %+v %v", pushed, err)
+	}
+
+	if err := s.remove(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(t, opts.Name); left != "" {
+		t.Errorf("left behind: %s", left)
+	}
+	if _, err := os.Stat(filepath.Join(opts.StateDir, "registry")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("registry files left behind")
+	}
+}
+
+// TestIntegrationKindUpFailureLeavesNothing: kind cannot start a node on
+// this engine (no node image can be pulled), so up fails at the cluster
+// phase — with a clear error, and with the registry it had started removed.
+func TestIntegrationKindUpFailureLeavesNothing(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-fail")
+	opts.NodeImage = "imagelab.invalid/node:v0"
+	var phases []string
+	opts.Report = func(e Event) {
+		if !e.Log && !e.Done {
+			phases = append(phases, string(e.Phase))
+		}
+	}
+	_, err := UpKind(context.Background(), opts)
+	if !errors.Is(err, ErrImagePull) || !strings.Contains(err.Error(), "--node-image") {
+		t.Errorf("err = %v, want a node image pull failure naming --node-image", err)
+	}
+	if !strings.HasPrefix(strings.Join(phases, ","), "registry,cluster") {
+		t.Errorf("phases %v", phases)
+	}
+	assertNothingLeft(t, opts)
+}
+
+// TestIntegrationKindUpCancelLeavesNothing: Ctrl-C during cluster creation.
+func TestIntegrationKindUpCancelLeavesNothing(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-cancel")
+	opts.NodeImage = "imagelab.invalid/node:v0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts.Report = func(e Event) {
+		if e.Phase == PhaseCluster && !e.Done && !e.Log {
+			cancel() // as Ctrl-C would, right as kind starts
+		}
+	}
+	_, err := UpKind(ctx, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want cancelled", err)
+	}
+	assertNothingLeft(t, opts)
+}
+
+// TestIntegrationKindRefusesForeignContainer: a container with the
+// registry's name that imagelab did not make is never reused or removed.
+func TestIntegrationKindRefusesForeignContainer(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-clash")
+	name := registryContainerName(opts.Name)
+	if out, err := docker(t, nil, "", "create", "--name", name, opts.RegistryImage); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", name) })
+	_, err := UpKind(context.Background(), opts)
+	if !errors.Is(err, ErrNameClash) {
+		t.Errorf("err = %v, want a name clash", err)
+	}
+	if out, _ := docker(t, nil, "", "ps", "-a", "-q", "--filter", "name=^"+name+"$"); out == "" {
+		t.Error("the foreign container was removed")
+	}
+}
+
+func assertNothingLeft(t *testing.T, opts KindOptions) {
+	t.Helper()
+	if left := leftovers(t, opts.Name); left != "" {
+		t.Errorf("containers left behind: %s", left)
+	}
+	if _, err := Load(opts.StateDir); !errors.Is(err, ErrNoSandbox) {
+		t.Errorf("sandbox record left behind: %v", err)
+	}
+	entries, _ := os.ReadDir(opts.StateDir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	// The work dir would stay (the learner's manifests); nothing else may.
+	for _, n := range names {
+		if n != "work" {
+			t.Errorf("file left in the state dir: %s (all: %v)", n, names)
+		}
+	}
+}
+
+// TestIntegrationLearnersFilesUntouched: up (as far as this machine lets
+// kind go), env, shell and down leave ~/.kube/config and
+// ~/.docker/config.json byte-identical.
+func TestIntegrationLearnersFilesUntouched(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-home")
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("KUBECONFIG", "")
+	files := map[string][]byte{
+		filepath.Join(home, ".kube", "config"):         []byte("apiVersion: v1\nkind: Config\ncurrent-context: work\nclusters: []\ncontexts: []\nusers: []\n"),
+		filepath.Join(home, ".docker", "config.json"): []byte(`{"auths": {"registry.example.com": {"auth": "dTpw"}}, "currentContext": "default"}` + "\n"),
+	}
+	for p, b := range files {
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	s, err := newKindSession(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registry, docker login and push as the learner, env and shell, then down.
+	pw, _ := RandomPassword()
+	sb := &Sandbox{Provider: ProviderKind, Name: opts.Name, Registry: Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)},
+		Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"), DockerConfigDir: filepath.Join(opts.StateDir, "docker"), WorkDir: filepath.Join(opts.StateDir, "work")}
+	if err := s.startRegistry(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(sb.DockerConfigDir, 0o700)
+	os.MkdirAll(sb.WorkDir, 0o700)
+	if err := sb.Save(opts.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	shell, err := sb.ShellCommand(opts.StateDir, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell.Stdin = strings.NewReader(fmt.Sprintf("printf '%%s' %q | docker login %s -u %s --password-stdin\nkubectl config view >/dev/null 2>&1 || true\nexit\n", pw, sb.Registry.Host, sb.Registry.User))
+	var out bytes.Buffer
+	shell.Stdout, shell.Stderr = &out, &out
+	if err := shell.Run(); err != nil {
+		t.Fatalf("sandbox shell: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "Login Succeeded") {
+		t.Errorf("docker login in the sandbox shell:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(sb.DockerConfigDir, "config.json")); err != nil {
+		t.Errorf("the login did not land in the sandbox's DOCKER_CONFIG: %v", err)
+	}
+	if err := Remove(ctx, sb, opts.StateDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	// And a full up that kind cannot finish here.
+	opts.NodeImage = "imagelab.invalid/node:v0"
+	_, _ = UpKind(ctx, opts)
+	for p, want := range files {
+		got, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s changed (err %v):\n%s", p, err, got)
+		}
+	}
+	entries, _ := os.ReadDir(home)
+	for _, e := range entries {
+		// The learner's own shell keeps its history, as in any shell.
+		if e.Name() != ".kube" && e.Name() != ".docker" && e.Name() != ".bash_history" {
+			t.Errorf("new file in HOME: %s", e.Name())
+		}
+	}
+}
