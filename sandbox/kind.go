@@ -96,6 +96,7 @@ func HostsTomlPath(registryHost string) string {
 // RegistryConfigMap documents the local registry (KEP-1755), as kind's recipe does.
 func RegistryConfigMap(registryHost, sandbox string) *corev1.ConfigMap {
 	return &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: "local-registry-hosting", Namespace: "kube-public",
 			Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSandbox: sandbox}},
 		Data: map[string]string{"localRegistryHosting.v1": fmt.Sprintf("host: %q\nhelp: \"https://kind.sigs.k8s.io/docs/user/local-registry/\"\n", registryHost)},
@@ -144,8 +145,15 @@ func RandomPassword() (string, error) {
 	return string(b), nil
 }
 
-// freePort finds a free TCP port on loopback.
+// freePort finds a free TCP port on loopback, preferring the short ones
+// kind's own recipe uses (5001…): learners type it in every image name.
 func freePort() (int, error) {
+	for p := 5001; p < 5050; p++ {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			ln.Close()
+			return p, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
