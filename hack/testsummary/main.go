@@ -46,6 +46,10 @@ func main() {
 		}
 		key := e.Package + " " + e.Test
 		switch e.Action {
+		case "build-output":
+			fmt.Print(e.Output) // compiler errors
+		case "build-fail":
+			pkgFailed = true
 		case "output":
 			if e.Test == "" {
 				if strings.HasPrefix(e.Output, "ok ") || strings.HasPrefix(e.Output, "FAIL") || strings.HasPrefix(e.Output, "?") || strings.HasPrefix(e.Output, "---") || strings.Contains(e.Output, "[build failed]") || strings.HasPrefix(e.Output, "#") || strings.Contains(e.Output, ".go:") {

@@ -95,8 +95,10 @@ func (c *Cluster) writeRegistryHosts(hosts map[string]string) error {
 }
 
 // cniConfig is a bridge network with host-local addresses; containerd adds
-// the loopback plugin (lo) to every sandbox itself. No masquerading and no
-// default route: pods reach only the host and each other.
+// the loopback plugin (lo) to every sandbox itself. The bridge, with the
+// subnet's first address, is made by Start (createBridge), so the plugin
+// runs with isGateway false and leaves IP forwarding alone. No masquerading
+// and no default route: pods reach only the host and each other.
 func (c *Cluster) cniConfig() ([]byte, error) {
 	conf := map[string]any{
 		"cniVersion": "0.4.0",
@@ -105,12 +107,12 @@ func (c *Cluster) cniConfig() ([]byte, error) {
 			map[string]any{
 				"type":        "bridge",
 				"bridge":      bridgeName,
-				"isGateway":   true,
+				"isGateway":   false,
 				"ipMasq":      false,
 				"hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": podCIDR}}},
+					"ranges":  [][]map[string]string{{{"subnet": podCIDR, "gateway": bridgeIP}}},
 					"dataDir": c.path("cni/ipam"),
 				},
 			},

@@ -41,8 +41,11 @@ var outsidePaths = []string{
 	"/etc/kubernetes",
 }
 
-// sysctls the kubelet (kernel defaults it enforces unless
-// protectKernelDefaults) and the CNI bridge plugin (IP forwarding) set.
+// sysctls the kubelet sets (kernel defaults it enforces unless
+// protectKernelDefaults). Only these are put back: the CNI bridge plugin
+// would turn on IP forwarding for a gateway bridge, so the harness makes
+// the bridge itself and the plugin never touches net.ipv4.ip_forward,
+// which Docker, for one, sets while it runs.
 var sysctls = []string{
 	"kernel/panic",
 	"kernel/panic_on_oops",
@@ -50,40 +53,36 @@ var sysctls = []string{
 	"kernel/keys/root_maxbytes",
 	"vm/overcommit_memory",
 	"vm/panic_on_oom",
-	"net/ipv4/ip_forward",
-	"net/ipv6/conf/all/forwarding",
-	"net/ipv6/conf/default/forwarding",
-	"net/bridge/bridge-nf-call-iptables",
-	"net/bridge/bridge-nf-call-ip6tables",
 }
 
 // trackedPath is one outside path as it was before Start.
+// (Exported fields: the state is saved in the lock file, so that the next
+// Start can clean up after a run killed before its Stop.)
 type trackedPath struct {
-	path    string
-	existed bool
-	entries map[string]bool // when it existed: the paths under it then
-	top     string          // when it did not: its topmost missing ancestor (or itself)
+	Path    string
+	Existed bool
+	Entries map[string]bool // when it existed: the paths under it then
+	Top     string          // when it did not: its topmost missing ancestor (or itself)
 }
 
 type hostState struct {
-	sysctls  map[string]string
-	paths    []trackedPath
-	chains   map[string]map[string]bool // "iptables/nat" → chains that existed
-	rules    map[string]map[string]int  // "iptables/nat" → rules (-A lines) that existed
-	bridge   bool                       // the bridge existed before Start
-	cgroups  []string                   // cgroup dirs Start created (one per hierarchy)
-	recorded bool
+	Sysctls  map[string]string
+	Paths    []trackedPath
+	Chains   map[string]map[string]bool // "iptables/nat" → chains that existed
+	Rules    map[string]map[string]int  // "iptables/nat" → rules (-A lines) that existed
+	Bridge   bool                       // the bridge existed before Start
+	Recorded bool
 }
 
 func recordHost(bridge, cgroupName string) (*hostState, error) {
-	h := &hostState{sysctls: map[string]string{}, chains: map[string]map[string]bool{}, rules: map[string]map[string]int{}}
+	h := &hostState{Sysctls: map[string]string{}, Chains: map[string]map[string]bool{}, Rules: map[string]map[string]int{}}
 	for _, s := range sysctls {
 		if b, err := os.ReadFile("/proc/sys/" + s); err == nil {
-			h.sysctls[s] = strings.TrimSpace(string(b))
+			h.Sysctls[s] = strings.TrimSpace(string(b))
 		}
 	}
 	for _, p := range outsidePaths {
-		h.paths = append(h.paths, trackPath(p))
+		h.Paths = append(h.Paths, trackPath(p))
 	}
 	for _, bin := range []string{"iptables", "ip6tables"} {
 		for _, table := range []string{"filter", "nat", "mangle", "raw"} {
@@ -91,31 +90,31 @@ func recordHost(bridge, cgroupName string) (*hostState, error) {
 			if err != nil {
 				continue
 			}
-			h.chains[bin+"/"+table] = chains
-			h.rules[bin+"/"+table] = rules
+			h.Chains[bin+"/"+table] = chains
+			h.Rules[bin+"/"+table] = rules
 		}
 	}
 	if _, err := net.InterfaceByName(bridge); err == nil {
-		h.bridge = true
+		h.Bridge = true
 	}
-	h.recorded = true
+	h.Recorded = true
 	return h, nil
 }
 
 func trackPath(p string) trackedPath {
-	t := trackedPath{path: p}
+	t := trackedPath{Path: p}
 	if _, err := os.Lstat(p); err == nil {
-		t.existed = true
-		t.entries = map[string]bool{}
-		walkSameFS(p, func(path string) { t.entries[path] = true })
+		t.Existed = true
+		t.Entries = map[string]bool{}
+		walkSameFS(p, func(path string) { t.Entries[path] = true })
 		return t
 	}
-	t.top = p
+	t.Top = p
 	for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
 		if _, err := os.Lstat(d); err == nil {
 			break
 		}
-		t.top = d
+		t.Top = d
 	}
 	return t
 }
@@ -140,11 +139,11 @@ func walkSameFS(root string, fn func(string)) {
 
 // restore puts back what recordHost saw; it returns what it could not.
 func (h *hostState) restore(bridge string) []error {
-	if h == nil || !h.recorded {
+	if h == nil || !h.Recorded {
 		return nil
 	}
 	var errs []error
-	if !h.bridge {
+	if !h.Bridge {
 		if _, err := net.InterfaceByName(bridge); err == nil {
 			if out, err := exec.Command("ip", "link", "delete", bridge).CombinedOutput(); err != nil {
 				errs = append(errs, fmt.Errorf("deleting bridge %s: %v: %s", bridge, err, bytes.TrimSpace(out)))
@@ -152,13 +151,13 @@ func (h *hostState) restore(bridge string) []error {
 		}
 	}
 	errs = append(errs, h.restoreIptables(bridge)...)
-	for _, t := range h.paths {
+	for _, t := range h.Paths {
 		if err := t.restore(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, s := range sysctls {
-		old, ok := h.sysctls[s]
+		old, ok := h.Sysctls[s]
 		if !ok {
 			continue
 		}
@@ -174,9 +173,9 @@ func (h *hostState) restore(bridge string) []error {
 }
 
 func (t trackedPath) restore() error {
-	root := t.path
-	if !t.existed {
-		root = t.top
+	root := t.Path
+	if !t.Existed {
+		root = t.Top
 	}
 	if _, err := os.Lstat(root); err != nil {
 		return nil
@@ -188,14 +187,14 @@ func (t trackedPath) restore() error {
 	live := liveSockets()
 	var added []string
 	walkSameFS(root, func(p string) {
-		if !t.existed || !t.entries[p] {
+		if !t.Existed || !t.Entries[p] {
 			added = append(added, p)
 		}
 	})
 	var errs []error
 	for i := len(added) - 1; i >= 0; i-- {
 		p := added[i]
-		if live[p] || (t.existed && p == t.path) {
+		if live[p] || (t.Existed && p == t.Path) {
 			continue
 		}
 		fi, err := os.Lstat(p)
@@ -233,29 +232,29 @@ func liveSockets() map[string]bool {
 
 // differences lists what is not as recordHost saw it (for tests).
 func (h *hostState) differences(bridge string) []string {
-	if h == nil || !h.recorded {
+	if h == nil || !h.Recorded {
 		return nil
 	}
 	var out []string
-	if _, err := net.InterfaceByName(bridge); err == nil && !h.bridge {
-		out = append(out, "bridge "+bridge+" still exists")
+	if _, err := net.InterfaceByName(bridge); err == nil && !h.Bridge {
+		out = append(out, "bridge "+bridge+" is there")
 	}
-	for _, t := range h.paths {
-		if !t.existed {
-			if _, err := os.Lstat(t.top); err == nil {
-				out = append(out, "left behind: "+t.top)
+	for _, t := range h.Paths {
+		if !t.Existed {
+			if _, err := os.Lstat(t.Top); err == nil {
+				out = append(out, "not there before Start: "+t.Top)
 			}
 			continue
 		}
 		live := liveSockets()
-		walkSameFS(t.path, func(p string) {
-			if !t.entries[p] && !live[p] {
-				out = append(out, "left behind: "+p)
+		walkSameFS(t.Path, func(p string) {
+			if !t.Entries[p] && !live[p] {
+				out = append(out, "not there before Start: "+p)
 			}
 		})
 	}
 	for _, s := range sysctls {
-		old, ok := h.sysctls[s]
+		old, ok := h.Sysctls[s]
 		if !ok {
 			continue
 		}
@@ -263,20 +262,20 @@ func (h *hostState) differences(bridge string) []string {
 			out = append(out, fmt.Sprintf("sysctl %s is %s, was %s", strings.ReplaceAll(s, "/", "."), strings.TrimSpace(string(b)), old))
 		}
 	}
-	for key, before := range h.chains {
+	for key, before := range h.Chains {
 		bin, table, _ := strings.Cut(key, "/")
 		chains, rules, err := iptablesState(bin, table)
 		if err != nil {
 			continue
 		}
 		for c := range chains {
-			if !before[c] {
-				out = append(out, fmt.Sprintf("%s -t %s: chain %s left behind", bin, table, c))
+			if !before[c] && oursIptables(c, bridge) {
+				out = append(out, fmt.Sprintf("%s -t %s: chain %s not there before Start", bin, table, c))
 			}
 		}
 		for r, n := range rules {
-			if n > h.rules[key][r] {
-				out = append(out, fmt.Sprintf("%s -t %s: rule left behind: %s", bin, table, r))
+			if n > h.Rules[key][r] && oursIptables(r, bridge) {
+				out = append(out, fmt.Sprintf("%s -t %s: rule not there before Start: %s", bin, table, r))
 			}
 		}
 	}
@@ -312,10 +311,8 @@ func iptablesState(bin, table string) (map[string]bool, map[string]int, error) {
 // that rules another program added meanwhile stay.
 func (h *hostState) restoreIptables(bridge string) []error {
 	var errs []error
-	ours := func(s string) bool {
-		return strings.Contains(s, "KUBE-") || strings.Contains(s, "CNI-") || strings.Contains(s, bridge)
-	}
-	for key, before := range h.chains {
+	ours := func(s string) bool { return oursIptables(s, bridge) }
+	for key, before := range h.Chains {
 		bin, table, _ := strings.Cut(key, "/")
 		chains, rules, err := iptablesState(bin, table)
 		if err != nil {
@@ -325,7 +322,7 @@ func (h *hostState) restoreIptables(bridge string) []error {
 			if !ours(r) {
 				continue
 			}
-			for i := h.rules[key][r]; i < n; i++ {
+			for i := h.Rules[key][r]; i < n; i++ {
 				args := append([]string{"-w", "5", "-t", table, "-D"}, splitRule(strings.TrimPrefix(r, "-A "))...)
 				if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 					errs = append(errs, fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, bytes.TrimSpace(out)))
@@ -348,6 +345,12 @@ func (h *hostState) restoreIptables(bridge string) []error {
 		}
 	}
 	return errs
+}
+
+// oursIptables reports whether an iptables chain or rule is the kubelet's
+// or the CNI plugins' (rather than, say, Docker's).
+func oursIptables(s, bridge string) bool {
+	return strings.Contains(s, "KUBE-") || strings.Contains(s, "CNI-") || strings.Contains(s, bridge)
 }
 
 // splitRule splits an iptables -S rule into arguments, honouring "quotes".
@@ -488,16 +491,15 @@ func cgroupHierarchies() []string {
 
 // createCgroups makes /<name> in every hierarchy (the kubelet's cgroupRoot
 // must exist); in cpuset it copies the root's cpus and mems so tasks can join.
-func createCgroups(name string) (created []string, err error) {
+func createCgroups(name string) error {
 	for _, h := range cgroupHierarchies() {
 		d := filepath.Join(h, name)
 		if err := os.Mkdir(d, 0o755); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				continue
 			}
-			return created, fmt.Errorf("creating cgroup %s: %w", d, err)
+			return fmt.Errorf("creating cgroup %s: %w", d, err)
 		}
-		created = append(created, d)
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 			if b, err := os.ReadFile(filepath.Join(h, f)); err == nil {
 				if cur, err := os.ReadFile(filepath.Join(d, f)); err == nil && len(bytes.TrimSpace(cur)) == 0 {
@@ -506,7 +508,7 @@ func createCgroups(name string) (created []string, err error) {
 			}
 		}
 	}
-	return created, nil
+	return nil
 }
 
 // cgroupPids lists the processes in /<name> and below, in any hierarchy.

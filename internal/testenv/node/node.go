@@ -15,7 +15,9 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,7 +70,8 @@ type Cluster struct {
 
 	opts               Options
 	stateDir           string
-	createdStateDir    bool
+	claimedStateDir    bool // it was new or empty: Stop may empty it
+	createdStateDir    bool // Start made it: Stop removes it
 	client             kubernetes.Interface
 	log                io.Writer
 	containerdSock     string
@@ -90,6 +93,7 @@ const (
 	bridgeName  = "imagelab0"
 	cgroupName  = "imagelab-node"
 	podCIDR     = "10.217.0.0/24"
+	bridgeIP    = "10.217.0.1" // the host's address on the bridge
 	serviceCIDR = "10.217.128.0/24"
 	clusterDNS  = "10.217.128.10"
 	cniBinDir   = "/usr/lib/cni"
@@ -162,6 +166,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if stateDir == "/" {
+		return nil, errors.New("node.Start: StateDir must not be /")
+	}
 	if len(stateDir) > maxStateDir {
 		return nil, fmt.Errorf("node.Start: StateDir %s is %d bytes; use one of at most %d (socket paths are limited)", stateDir, len(stateDir), maxStateDir)
 	}
@@ -171,6 +178,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if err := c.acquireLock(ctx); err != nil {
 		return nil, err
+	}
+	if err := c.cleanUpEarlierRun(); err != nil {
+		c.unlock() // keeping the saved state: the next Start tries again
+		return nil, fmt.Errorf("node.Start: cleaning up after an earlier run: %w", err)
 	}
 	if err := c.start(ctx); err != nil {
 		c.logf("start failed: %v", err)
@@ -204,7 +215,69 @@ func (c *Cluster) acquireLock(ctx context.Context) error {
 	}
 }
 
+// savedState is what Stop needs to clean up; Start keeps it in the lock
+// file until Stop, so that a run killed in between is cleaned up by the next.
+type savedState struct {
+	StateDir        string
+	CreatedStateDir bool
+	ContainerdSock  string
+	Host            *hostState
+}
+
+func (c *Cluster) saveState() error {
+	b, err := json.Marshal(savedState{StateDir: c.stateDir, CreatedStateDir: c.createdStateDir, ContainerdSock: c.containerdSock, Host: c.host})
+	if err != nil {
+		return err
+	}
+	if err := c.lock.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := c.lock.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return c.lock.Sync()
+}
+
+// cleanUpEarlierRun stops what a run killed before its Stop left: its
+// pods' processes, shims, mounts, bridge, files and sysctls.
+func (c *Cluster) cleanUpEarlierRun() error {
+	b, err := os.ReadFile(lockFile)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	var s savedState
+	if err := json.Unmarshal(b, &s); err != nil || s.StateDir == "" || s.StateDir == "/" || s.Host == nil {
+		c.logf("ignoring unreadable state in %s", lockFile)
+		return c.lock.Truncate(0)
+	}
+	c.logf("cleaning up after an earlier run that did not stop (state dir %s)", s.StateDir)
+	old := &Cluster{stateDir: s.StateDir, claimedStateDir: true, createdStateDir: s.CreatedStateDir, containerdSock: s.ContainerdSock, host: s.Host, log: c.log}
+	if err := old.stop(); err != nil {
+		return err
+	}
+	return c.lock.Truncate(0)
+}
+
+// releaseLock forgets the saved state and unlocks. The lock file stays:
+// removing it would let two waiters lock two different files.
+func (c *Cluster) releaseLock() {
+	if c.lock != nil {
+		_ = c.lock.Truncate(0)
+	}
+	c.unlock()
+}
+
+func (c *Cluster) unlock() {
+	if c.lock == nil {
+		return
+	}
+	_ = syscall.Flock(int(c.lock.Fd()), syscall.LOCK_UN)
+	c.lock.Close()
+	c.lock = nil
+}
+
 func (c *Cluster) start(ctx context.Context) error {
+	began := time.Now()
 	// The state dir must be new or empty: Stop removes it.
 	if entries, err := os.ReadDir(c.stateDir); err == nil {
 		if len(entries) > 0 {
@@ -218,14 +291,19 @@ func (c *Cluster) start(ctx context.Context) error {
 	} else {
 		return err
 	}
+	c.claimedStateDir = true
 	_, cidr, _ := net.ParseCIDR(podCIDR)
-	if _, err := net.InterfaceByName(bridgeName); err != nil && subnetInUse(cidr) {
+	if _, err := net.InterfaceByName(bridgeName); err == nil {
+		return fmt.Errorf("network interface %s exists already (left by a run that was killed? ip link delete %s)", bridgeName, bridgeName)
+	}
+	if subnetInUse(cidr) {
 		return fmt.Errorf("pod subnet %s overlaps a host address or route", podCIDR)
 	}
 	var err error
 	if c.nodeIP, err = nodeIP(cidr); err != nil {
 		return err
 	}
+	c.containerdSock = c.path("containerd.sock")
 
 	// A run killed before its Stop leaves its pods' processes and cgroups.
 	if pids := killCgroups(cgroupName, 10*time.Second); len(pids) > 0 {
@@ -235,6 +313,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("an earlier run's cgroups: %w", err)
 	}
 	if c.host, err = recordHost(bridgeName, cgroupName); err != nil {
+		return err
+	}
+	if err := c.saveState(); err != nil {
 		return err
 	}
 
@@ -261,7 +342,6 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	etcdPort, etcdPeerPort, apiPort, schedPort := ports[0], ports[1], ports[2], ports[3]
 	c.kubeletPort, c.kubeletHealthzPort = ports[4], ports[5]
-	c.containerdSock = c.path("containerd.sock")
 
 	// Certificates and kubeconfigs.
 	p, err := newPKI(c.path("pki"))
@@ -326,6 +406,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	}, etcd); err != nil {
 		return err
 	}
+	c.logf("etcd healthy (%v)", time.Since(began).Round(time.Millisecond))
 
 	// kube-apiserver.
 	api, err := c.run("kube-apiserver", bin("kube-apiserver"),
@@ -351,14 +432,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	if c.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
-	if err := c.waitFor(ctx, "kube-apiserver to be ready", 60*time.Second, func() (bool, error) {
-		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && strings.TrimSpace(string(body)) == "ok", nil
-	}, api, etcd); err != nil {
-		return err
-	}
 
-	// containerd, with the CNI config and registry hosts.
+	// containerd, with the CNI config and registry hosts, while the API
+	// server starts.
 	runc, err := exec.LookPath("runc")
 	if err != nil {
 		runc = "/usr/sbin/runc"
@@ -367,6 +443,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
 			return err
 		}
+	}
+	if err := createBridge(); err != nil {
+		return err
 	}
 	if err := c.writeRegistryHosts(c.opts.RegistryHosts); err != nil {
 		return err
@@ -388,7 +467,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	if err := c.waitFor(ctx, "containerd to answer", 30*time.Second, func() (bool, error) {
 		return exec.Command("/usr/bin/ctr", "--address", c.containerdSock, "version").Run() == nil, nil
-	}, containerd); err != nil {
+	}, containerd, api, etcd); err != nil {
 		return err
 	}
 	pb := <-pauseCh
@@ -401,16 +480,25 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("importing the pause image: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 
+	c.logf("containerd up, pause image imported (%v)", time.Since(began).Round(time.Millisecond))
+	if err := c.waitFor(ctx, "kube-apiserver to be ready", 60*time.Second, func() (bool, error) {
+		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && strings.TrimSpace(string(body)) == "ok", nil
+	}, api, etcd, containerd); err != nil {
+		return err
+	}
+	c.logf("kube-apiserver ready (%v)", time.Since(began).Round(time.Millisecond))
+
 	// kube-scheduler.
 	sched, err := c.run("kube-scheduler", bin("kube-scheduler"),
-		"--kubeconfig="+schedKubeconfig, "--authentication-kubeconfig="+schedKubeconfig, "--authorization-kubeconfig="+schedKubeconfig,
+		"--kubeconfig="+schedKubeconfig,
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", schedPort), "--leader-elect=false")
 	if err != nil {
 		return err
 	}
 
 	// kubelet.
-	if c.host.cgroups, err = createCgroups(cgroupName); err != nil {
+	if err := createCgroups(cgroupName); err != nil {
 		return err
 	}
 	kubeletConf := c.path("kubelet-config.yaml")
@@ -445,9 +533,10 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	c.readyTook = time.Since(kubeletStart)
+	c.logf("node Ready (%v)", time.Since(began).Round(time.Millisecond))
 	// No node lifecycle controller (kube-controller-manager) removes the
 	// taint admission put on the new node.
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		n, err := c.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -466,6 +555,27 @@ func (c *Cluster) start(ctx context.Context) error {
 		_, err = c.client.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("removing the %s taint: %w", corev1.TaintNodeNotReady, err)
+	}
+	return nil
+}
+
+// createBridge makes the pods' bridge with the host's address on it (Stop
+// deletes it): host and pods talk on one subnet, nothing is forwarded.
+func createBridge() error {
+	_, subnet, _ := net.ParseCIDR(podCIDR)
+	ones, _ := subnet.Mask.Size()
+	for _, args := range [][]string{
+		{"link", "add", bridgeName, "type", "bridge"},
+		{"addr", "add", fmt.Sprintf("%s/%d", bridgeIP, ones), "dev", bridgeName},
+		{"link", "set", bridgeName, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }
 
 // run starts a component and remembers it for Stop.
@@ -609,8 +719,23 @@ func (c *Cluster) stop() error {
 	for _, p := range c.procs {
 		p.stop(5 * time.Second)
 	}
+	// Anything else naming the state dir (after a run killed before its
+	// Stop: components its death did not take along).
+	if c.claimedStateDir {
+		others := procsMatching(func(args []string) bool {
+			for _, a := range args {
+				if strings.Contains(a, c.stateDir+"/") || strings.HasSuffix(a, c.stateDir) {
+					return true
+				}
+			}
+			return false
+		})
+		if left := killPids(others, 10*time.Second); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("processes %v naming %s do not die", left, c.stateDir))
+		}
+	}
 
-	if c.stateDir != "" {
+	if c.claimedStateDir {
 		if left := unmountAll(c.stateDir); len(left) > 0 {
 			errs = append(errs, fmt.Errorf("still mounted: %s", strings.Join(left, ", ")))
 		}
@@ -619,7 +744,7 @@ func (c *Cluster) stop() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.host.restore(bridgeName)...)
-	if c.stateDir != "" && len(mountsUnder(c.stateDir)) == 0 {
+	if c.claimedStateDir && len(mountsUnder(c.stateDir)) == 0 {
 		var err error
 		if c.createdStateDir {
 			err = os.RemoveAll(c.stateDir)
@@ -630,11 +755,7 @@ func (c *Cluster) stop() error {
 			errs = append(errs, fmt.Errorf("removing the state dir: %w", err))
 		}
 	}
-	if c.lock != nil {
-		// The lock file stays (removing it would let two waiters lock two files).
-		_ = syscall.Flock(int(c.lock.Fd()), syscall.LOCK_UN)
-		c.lock.Close()
-	}
+	c.releaseLock()
 	c.logf("stopped in %v", time.Since(began).Round(time.Millisecond))
 	return errors.Join(errs...)
 }

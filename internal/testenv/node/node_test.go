@@ -29,13 +29,13 @@ import (
 // under plain go test and fails under IMAGELAB_INTEGRATION=1.
 func requireNode(t *testing.T) {
 	t.Helper()
-	testenv.Require(t, binaries...)
 	if err := checkHost(""); err != nil {
 		if testenv.Required() {
 			t.Fatalf("integration test cannot run: %v", err)
 		}
 		t.Skipf("integration test skipped: %v (make test runs it)", err)
 	}
+	testenv.Require(t, binaries...)
 }
 
 // clusterProcNames are the process names (comm, 15 bytes at most) that
