@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test unit lint deps testbin docker fuzz clean
+.PHONY: run build test e2e unit lint deps testbin docker fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -21,8 +21,9 @@ lint:
 testbin: ## Kubernetes binaries for the tests (cached)
 	hack/testbin.sh --node >/dev/null
 
-deps: ## Debian packages the tests use (tmux, curl)
+deps: ## Debian packages the tests use: tmux, curl; containerd, runc, CNI plugins for the node
 	hack/deps.sh
+	hack/node-deps.sh
 
 docker: ## a Docker engine for the tests (Debian's, on its own socket) and the local registry image
 	hack/docker.sh install
@@ -34,12 +35,19 @@ unit:
 	$(GO) test -short ./...
 
 # Unit and integration tests against a real kube-apiserver + etcd, a real
-# registry, the real kubectl and a Docker engine. Fails if any integration
-# test cannot run.
+# registry, the real kubectl and a Docker engine, and the end-to-end tests
+# on a one-node cluster of local processes (kubelet, containerd; root).
+# Fails if any integration test cannot run.
 test: lint deps testbin docker
 	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; \
-	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)" IMAGELAB_INTEGRATION=1; \
-	$(GO) test -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
+	$(GO) test -tags e2e -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
+
+# Only the end-to-end tests on the local node: it comes up, the learner's
+# path runs with the real kubectl and checks, and everything is torn down.
+e2e: deps testbin
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
+	$(GO) test -tags e2e -json $(GOTEST_FLAGS) -run 'TestIntegrationNode' ./internal/app ./internal/testenv/node | $(GO) run ./hack/testsummary -require-integration
 
 fuzz: ## a short run of every fuzz target
 	for t in FuzzSplitImage FuzzDecodeDockerConfigJSON FuzzScanManifest; do \

@@ -27,6 +27,8 @@ func (s *Sandbox) ShellEnv(environ []string) []string {
 	out := []string{
 		"KUBECONFIG=" + s.Kubeconfig,
 		"DOCKER_CONFIG=" + s.DockerConfigDir,
+		// kubectl's discovery cache would otherwise go to ~/.kube/cache.
+		"KUBECACHEDIR=" + filepath.Join(filepath.Dir(s.DockerConfigDir), "kube-cache"),
 		"IMAGELAB_SANDBOX=" + s.Name,
 	}
 	if env["DOCKER_HOST"] == "" {

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/imagelab/imagelab/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -111,6 +113,21 @@ var hostTools = []string{"/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v
 var binaries = []string{"etcd", "kube-apiserver", "kube-scheduler", "kubelet", "kubectl"}
 
 // checkHost says why a node cannot start here, or nil.
+// Require stops the test unless this machine can run a node (root, the
+// Debian packages of hack/node-deps.sh, the Kubernetes binaries). Like
+// testenv.Require it skips under plain go test and fails under
+// IMAGELAB_INTEGRATION=1.
+func Require(t testing.TB) {
+	t.Helper()
+	if err := checkHost(""); err != nil {
+		if testenv.Required() {
+			t.Fatalf("integration test cannot run: %v", err)
+		}
+		t.Skipf("integration test skipped: %v (make test runs it)", err)
+	}
+	testenv.Require(t, binaries...)
+}
+
 func checkHost(binDir string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("a kubelet and containerd need root (run the test as root)")
