@@ -99,3 +99,22 @@ func isUnder(p, dir string) bool {
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
 }
+
+// RemoveLeftovers removes containers carrying imagelab's label when no
+// sandbox record is left (a state dir deleted by hand, say). It returns
+// their names. Without an engine there is nothing to do.
+func RemoveLeftovers(ctx context.Context) ([]string, error) {
+	rt, err := detectRuntime("")
+	if err != nil || rt.ping(ctx) != nil {
+		return nil, nil
+	}
+	out, err := rt.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelManagedBy+"="+ManagedBy)
+	if err != nil || out == "" {
+		return nil, err
+	}
+	names := strings.Fields(out)
+	if _, err := rt.run(ctx, nil, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
+		return nil, err
+	}
+	return names, nil
+}

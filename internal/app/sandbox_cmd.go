@@ -175,8 +175,13 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 			}
 			sb, err := sandbox.Load(stateDir)
 			if errors.Is(err, sandbox.ErrNoSandbox) {
-				fmt.Fprintln(streams.Out, "No sandbox to remove.")
-				return nil
+				left, err := sandbox.RemoveLeftovers(cmd.Context())
+				if len(left) > 0 {
+					fmt.Fprintf(streams.Out, "No sandbox recorded; removed imagelab's leftover containers: %s\n", strings.Join(left, ", "))
+				} else if err == nil {
+					fmt.Fprintln(streams.Out, "No sandbox to remove.")
+				}
+				return err
 			}
 			if err != nil {
 				return err
