@@ -35,6 +35,8 @@ func (e Event) String() string {
 	switch {
 	case e.Log:
 		return "  " + e.Message
+	case e.Phase == PhaseReady:
+		return "✓ " + e.Message
 	case e.Done:
 		return fmt.Sprintf("✓ %s (%.1fs)", e.Message, e.Elapsed.Seconds())
 	}
@@ -51,6 +53,9 @@ func NoReport(Event) {}
 func (r Reporter) phase(p Phase, msg string) func() {
 	if r == nil {
 		r = NoReport
+	}
+	if p == PhaseReady { // a moment, not a phase
+		return func() { r(Event{Phase: p, Message: msg, Done: true}) }
 	}
 	start := time.Now()
 	r(Event{Phase: p, Message: msg})

@@ -128,6 +128,7 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 	if o.json {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // findings quote shell commands with &&
 		if err := enc.Encode(report); err != nil {
 			return err
 		}

@@ -156,7 +156,11 @@ func printReporter(w io.Writer) sandbox.Reporter {
 }
 
 func printSandbox(w io.Writer, sb *sandbox.Sandbox) {
-	fmt.Fprintf(w, "sandbox:    %s (%s)\n", sb.Name, sb.Provider)
+	if sb.Provider == sandbox.ProviderExisting {
+		fmt.Fprintf(w, "sandbox:    a cluster you named (context %s)\n", sb.Context)
+	} else {
+		fmt.Fprintf(w, "sandbox:    kind cluster %s\n", sb.Name)
+	}
 	fmt.Fprintf(w, "registry:   %s  user %s\n", sb.Registry.Host, sb.Registry.User)
 	fmt.Fprintf(w, "namespace:  %s\n", sb.Namespace)
 	fmt.Fprintf(w, "kubeconfig: %s\n", sb.Kubeconfig)

@@ -155,7 +155,14 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 		f.problem("secret-no-auths", fmt.Sprintf("Secret %s has no registry entries.", name), env.Registry.Host, createAgain)
 	}
 
-	for _, a := range matched {
+	// Check the credentials too, of the matching entries — or, when none
+	// matches, of every entry: a learner fixing the server should not
+	// discover a wrong password only afterwards.
+	toCheck := matched
+	if len(matched) == 0 {
+		toCheck = auths
+	}
+	for _, a := range toCheck {
 		if err := checkSecretCredentials(ctx, env, f, name, a, createAgain); err != nil {
 			return false, err
 		}
