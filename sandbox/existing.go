@@ -199,9 +199,16 @@ func (s *Sandbox) Client() (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("reading the sandbox kubeconfig %s: %w", s.Kubeconfig, err)
 	}
 	cfg.Timeout = 15 * time.Second
-	cfg.QPS, cfg.Burst = 50, 100
+	cfg.QPS, cfg.Burst = ClientQPS, ClientBurst
 	return kubernetes.NewForConfig(cfg)
 }
+
+// The client's rate limit: kubectl's own (50 per second, bursts of 300).
+// Live checking stays far below it; it only stops a runaway loop.
+var (
+	ClientQPS   float32 = 50
+	ClientBurst         = 300
+)
 
 // Ping checks that the API server answers.
 func Ping(ctx context.Context, client kubernetes.Interface) error {

@@ -15,7 +15,7 @@ import (
 
 // labSandbox prepares a sandbox on the shared API server with a fresh
 // registry and namespace, through the same code imagelab up uses.
-func labSandbox(t *testing.T, namespace string, reg *testenv.Registry) (*sandbox.Sandbox, *check.Env) {
+func labSandbox(t testing.TB, namespace string, reg *testenv.Registry) (*sandbox.Sandbox, *check.Env) {
 	t.Helper()
 	api := testenv.SharedAPIServer(t)
 	if reg == nil {
@@ -42,13 +42,13 @@ func labSandbox(t *testing.T, namespace string, reg *testenv.Registry) (*sandbox
 
 // learnerShell runs a script in the sandbox as the learner would: in its
 // work dir, with imagelab env's variables.
-func learnerShell(t *testing.T, sb *sandbox.Sandbox, script string) (string, error) {
+func learnerShell(t testing.TB, sb *sandbox.Sandbox, script string) (string, error) {
 	t.Helper()
 	return testenv.Shell(context.Background(), sb.WorkDir, sb.ShellEnv(os.Environ()), script)
 }
 
 // applySolution does what the step's reference solution says.
-func applySolution(t *testing.T, sb *sandbox.Sandbox, s *lessons.Step) (answer string) {
+func applySolution(t testing.TB, sb *sandbox.Sandbox, s *lessons.Step) (answer string) {
 	t.Helper()
 	sol := s.RenderedSolution(values(sb))
 	for name, body := range sol.Files {

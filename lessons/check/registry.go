@@ -2,11 +2,14 @@ package check
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -60,9 +63,46 @@ func registryError(err error) error {
 	return err
 }
 
+// authVerdicts remembers, for a minute, whether a registry accepted a set
+// of credentials: live checking asks again on every change, and a
+// registry may spend tens of milliseconds on each bcrypt comparison. The
+// same user and password keep their verdict; new ones are asked for.
+var authVerdicts = struct {
+	sync.Mutex
+	m map[[32]byte]authVerdict
+}{m: map[[32]byte]authVerdict{}}
+
+type authVerdict struct {
+	err error
+	at  time.Time
+}
+
+const authVerdictTTL = time.Minute
+
 // Authenticate asks the registry at host whether auth is accepted, the
 // way docker login does: a request to /v2/ with the credentials.
 func Authenticate(ctx context.Context, rt http.RoundTripper, host string, auth authn.Authenticator) error {
+	cfg, err := auth.Authorization()
+	if err != nil {
+		return err
+	}
+	key := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s\x00%s", host, cfg.Username, cfg.Password, cfg.IdentityToken, cfg.RegistryToken))
+	authVerdicts.Lock()
+	v, ok := authVerdicts.m[key]
+	authVerdicts.Unlock()
+	if ok && time.Since(v.at) < authVerdictTTL {
+		return v.err
+	}
+	err = authenticate(ctx, rt, host, auth)
+	if err == nil || errors.Is(err, errUnauthorized) { // definite answers only
+		authVerdicts.Lock()
+		authVerdicts.m[key] = authVerdict{err: err, at: time.Now()}
+		authVerdicts.Unlock()
+	}
+	return err
+}
+
+func authenticate(ctx context.Context, rt http.RoundTripper, host string, auth authn.Authenticator) error {
 	reg, err := name.NewRegistry(host)
 	if err != nil {
 		return fmt.Errorf("registry %q: %w", host, err)

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"testing"
+
+	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// BenchmarkCheck times one check of each kind against the local API server
+// and registry, in the passing state (the slowest: every probe runs).
+//
+//	make bench, or: go test -run '^$' -bench BenchmarkCheck ./internal/app
+func BenchmarkCheck(b *testing.B) {
+	testenv.RequireDocker(b)
+	cur, err := lessons.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A learner's checks come at human pace, far below the client's rate
+	// limit; thousands in a row would measure the limiter instead.
+	qps, burst := sandbox.ClientQPS, sandbox.ClientBurst
+	sandbox.ClientQPS, sandbox.ClientBurst = -1, 0
+	defer func() { sandbox.ClientQPS, sandbox.ClientBurst = qps, burst }()
+	sb, env := labSandbox(b, "bench", nil)
+	vals := values(sb)
+	ctx := context.Background()
+	answers := map[string]string{}
+	for _, s := range cur.Steps() {
+		answers[s.Ref()] = applySolution(b, sb, s)
+	}
+	for _, ref := range []string{
+		"image-names/full-name",
+		"private-registry/login",
+		"private-registry/push",
+		"pull-secrets/without-credentials",
+		"pull-secrets/regcred",
+		"pull-secrets/image-pull-secrets",
+		"supply-chain/digest",
+	} {
+		s, err := cur.Find(ref)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(ref, func(b *testing.B) {
+			for b.Loop() {
+				res, err := s.Run(ctx, env, vals, answers[ref])
+				if err != nil || !res.Passed {
+					b.Fatalf("%v %+v", err, res)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRenderStep times filling a step's markdown with the sandbox's values.
+func BenchmarkRenderStep(b *testing.B) {
+	cur, err := lessons.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := cur.Find("pull-secrets/regcred")
+	v := lessons.Values{Registry: "localhost:5001", User: "learner", Password: "x", Namespace: "imagelab"}
+	for b.Loop() {
+		_ = s.Body(v)
+	}
+}
