@@ -213,7 +213,7 @@ func TestIntegrationLearnersFilesUntouched(t *testing.T) {
 	t.Setenv("HOME", home)
 	t.Setenv("KUBECONFIG", "")
 	files := map[string][]byte{
-		filepath.Join(home, ".kube", "config"):         []byte("apiVersion: v1\nkind: Config\ncurrent-context: work\nclusters: []\ncontexts: []\nusers: []\n"),
+		filepath.Join(home, ".kube", "config"):        []byte("apiVersion: v1\nkind: Config\ncurrent-context: work\nclusters: []\ncontexts: []\nusers: []\n"),
 		filepath.Join(home, ".docker", "config.json"): []byte(`{"auths": {"registry.example.com": {"auth": "dTpw"}}, "currentContext": "default"}` + "\n"),
 	}
 	for p, b := range files {
