@@ -24,20 +24,6 @@ import (
 	"github.com/imagelab/imagelab/internal/testenv"
 )
 
-// requireNode stops the test unless this machine can run a node: root and
-// the Debian packages of hack/node-deps.sh. Like testenv.Require it skips
-// under plain go test and fails under IMAGELAB_INTEGRATION=1.
-func requireNode(t *testing.T) {
-	t.Helper()
-	if err := checkHost(""); err != nil {
-		if testenv.Required() {
-			t.Fatalf("integration test cannot run: %v", err)
-		}
-		t.Skipf("integration test skipped: %v (make test runs it)", err)
-	}
-	testenv.Require(t, binaries...)
-}
-
 // clusterProcNames are the process names (comm, 15 bytes at most) that
 // must not outlive the test.
 var clusterProcNames = map[string]bool{
@@ -67,7 +53,7 @@ func clusterProcs() map[int]string {
 }
 
 func TestIntegrationNodePullsPrivateImage(t *testing.T) {
-	requireNode(t)
+	Require(t)
 	testBegan := time.Now()
 	procsBefore := clusterProcs()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
