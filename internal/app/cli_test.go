@@ -1,0 +1,77 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut}, args)
+	return out.String() + errOut.String(), err
+}
+
+func TestCheckQuizFromTheCommandLine(t *testing.T) {
+	state := t.TempDir()
+	out, err := run(t, "check", "image-names/full-name", "--answer", "nginx", "--state-dir", state)
+	if !errors.Is(err, errNotPassed) {
+		t.Fatalf("wrong answer: err = %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "leaves the registry to the default") {
+		t.Errorf("no finding in:\n%s", out)
+	}
+	if _, err := run(t, "check", "1.1", "--answer", "docker.io/library/nginx:latest", "--state-dir", state); err != nil {
+		t.Fatalf("right answer: %v", err)
+	}
+	// The answer is kept: checking again without --answer still passes.
+	if out, err := run(t, "check", "image-names/full-name", "--state-dir", state); err != nil {
+		t.Fatalf("stored answer: %v\n%s", err, out)
+	}
+	out, err = run(t, "lessons", "--json", "--state-dir", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed struct {
+		Lessons []struct {
+			ID    string
+			Steps []struct {
+				Ref    string
+				Passed bool
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(listed.Lessons) < 4 || !listed.Lessons[0].Steps[0].Passed || listed.Lessons[0].Steps[1].Passed {
+		t.Errorf("progress not listed: %+v", listed)
+	}
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	state := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"check", "no-such-step"}, 2},
+		{[]string{"check", "pull-secrets/regcred", "--answer", "x"}, 2}, // not a quiz
+		{[]string{"check", "pull-secrets/regcred"}, 2},                  // no sandbox: could not check
+		{[]string{"reset"}, 2},                                          // neither a step nor --all
+	} {
+		out, err := run(t, append(tc.args, "--state-dir", state)...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != tc.code {
+			t.Errorf("%v: err = %v, want exit %d\n%s", tc.args, err, tc.code, out)
+		}
+	}
+	out, _ := run(t, "check", "pull-secrets/regcred", "--state-dir", state)
+	if !strings.Contains(out, "imagelab up") {
+		t.Errorf("a missing sandbox should say how to make one:\n%s", out)
+	}
+}
