@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons"
@@ -45,12 +47,16 @@ func BenchmarkCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(ref, func(b *testing.B) {
+			var took []time.Duration
 			for b.Loop() {
+				start := time.Now()
 				res, err := s.Run(ctx, env, vals, answers[ref])
+				took = append(took, time.Since(start))
 				if err != nil || !res.Passed {
 					b.Fatalf("%v %+v", err, res)
 				}
 			}
+			reportPercentiles(b, took)
 		})
 	}
 }
@@ -66,4 +72,40 @@ func BenchmarkRenderStep(b *testing.B) {
 	for b.Loop() {
 		_ = s.Body(v)
 	}
+}
+
+// BenchmarkReset times imagelab reset of the step that makes a pod: delete,
+// and wait until the API server no longer has it.
+func BenchmarkReset(b *testing.B) {
+	testenv.Require(b)
+	cur, err := lessons.Default()
+	if err != nil {
+		b.Fatal(err)
+	}
+	sb, _ := labSandbox(b, "bench-reset", nil)
+	s, _ := cur.Find("pull-secrets/without-credentials")
+	ctx := context.Background()
+	var took []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		applySolution(b, sb, s)
+		b.StartTimer()
+		start := time.Now()
+		if err := resetStep(ctx, sb, s); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	reportPercentiles(b, took)
+}
+
+// reportPercentiles adds the median and 95th percentile, in milliseconds.
+func reportPercentiles(b *testing.B, took []time.Duration) {
+	if len(took) == 0 {
+		return
+	}
+	slices.Sort(took)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
+	b.ReportMetric(ms(took[min(len(took)-1, len(took)*95/100)]), "p95-ms")
 }
