@@ -79,6 +79,7 @@ func Run(ctx context.Context, streams Streams, args []string) error {
 
 func newRootCommand(streams Streams) *cobra.Command {
 	g := &globalFlags{}
+	o := &tuiOptions{}
 	root := &cobra.Command{
 		Use:   "imagelab",
 		Short: "Learn container image security on Kubernetes, checked live against a real sandbox",
@@ -89,10 +90,13 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTUI(cmd.Context(), g, streams)
+			return runTUI(cmd.Context(), g, o, streams)
 		},
 	}
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
+	// The tutorial takes the existing-cluster flags too: imagelab --kubeconfig … --registry …
+	o.sandbox.add(root.Flags())
+	root.Flags().StringVar(&o.seedImage, "seed-image", "", "with --kubeconfig/--context: the image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on")
 	root.AddCommand(
 		newLessonsCommand(g, streams),
 		newCheckCommand(g, streams),

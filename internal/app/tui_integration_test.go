@@ -1,0 +1,220 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/lessons"
+)
+
+// tmux drives a private tmux server (its own socket), so the test never
+// touches the learner's sessions.
+type tmux struct {
+	t      *testing.T
+	socket string
+}
+
+func newTmux(t *testing.T) *tmux {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if testenv.Required() {
+			t.Fatal("integration test cannot run: no tmux on PATH (apt-get install tmux)")
+		}
+		t.Skip("integration test skipped: no tmux on PATH (make test runs it)")
+	}
+	tm := &tmux{t: t, socket: fmt.Sprintf("imagelab-test-%d", os.Getpid())}
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	return tm
+}
+
+func (tm *tmux) run(args ...string) string {
+	tm.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", tm.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// screen is what a pane shows now, as text.
+func (tm *tmux) screen(target string) string {
+	out, err := exec.Command("tmux", "-L", tm.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", target).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// waitFor polls the pane until cond holds and returns how long it took.
+func (tm *tmux) waitFor(target, what string, timeout time.Duration, cond func(string) bool) time.Duration {
+	tm.t.Helper()
+	start := time.Now()
+	for {
+		s := tm.screen(target)
+		if cond(s) {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			tm.t.Fatalf("waiting for %s: not seen after %s. The pane shows:\n%s", what, timeout, s)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (tm *tmux) waitText(target, text string, timeout time.Duration) time.Duration {
+	tm.t.Helper()
+	return tm.waitFor(target, fmt.Sprintf("%q", text), timeout, func(s string) bool { return strings.Contains(s, text) })
+}
+
+func (tm *tmux) keys(target string, keys ...string) {
+	tm.t.Helper()
+	tm.run(append([]string{"send-keys", "-t", target}, keys...)...)
+}
+
+// typeLine types a shell line literally and presses Enter.
+func (tm *tmux) typeLine(target, line string) {
+	tm.t.Helper()
+	tm.run("send-keys", "-t", target, "-l", line)
+	tm.run("send-keys", "-t", target, "Enter")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// buildImagelab builds the real binary once for the test.
+func buildImagelab(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "imagelab")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/imagelab/imagelab/cmd/imagelab")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building imagelab: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestIntegrationTUI is the learner's path through the real binary: the
+// app in one tmux window, a shell in another. The learner's real kubectl
+// command turns the step green without pressing c; quitting and opening
+// the app again lands on the same step. It also measures the time to the
+// first frame and from the command to the green step.
+func TestIntegrationTUI(t *testing.T) {
+	testenv.Require(t)
+	tm := newTmux(t)
+	api := testenv.SharedAPIServer(t)
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	bin := buildImagelab(t)
+	state := t.TempDir()
+	cur, err := lessons.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := len(cur.Steps())
+
+	up := exec.Command(bin, "up", "--state-dir", state, "--kubeconfig", api.Kubeconfig, "--namespace", "tui",
+		"--registry", reg.Host, "--registry-user", reg.User, "--registry-password", reg.Password,
+		"--seed-image", testenv.SeedTarball(t))
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Fatalf("imagelab up: %v\n%s", err, out)
+	}
+
+	app := "imagelab:app"
+	appCmd := fmt.Sprintf("%s --state-dir %s", bin, shellQuote(state))
+	tm.run("new-session", "-d", "-s", "imagelab", "-n", "app", "-x", "120", "-y", "36")
+	tm.run("set-option", "-t", "imagelab", "remain-on-exit", "on")
+	tm.run("new-window", "-d", "-t", "imagelab", "-n", "shell", "bash --norc --noprofile")
+	shell := "imagelab:shell"
+
+	// Start-up: the first frame, then the sandbox ready (median of 10 starts).
+	var firstFrame []time.Duration
+	for i := range 10 {
+		start := time.Now()
+		tm.run("respawn-pane", "-k", "-t", app, appCmd)
+		tm.waitFor(app, "the first frame", 10*time.Second, func(s string) bool {
+			return strings.Contains(s, "imagelab") && strings.Contains(s, fmt.Sprintf("/%d ✓", total))
+		})
+		firstFrame = append(firstFrame, time.Since(start))
+		tm.waitText(app, "sandbox ready", 30*time.Second)
+		if i < 9 {
+			tm.keys(app, "C-c")
+			tm.waitFor(app, "the app to end", 10*time.Second, func(s string) bool { return !strings.Contains(s, "sandbox ready") })
+		}
+	}
+	t.Logf("time to first frame: median %s of %d starts (%v)", median(firstFrame).Round(time.Millisecond), len(firstFrame), firstFrame)
+
+	// To the regcred step: lesson 3, then its second step.
+	tm.keys(app, "3")
+	tm.waitText(app, "3.1 A pod without credentials", 5*time.Second)
+	tm.keys(app, "n")
+	tm.waitText(app, "3.2 The regcred secret", 5*time.Second)
+	tm.waitText(app, "✗ Not yet.", 10*time.Second)
+	if hold := os.Getenv("IMAGELAB_TUI_HOLD"); hold != "" {
+		d, _ := time.ParseDuration(hold)
+		t.Logf("holding for %s: tmux -L %s attach -t imagelab", d, tm.socket)
+		time.Sleep(d)
+	}
+
+	// The learner's shell, as the app's split-screen line says.
+	tm.typeLine(shell, fmt.Sprintf(`export PATH=%s:$PATH; eval "$(%s env --state-dir %s)"; cd %s/work`, testenv.BinDir(), bin, shellQuote(state), shellQuote(state)))
+	create := fmt.Sprintf("kubectl create secret docker-registry regcred --docker-server=%s --docker-username=%s --docker-password=%s", reg.Host, reg.User, shellQuote(reg.Password))
+	passed := func(s string) bool { return strings.Contains(s, "✓ Passed.") }
+	var green []time.Duration
+	for i := range 10 {
+		if i > 0 {
+			tm.typeLine(shell, "kubectl delete secret regcred")
+			tm.waitText(app, "✗ Not yet.", 10*time.Second)
+		}
+		start := time.Now()
+		tm.typeLine(shell, create)
+		tm.waitFor(app, "the step to pass", 15*time.Second, passed)
+		green = append(green, time.Since(start))
+	}
+	t.Logf("learner's command to green step: median %s of %d (%v)", median(green).Round(time.Millisecond), len(green), green)
+	if s := tm.screen(app); !strings.Contains(s, fmt.Sprintf("1/%d ✓", total)) {
+		t.Errorf("the header does not count the passed step:\n%s", s)
+	}
+
+	// Quit (keeping the sandbox), open again: the same step.
+	tm.keys(app, "q")
+	tm.waitText(app, "Leave imagelab?", 5*time.Second)
+	tm.keys(app, "k")
+	tm.waitText(app, "still there", 10*time.Second)
+	tm.run("respawn-pane", "-k", "-t", app, appCmd)
+	tm.waitText(app, "3.2 The regcred secret", 10*time.Second)
+	tm.waitFor(app, "the step passed after reopening", 15*time.Second, passed)
+	tm.keys(app, "C-c")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := testenv.Shell(ctx, state, nil, fmt.Sprintf("%s lessons --state-dir %s --json", bin, shellQuote(state)))
+	if err != nil {
+		t.Fatalf("imagelab lessons: %v\n%s", err, out)
+	}
+	var listed struct {
+		Lessons []lessonJSON `json:"lessons"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil {
+		t.Fatalf("imagelab lessons --json: %v\n%s", err, out)
+	}
+	for _, l := range listed.Lessons {
+		for _, s := range l.Steps {
+			if wantCurrent := s.Ref == "pull-secrets/regcred"; s.Current != wantCurrent || s.Passed != wantCurrent {
+				t.Errorf("progress of %s: current %v, passed %v; want %v", s.Ref, s.Current, s.Passed, wantCurrent)
+			}
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package tui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key binding, as data. The help bar shows the bindings
+// of the focused component that are enabled in the current state.
+type KeyMap struct {
+	// Moving through the curriculum.
+	Next       key.Binding
+	Prev       key.Binding
+	Lessons    key.Binding
+	JumpLesson key.Binding
+
+	// Teaching.
+	Hint     key.Binding
+	Solution key.Binding
+	Answer   key.Binding
+	Check    key.Binding
+	Reset    key.Binding
+	Shell    key.Binding
+	Retry    key.Binding
+
+	// Scrolling the step text (the mouse wheel scrolls the pane under it).
+	Up       key.Binding
+	Down     key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Top      key.Binding
+	Bottom   key.Binding
+	// Scrolling the result panel when its findings run long.
+	MoreUp   key.Binding
+	MoreDown key.Binding
+
+	// The lesson list (it moves with Up and Down; ListMove is their help).
+	ListMove key.Binding
+	Select   key.Binding
+	Back     key.Binding
+
+	// The answer field.
+	Submit key.Binding
+	Cancel key.Binding
+
+	// Dialogs.
+	Yes    key.Binding
+	No     key.Binding
+	Keep   key.Binding
+	Remove key.Binding
+	Toggle key.Binding
+
+	Help      key.Binding
+	Quit      key.Binding
+	ForceQuit key.Binding
+}
+
+// DefaultKeyMap returns imagelab's key bindings.
+func DefaultKeyMap() KeyMap {
+	return KeyMap{
+		Next:       key.NewBinding(key.WithKeys("n", "right"), key.WithHelp("n/→", "next")),
+		Prev:       key.NewBinding(key.WithKeys("p", "left"), key.WithHelp("p/←", "prev")),
+		Lessons:    key.NewBinding(key.WithKeys("l", "tab"), key.WithHelp("l", "lessons")),
+		JumpLesson: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to lesson")),
+
+		Hint:     key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "hint")),
+		Solution: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "solution")),
+		Answer:   key.NewBinding(key.WithKeys("enter", "a"), key.WithHelp("enter", "answer")),
+		Check:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "check")),
+		Reset:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reset")),
+		Shell:    key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "shell")),
+		Retry:    key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "retry sandbox")),
+
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "scroll up")),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "scroll down")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup/b", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown", "space", "f"), key.WithHelp("pgdn/space", "page down")),
+		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", "top")),
+		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", "bottom")),
+		MoreUp:   key.NewBinding(key.WithKeys("["), key.WithHelp("[", "findings up")),
+		MoreDown: key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "findings down")),
+
+		ListMove: key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "choose")),
+		Select:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
+		Back:     key.NewBinding(key.WithKeys("esc", "l", "tab"), key.WithHelp("esc", "back")),
+
+		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
+		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to keys")),
+
+		Yes:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", "yes")),
+		No:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
+		Keep:   key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "keep sandbox")),
+		Remove: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "remove sandbox")),
+		Toggle: key.NewBinding(key.WithKeys("left", "right", "tab", "shift+tab"), key.WithHelp("←/→", "choose")),
+
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
+	}
+}
+
+// bindings is a help.KeyMap made of plain lists: the root assembles the
+// one for the focused component.
+type bindings struct {
+	short []key.Binding
+	full  [][]key.Binding
+}
+
+func (b bindings) ShortHelp() []key.Binding  { return b.short }
+func (b bindings) FullHelp() [][]key.Binding { return b.full }

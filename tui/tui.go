@@ -1,0 +1,86 @@
+// Package tui is imagelab's terminal app: the Bubble Tea root model, its
+// components (header, lesson sidebar, step text, result panel, dialogs),
+// styles and keys. It gets the curriculum, the progress file and the
+// sandbox through Options and never touches the cluster, the registry or
+// files in Update: all of that runs in tea.Cmds and comes back as typed
+// messages, so the app stays responsive while the sandbox starts.
+package tui
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/progress"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// Options is everything the app gets from its caller.
+type Options struct {
+	Curriculum *lessons.Curriculum
+	// Progress is saved after every change.
+	Progress *progress.Store
+	// ProgressWarning is shown once: the progress file was damaged and moved aside.
+	ProgressWarning error
+
+	// StartSandbox creates or reuses the sandbox, reporting phases through
+	// report. It is called once at start-up (and again on retry) from a
+	// tea.Cmd. sandbox.ErrNoSandbox means there is none to use yet.
+	StartSandbox func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error)
+	// CheckEnv is what the checks see of the sandbox.
+	CheckEnv func(*sandbox.Sandbox) (*check.Env, error)
+	// Values are the sandbox's facts the lesson texts use.
+	Values func(*sandbox.Sandbox) lessons.Values
+	// ShellCommand is the learner's shell inside the sandbox, for key t.
+	// It is called from a tea.Cmd (it may write rc files).
+	ShellCommand func(*sandbox.Sandbox) (*exec.Cmd, error)
+	// RemoveSandbox removes the sandbox when the learner quits with "remove".
+	RemoveSandbox func(ctx context.Context, sb *sandbox.Sandbox) error
+	// ResetStep deletes what a step made; nil means r resets progress only.
+	ResetStep func(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error
+
+	// EnvCommand is the line that puts another terminal in the sandbox,
+	// shown for split-screen use (default: eval "$(imagelab env)").
+	EnvCommand string
+	// UpCommand is what to run when there is no sandbox yet (default: imagelab up).
+	UpCommand string
+
+	// Now is the clock (tests pin it); nil means time.Now.
+	Now func() time.Time
+	// DisableWatch turns the live watches off (tests drive checks by hand).
+	DisableWatch bool
+}
+
+// Outcome is what happened when the app ended, for the caller to report
+// once the terminal is its own again.
+type Outcome struct {
+	// Sandbox is the sandbox that was in use, if any.
+	Sandbox *sandbox.Sandbox
+	// Removed says the learner chose to remove the sandbox on quit.
+	Removed bool
+	// RemoveErr is why removing it failed.
+	RemoveErr error
+}
+
+// Run runs the app until the learner quits.
+func Run(ctx context.Context, opts Options, progOpts ...tea.ProgramOption) (Outcome, error) {
+	m := New(ctx, opts)
+	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, progOpts...)...)
+	final, err := p.Run()
+	m.cancel() // stop watches and a sandbox still starting
+	if fm, ok := final.(*Model); ok {
+		m = fm
+	}
+	if serr := m.flush(); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil && (errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted)) && ctx.Err() != nil {
+		err = nil // a signal ended the app: not an error
+	}
+	return m.outcome(), err
+}

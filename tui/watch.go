@@ -1,0 +1,179 @@
+package tui
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/imagelab/imagelab/lessons/check"
+)
+
+// Watch sources, as the UI names them.
+const (
+	sourceDockerConfig = "docker config"
+)
+
+// watchTimeout ends each watch request on the server's side before the
+// client's own request timeout (15 s for the sandbox client) cuts it; the
+// watch then resumes from the last resource version, so nothing is missed
+// and nothing is reported twice.
+var watchTimeout int64 = 10
+
+// watcher tells the app when the learner changes something the checks look
+// at: objects in the sandbox namespace (client-go watches) and the sandbox
+// docker config (fsnotify). It only says that something changed; the app
+// debounces and re-runs the current step's check.
+type watcher struct {
+	changed func(what string)
+	status  func(source string, err error)
+
+	mu      sync.Mutex
+	failing map[string]bool
+}
+
+// watchSandbox runs until ctx ends.
+func watchSandbox(ctx context.Context, env *check.Env, changed func(what string), status func(source string, err error)) {
+	w := &watcher{changed: changed, status: status, failing: map[string]bool{}}
+	if env.Kube != nil && env.Namespace != "" {
+		for name, fn := range kubeWatches(env.Kube, env.Namespace) {
+			go w.watchKube(ctx, name, fn)
+		}
+	}
+	if env.DockerConfigDir != "" {
+		go w.watchDir(ctx, env.DockerConfigDir)
+	}
+}
+
+type watchFunc func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+
+// kubeWatches are the kinds learners create or that show a pull's outcome.
+func kubeWatches(c kubernetes.Interface, ns string) map[string]watchFunc {
+	return map[string]watchFunc{
+		"pods":            c.CoreV1().Pods(ns).Watch,
+		"secrets":         c.CoreV1().Secrets(ns).Watch,
+		"serviceaccounts": c.CoreV1().ServiceAccounts(ns).Watch,
+		"events":          c.CoreV1().Events(ns).Watch,
+		"deployments":     c.AppsV1().Deployments(ns).Watch,
+	}
+}
+
+// setFailing reports a source's state when it changes.
+func (w *watcher) setFailing(source string, err error) {
+	w.mu.Lock()
+	was := w.failing[source]
+	w.failing[source] = err != nil
+	w.mu.Unlock()
+	if was != (err != nil) {
+		w.status(source, err)
+	}
+}
+
+// watchKube keeps one watch open, resuming from the last resource version.
+func (w *watcher) watchKube(ctx context.Context, name string, fn watchFunc) {
+	rv := ""
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		wi, err := fn(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &watchTimeout})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				rv = ""
+				continue
+			}
+			w.setFailing(name, err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 500 * time.Millisecond
+		w.setFailing(name, nil)
+		rv = w.drain(ctx, name, wi, rv)
+	}
+}
+
+// drain reads a watch until it ends and returns the resource version to
+// resume from.
+func (w *watcher) drain(ctx context.Context, name string, wi watch.Interface, rv string) string {
+	defer wi.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rv
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return rv
+			}
+			switch ev.Type {
+			case watch.Error:
+				if status, ok := ev.Object.(*metav1.Status); ok && status.Code == 410 {
+					return "" // too old: start again from now
+				}
+				return rv
+			case watch.Bookmark:
+				if obj, err := meta.Accessor(ev.Object); err == nil {
+					rv = obj.GetResourceVersion()
+				}
+			default:
+				what := name
+				if obj, err := meta.Accessor(ev.Object); err == nil {
+					rv = obj.GetResourceVersion()
+					what = name + "/" + obj.GetName()
+				}
+				w.changed(what)
+			}
+		}
+	}
+}
+
+// watchDir watches the docker config dir: docker login writes config.json
+// there through a temporary file and a rename.
+func (w *watcher) watchDir(ctx context.Context, dir string) {
+	fw, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = fw.Add(dir); err != nil {
+			fw.Close()
+		}
+	}
+	if err != nil {
+		w.setFailing(sourceDockerConfig, err)
+		return
+	}
+	defer fw.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return
+			}
+			if filepath.Base(ev.Name) == "config.json" || ev.Has(fsnotify.Remove) {
+				w.changed(sourceDockerConfig)
+			}
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return
+			}
+			w.setFailing(sourceDockerConfig, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
