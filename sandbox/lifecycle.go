@@ -37,6 +37,20 @@ func Check(ctx context.Context, sb *Sandbox) Health {
 	return h
 }
 
+// Reuse checks that a saved existing-cluster sandbox still answers.
+func Reuse(ctx context.Context, sb *Sandbox, report Reporter) error {
+	done := report.phase(PhaseConnect, "Connecting to the sandbox")
+	if h := Check(ctx, sb); !h.Ready() {
+		if h.Cluster != "ready" {
+			return fmt.Errorf("the sandbox's cluster does not answer: %s", h.Cluster)
+		}
+		return fmt.Errorf("the sandbox's registry %s does not answer: %s", sb.Registry.Host, h.Registry)
+	}
+	done()
+	report.phase(PhaseReady, "Sandbox ready")()
+	return nil
+}
+
 // Remove deletes what imagelab made for the sandbox — the kind cluster and
 // registry container; on an existing cluster, the namespace if imagelab
 // created it (it carries the label), never anything else — and imagelab's

@@ -79,7 +79,7 @@ func Run(ctx context.Context, streams Streams, args []string) error {
 
 func newRootCommand(streams Streams) *cobra.Command {
 	g := &globalFlags{}
-	o := &tuiOptions{}
+	o := &upOptions{}
 	root := &cobra.Command{
 		Use:   "imagelab",
 		Short: "Learn container image security on Kubernetes, checked live against a real sandbox",
@@ -94,9 +94,8 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		},
 	}
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
-	// The tutorial takes the existing-cluster flags too: imagelab --kubeconfig … --registry …
-	o.sandbox.add(root.Flags())
-	root.Flags().StringVar(&o.seedImage, "seed-image", "", "with --kubeconfig/--context: the image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on")
+	// The tutorial starts the sandbox as imagelab up does, and takes its flags.
+	o.addFlags(root.Flags())
 	root.AddCommand(
 		newLessonsCommand(g, streams),
 		newCheckCommand(g, streams),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/imagelab/imagelab/sandbox"
 )
@@ -45,16 +46,34 @@ func (o *upOptions) kindOptions(stateDir string, report sandbox.Reporter) sandbo
 	}
 }
 
-// startSandbox makes (or reuses) the sandbox up describes: a cluster the
-// flags name, else imagelab's own kind cluster.
+// startSandbox makes (or reuses) the sandbox up describes: the cluster the
+// flags name; else the sandbox saved in the state dir, checked to answer
+// (a kind one restarted if it was stopped); else a new kind sandbox.
 func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	var sb *sandbox.Sandbox
+	var err error
 	if o.sandbox.namesCluster() {
 		opts := o.sandbox.existingOptions(stateDir)
 		opts.Seed.Source = o.seedImage
 		opts.Report = report
-		return sandbox.UseExisting(ctx, opts)
+		sb, err = sandbox.UseExisting(ctx, opts)
+	} else if saved, lerr := sandbox.Load(stateDir); lerr == nil && saved.Provider == sandbox.ProviderExisting {
+		sb, err = saved, sandbox.Reuse(ctx, saved, report)
+	} else if lerr != nil && !errors.Is(lerr, sandbox.ErrNoSandbox) {
+		return nil, lerr
+	} else {
+		sb, err = sandbox.UpKind(ctx, o.kindOptions(stateDir, report))
 	}
-	return sandbox.UpKind(ctx, o.kindOptions(stateDir, report))
+	if err != nil {
+		return nil, err
+	}
+	if o.sandbox.dockerConfig != "" {
+		sb.DockerConfigDir = o.sandbox.dockerConfig
+	}
+	if o.sandbox.workDir != "" {
+		sb.WorkDir = o.sandbox.workDir
+	}
+	return sb, nil
 }
 
 func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
@@ -81,14 +100,19 @@ func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return nil
 		},
 	}
-	o.sandbox.add(cmd.Flags())
-	cmd.Flags().StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
-	cmd.Flags().StringVar(&o.name, "name", sandbox.DefaultName, "name of the kind cluster (and prefix of the registry container)")
-	cmd.Flags().StringVar(&o.nodeImage, "node-image", "", "kind node image (default: kind's own)")
-	cmd.Flags().StringVar(&o.registryImage, "registry-image", sandbox.DefaultRegistryImage, "registry image, e.g. a mirror's copy")
-	cmd.Flags().StringVar(&o.runtime, "runtime", "", "container runtime: docker or podman (default: detect, as kind does)")
+	o.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the kind config and registry settings, create nothing")
 	return cmd
+}
+
+// addFlags adds the flags that say which sandbox to start.
+func (o *upOptions) addFlags(fs *pflag.FlagSet) {
+	o.sandbox.add(fs)
+	fs.StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
+	fs.StringVar(&o.name, "name", sandbox.DefaultName, "name of the kind cluster (and prefix of the registry container)")
+	fs.StringVar(&o.nodeImage, "node-image", "", "kind node image (default: kind's own)")
+	fs.StringVar(&o.registryImage, "registry-image", sandbox.DefaultRegistryImage, "registry image, e.g. a mirror's copy")
+	fs.StringVar(&o.runtime, "runtime", "", "container runtime: docker or podman (default: detect, as kind does)")
 }
 
 // printPlan shows what up would create.

@@ -17,14 +17,9 @@ import (
 	"github.com/imagelab/imagelab/tui"
 )
 
-// tuiOptions are the root command's flags: the tutorial can be pointed at
-// an existing cluster and registry as imagelab up can.
-type tuiOptions struct {
-	sandbox   sandboxFlags
-	seedImage string
-}
-
-func runTUI(ctx context.Context, g *globalFlags, o *tuiOptions, streams Streams) error {
+// runTUI opens the tutorial; o says which sandbox to start in the
+// background, as imagelab up would.
+func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) error {
 	stateDir, err := g.resolveStateDir()
 	if err != nil {
 		return err
@@ -44,7 +39,7 @@ func runTUI(ctx context.Context, g *globalFlags, o *tuiOptions, streams Streams)
 		Progress:        store,
 		ProgressWarning: warning,
 		StartSandbox: func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
-			return startSandbox(ctx, &o.sandbox, o.seedImage, stateDir, report)
+			return o.startSandbox(ctx, stateDir, report)
 		},
 		CheckEnv:     checkEnv,
 		Values:       values,
@@ -77,43 +72,6 @@ func stateDirFlag(g *globalFlags) string {
 		return ""
 	}
 	return " --state-dir " + shellQuote(g.stateDir)
-}
-
-// startSandbox finds the sandbox the tutorial works in: the cluster the
-// flags name (prepared as imagelab up does), else the one saved in the
-// state dir, checked to answer. sandbox.ErrNoSandbox means there is none.
-// The kind provider will create one here when none is saved.
-func startSandbox(ctx context.Context, f *sandboxFlags, seedImage, stateDir string, report sandbox.Reporter) (*sandbox.Sandbox, error) {
-	var sb *sandbox.Sandbox
-	if f.namesCluster() {
-		opts := f.existingOptions(stateDir)
-		opts.Seed.Source = seedImage
-		opts.Report = report
-		var err error
-		if sb, err = sandbox.UseExisting(ctx, opts); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if sb, err = sandbox.Load(stateDir); err != nil {
-			return nil, err
-		}
-		report(sandbox.Event{Phase: sandbox.PhaseConnect, Message: "Connecting to the sandbox"})
-		if h := sandbox.Check(ctx, sb); !h.Ready() {
-			if h.Cluster != "ready" {
-				return nil, fmt.Errorf("the sandbox's cluster does not answer: %s", h.Cluster)
-			}
-			return nil, fmt.Errorf("the sandbox's registry %s does not answer: %s", sb.Registry.Host, h.Registry)
-		}
-		report(sandbox.Event{Phase: sandbox.PhaseReady, Message: "Sandbox ready", Done: true})
-	}
-	if f.dockerConfig != "" {
-		sb.DockerConfigDir = f.dockerConfig
-	}
-	if f.workDir != "" {
-		sb.WorkDir = f.workDir
-	}
-	return sb, nil
 }
 
 // sandboxShell is the learner's shell in the sandbox (as imagelab shell

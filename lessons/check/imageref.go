@@ -162,21 +162,23 @@ func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
 		return f.result(""), nil
 	}
 
+	// Quiz findings explain the rule; they never print the answer itself.
+	const form = "registry/account/image:tag, every part written out"
 	if got.Registry != want.Registry {
-		f.problem("wrong-registry", fmt.Sprintf("The registry in your answer is %s.", got.Registry),
-			"registry "+want.Registry, registryTry(req.Params["image"], want))
+		f.problem("wrong-registry", fmt.Sprintf("The registry in your answer, %s, is not where %s comes from.", got.Registry, req.Params["image"]),
+			form, registryTry(req.Params["image"], want))
 	}
 	if got.Account != want.Account {
-		f.problem("wrong-account", fmt.Sprintf("The account in your answer is %q.", got.Account),
-			fmt.Sprintf("account %q", want.Account), accountTry(want))
+		f.problem("wrong-account", fmt.Sprintf("The account in your answer, %q, is not right.", got.Account),
+			form, accountTry(want))
 	}
 	if got.Image != want.Image {
 		f.problem("wrong-image", fmt.Sprintf("The image (repository) in your answer is %q.", got.Image),
-			fmt.Sprintf("image %q", want.Image), "The last part of the path is the image's own name.")
+			form, "The last part of the path is the image's own name.")
 	}
 	if got.Tag != want.Tag || got.Digest != want.Digest {
-		f.problem("wrong-tag", fmt.Sprintf("The tag in your answer is %q.", got.Tag),
-			fmt.Sprintf("tag %q", want.Tag), "A name without a tag means the tag latest.")
+		f.problem("wrong-tag", fmt.Sprintf("The tag in your answer, %q, is not the one that is pulled.", got.Tag),
+			form, "Look for a ':' after the last '/'; a name without a tag means the tag latest.")
 	}
 	if f.hasProblems() {
 		return f.result(""), nil
@@ -186,15 +188,15 @@ func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
 	w := explicitParts(answer)
 	if !w.registry {
 		f.problem("registry-implied", fmt.Sprintf("%q leaves the registry to the default.", answer),
-			want.Full, "Write the registry in front: "+want.Registry+"/…")
+			form, registryTry(req.Params["image"], want))
 	}
 	if !w.account && want.Account != "" {
 		f.problem("account-implied", fmt.Sprintf("%q leaves the account to the default.", answer),
-			want.Full, fmt.Sprintf("Docker Hub's official images live under the account %q.", want.Account))
+			form, accountTry(want))
 	}
 	if !w.tag && want.Digest == "" {
 		f.problem("tag-implied", fmt.Sprintf("%q leaves the tag to the default.", answer),
-			want.Full, "End the name with :"+want.Tag+".")
+			form, "A name without a tag is pulled with a default tag: write it out.")
 	}
 	if strings.HasPrefix(answer, "index.docker.io/") {
 		f.advice("index-docker-io", "index.docker.io is an old alias: docker.io is how the name is written today.", "")
@@ -247,8 +249,8 @@ func checkImagePart(_ context.Context, _ *Env, req Request) (Result, error) {
 		}
 	}
 	if part == "registry" && answer == "localhost" && strings.HasPrefix(expected, "localhost:") {
-		f.problem("registry-port-missing", "The port is part of the registry's name.", expected,
-			"Keep host and port together: "+expected)
+		f.problem("registry-port-missing", "The port is part of the registry's name.", "host:port",
+			"Keep the host and its port together, as docker login takes them.")
 		return f.result(""), nil
 	}
 	f.problem("wrong-answer", fmt.Sprintf("%q is not the %s of %s.", answer, part, want.Full),
