@@ -279,7 +279,11 @@ func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if !st.Ready {
 				ready = "not ready"
 			}
-			fmt.Fprintf(streams.Out, "sandbox:    %s (%s), %s\n", st.Name, st.Provider, ready)
+			if sb.Provider == sandbox.ProviderExisting {
+				fmt.Fprintf(streams.Out, "sandbox:    a cluster you named (context %s), %s\n", sb.Context, ready)
+			} else {
+				fmt.Fprintf(streams.Out, "sandbox:    kind cluster %s, %s\n", sb.Name, ready)
+			}
 			fmt.Fprintf(streams.Out, "cluster:    %s\n", st.Cluster)
 			fmt.Fprintf(streams.Out, "registry:   %s (%s), user %s\n", st.Registry, st.RegistryOK, st.User)
 			fmt.Fprintf(streams.Out, "namespace:  %s\n", st.Namespace)
