@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test e2e unit lint deps testbin docker fuzz clean
+.PHONY: run build test e2e bench unit lint deps testbin docker fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -48,6 +48,13 @@ test: lint deps testbin docker
 e2e: deps testbin
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
 	$(GO) test -tags e2e -json $(GOTEST_FLAGS) -run 'TestIntegrationNode' ./internal/app ./internal/testenv/node | $(GO) run ./hack/testsummary -require-integration
+
+# Speed as the learner meets it: one table of medians, each with its method
+# (docs/performance.md).
+bench: deps testbin docker build
+	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; \
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
+	$(GO) run ./hack/bench -bin bin/imagelab
 
 fuzz: ## a short run of every fuzz target
 	for t in FuzzSplitImage FuzzDecodeDockerConfigJSON FuzzScanManifest; do \

@@ -74,9 +74,13 @@ type (
 const (
 	debounceDelay = 150 * time.Millisecond
 	pollInterval  = 2 * time.Second
-	checkTimeout  = 30 * time.Second
-	flashFor      = 4 * time.Second
-	removeTimeout = 3 * time.Minute
+	// A push changes nothing the watchers see, so a push step asks the
+	// registry itself, often enough to turn green within the second
+	// (a tag lookup costs the registry a millisecond or two).
+	registryPollInterval = 400 * time.Millisecond
+	checkTimeout         = 30 * time.Second
+	flashFor             = 4 * time.Second
+	removeTimeout        = 3 * time.Minute
 )
 
 // post hands a message from a goroutine to the program's bus; it gives up

@@ -406,7 +406,11 @@ func (m *Model) ensurePolling() tea.Cmd {
 	m.polling = true
 	m.pollSeq++
 	seq := m.pollSeq
-	return tea.Tick(pollInterval, func(time.Time) tea.Msg { return pollMsg{seq} })
+	every := pollInterval
+	if len(m.failing) == 0 { // only the registry is polled
+		every = registryPollInterval
+	}
+	return tea.Tick(every, func(time.Time) tea.Msg { return pollMsg{seq} })
 }
 
 func (m *Model) onPoll(msg pollMsg) tea.Cmd {

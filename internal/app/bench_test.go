@@ -105,7 +105,7 @@ func reportPercentiles(b *testing.B, took []time.Duration) {
 		return
 	}
 	slices.Sort(took)
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	ms := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 	b.ReportMetric(ms(took[len(took)/2]), "p50-ms")
 	b.ReportMetric(ms(took[min(len(took)-1, len(took)*95/100)]), "p95-ms")
 }

@@ -1,0 +1,86 @@
+// Package tmux drives the real binary as a learner would, in a private
+// tmux server (its own socket, no config), so it never touches the
+// learner's sessions. Tests and the benchmark program use it.
+package tmux
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Server is a private tmux server.
+type Server struct {
+	socket string
+}
+
+// New returns a server on its own socket; Kill stops it.
+func New(socket string) (*Server, error) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		return nil, fmt.Errorf("no tmux on PATH (apt-get install tmux): %w", err)
+	}
+	return &Server{socket: socket}, nil
+}
+
+// Run runs a tmux command.
+func (s *Server) Run(args ...string) (string, error) {
+	out, err := exec.Command("tmux", append([]string{"-L", s.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("tmux %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// Screen is what a pane shows now, as text.
+func (s *Server) Screen(target string) string {
+	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", target).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// Keys sends keys to a pane.
+func (s *Server) Keys(target string, keys ...string) error {
+	_, err := s.Run(append([]string{"send-keys", "-t", target}, keys...)...)
+	return err
+}
+
+// WaitFor polls the pane every 2 ms until cond holds, and says how long it took.
+func (s *Server) WaitFor(target string, timeout time.Duration, cond func(screen string) bool) (time.Duration, error) {
+	start := time.Now()
+	for {
+		screen := s.Screen(target)
+		if cond(screen) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("not seen after %s; the pane shows:\n%s", timeout, screen)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// WaitText waits until the pane shows text.
+func (s *Server) WaitText(target, text string, timeout time.Duration) (time.Duration, error) {
+	d, err := s.WaitFor(target, timeout, func(screen string) bool { return strings.Contains(screen, text) })
+	if err != nil {
+		return 0, fmt.Errorf("waiting for %q: %w", text, err)
+	}
+	return d, nil
+}
+
+// PanePID is the pid of the process in a pane.
+func (s *Server) PanePID(target string) (int, error) {
+	out, err := s.Run("display-message", "-p", "-t", target, "#{pane_pid}")
+	if err != nil {
+		return 0, err
+	}
+	var pid int
+	_, err = fmt.Sscan(strings.TrimSpace(out), &pid)
+	return pid, err
+}
+
+// Kill stops the server and everything in it.
+func (s *Server) Kill() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() }
