@@ -13,78 +13,73 @@ import (
 	"time"
 
 	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/internal/testenv/tmux"
 	"github.com/imagelab/imagelab/lessons"
 )
 
-// tmux drives a private tmux server (its own socket), so the test never
-// touches the learner's sessions.
-type tmux struct {
-	t      *testing.T
+// tuiDriver is the private tmux server of internal/testenv/tmux, with
+// failures ending the test.
+type tuiDriver struct {
+	t *testing.T
+	*tmux.Server
 	socket string
 }
 
-func newTmux(t *testing.T) *tmux {
+func newTmux(t *testing.T) *tuiDriver {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
+	socket := fmt.Sprintf("imagelab-test-%d", os.Getpid())
+	srv, err := tmux.New(socket)
+	if err != nil {
 		if testenv.Required() {
-			t.Fatal("integration test cannot run: no tmux on PATH (apt-get install tmux)")
+			t.Fatalf("integration test cannot run: %v", err)
 		}
-		t.Skip("integration test skipped: no tmux on PATH (make test runs it)")
+		t.Skipf("integration test skipped: %v (make test runs it)", err)
 	}
-	tm := &tmux{t: t, socket: fmt.Sprintf("imagelab-test-%d", os.Getpid())}
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
-	return tm
+	t.Cleanup(srv.Kill)
+	return &tuiDriver{t: t, Server: srv, socket: socket}
 }
 
-func (tm *tmux) run(args ...string) string {
+func (tm *tuiDriver) run(args ...string) string {
 	tm.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-L", tm.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	out, err := tm.Run(args...)
 	if err != nil {
-		tm.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+		tm.t.Fatal(err)
 	}
-	return string(out)
+	return out
 }
 
-// screen is what a pane shows now, as text.
-func (tm *tmux) screen(target string) string {
-	out, err := exec.Command("tmux", "-L", tm.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", target).Output()
+func (tm *tuiDriver) screen(target string) string { return tm.Screen(target) }
+
+func (tm *tuiDriver) waitFor(target, what string, timeout time.Duration, cond func(string) bool) time.Duration {
+	tm.t.Helper()
+	d, err := tm.WaitFor(target, timeout, cond)
 	if err != nil {
-		return ""
+		tm.t.Fatalf("waiting for %s: %v", what, err)
 	}
-	return string(out)
+	return d
 }
 
-// waitFor polls the pane until cond holds and returns how long it took.
-func (tm *tmux) waitFor(target, what string, timeout time.Duration, cond func(string) bool) time.Duration {
+func (tm *tuiDriver) waitText(target, text string, timeout time.Duration) time.Duration {
 	tm.t.Helper()
-	start := time.Now()
-	for {
-		s := tm.screen(target)
-		if cond(s) {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			tm.t.Fatalf("waiting for %s: not seen after %s. The pane shows:\n%s", what, timeout, s)
-		}
-		time.Sleep(2 * time.Millisecond)
+	d, err := tm.WaitText(target, text, timeout)
+	if err != nil {
+		tm.t.Fatal(err)
 	}
+	return d
 }
 
-func (tm *tmux) waitText(target, text string, timeout time.Duration) time.Duration {
+func (tm *tuiDriver) keys(target string, keys ...string) {
 	tm.t.Helper()
-	return tm.waitFor(target, fmt.Sprintf("%q", text), timeout, func(s string) bool { return strings.Contains(s, text) })
-}
-
-func (tm *tmux) keys(target string, keys ...string) {
-	tm.t.Helper()
-	tm.run(append([]string{"send-keys", "-t", target}, keys...)...)
+	if err := tm.Keys(target, keys...); err != nil {
+		tm.t.Fatal(err)
+	}
 }
 
 // typeLine types a shell line literally and presses Enter.
-func (tm *tmux) typeLine(target, line string) {
+func (tm *tuiDriver) typeLine(target, line string) {
 	tm.t.Helper()
-	tm.run("send-keys", "-t", target, "-l", line)
-	tm.run("send-keys", "-t", target, "Enter")
+	tm.keys(target, "-l", line)
+	tm.keys(target, "Enter")
 }
 
 func median(ds []time.Duration) time.Duration {
