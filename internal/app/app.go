@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
 )
 
@@ -58,6 +60,42 @@ func Main() int {
 // globalFlags are the flags every command takes.
 type globalFlags struct {
 	stateDir string
+}
+
+// session is what the lesson commands start from: the state dir, the
+// curriculum and the learner's progress.
+type session struct {
+	stateDir string
+	cur      *lessons.Curriculum
+	store    *progress.Store
+	// warning says the progress file was damaged and moved aside.
+	warning error
+}
+
+func (g *globalFlags) session() (*session, error) {
+	stateDir, err := g.resolveStateDir()
+	if err != nil {
+		return nil, err
+	}
+	cur, err := lessons.Default()
+	if err != nil {
+		return nil, err
+	}
+	store, warning, err := progress.Open(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return &session{stateDir: stateDir, cur: cur, store: store, warning: warning}, nil
+}
+
+// savedSandbox is the state dir and the sandbox saved in it.
+func (g *globalFlags) savedSandbox() (string, *sandbox.Sandbox, error) {
+	stateDir, err := g.resolveStateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	sb, err := sandbox.Load(stateDir)
+	return stateDir, sb, err
 }
 
 func (g *globalFlags) resolveStateDir() (string, error) {

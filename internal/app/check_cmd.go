@@ -12,7 +12,6 @@ import (
 
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
-	"github.com/imagelab/imagelab/progress"
 )
 
 // Step statuses in reports.
@@ -73,14 +72,11 @@ Exit status: 0 when every checked step passed, 1 when some did not,
 }
 
 func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, out io.Writer) error {
-	stateDir, err := g.resolveStateDir()
+	ss, err := g.session()
 	if err != nil {
 		return err
 	}
-	cur, err := lessons.Default()
-	if err != nil {
-		return err
-	}
+	cur, store := ss.cur, ss.store
 	steps := cur.Steps()
 	if ref != "" {
 		s, err := cur.Find(ref)
@@ -92,15 +88,11 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 	if o.answer != "" && (len(steps) != 1 || !steps[0].IsQuiz()) {
 		return &exitError{code: 2, err: fmt.Errorf("--answer goes with one quiz step, e.g. imagelab check image-names/full-name --answer …")}
 	}
-	store, warning, err := progress.Open(stateDir)
-	if err != nil {
-		return err
-	}
-	if warning != nil && !o.json {
-		fmt.Fprintln(out, "warning:", warning)
+	if ss.warning != nil && !o.json {
+		fmt.Fprintln(out, "warning:", ss.warning)
 	}
 
-	lazy := &lazyEnv{flags: &o.sandbox, stateDir: stateDir}
+	lazy := &lazyEnv{flags: &o.sandbox, stateDir: ss.stateDir}
 	report := checkReport{}
 	for _, s := range steps {
 		answer := o.answer

@@ -5,9 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/imagelab/imagelab/lessons"
-	"github.com/imagelab/imagelab/progress"
 )
 
 type lessonJSON struct {
@@ -34,18 +31,11 @@ func newLessonsCommand(g *globalFlags, streams Streams) *cobra.Command {
 		Short: "List the lessons and their steps, with your progress",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stateDir, err := g.resolveStateDir()
+			ss, err := g.session()
 			if err != nil {
 				return err
 			}
-			cur, err := lessons.Default()
-			if err != nil {
-				return err
-			}
-			store, _, err := progress.Open(stateDir)
-			if err != nil {
-				return err
-			}
+			cur, store := ss.cur, ss.store
 			out := make([]lessonJSON, 0, len(cur.Lessons))
 			for li, l := range cur.Lessons {
 				lj := lessonJSON{ID: l.ID, Title: l.Title, Summary: l.Summary}

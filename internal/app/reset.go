@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/imagelab/imagelab/lessons"
-	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
 )
 
@@ -41,14 +40,11 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 			if o.all == (len(args) == 1) {
 				return &exitError{code: 2, err: errors.New("name one step, or --all")}
 			}
-			stateDir, err := g.resolveStateDir()
+			ss, err := g.session()
 			if err != nil {
 				return err
 			}
-			cur, err := lessons.Default()
-			if err != nil {
-				return err
-			}
+			cur, store := ss.cur, ss.store
 			steps := cur.Steps()
 			if !o.all {
 				s, err := cur.Find(args[0])
@@ -59,11 +55,7 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 			} else if !o.yes && !confirm(streams, "Reset every step and forget all progress?") {
 				return errors.New("nothing reset")
 			}
-			sb, err := o.sandbox.resolve(cmd.Context(), stateDir)
-			if err != nil {
-				return err
-			}
-			store, _, err := progress.Open(stateDir)
+			sb, err := o.sandbox.resolve(cmd.Context(), ss.stateDir)
 			if err != nil {
 				return err
 			}

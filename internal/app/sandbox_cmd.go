@@ -150,11 +150,7 @@ func newShellCommand(g *globalFlags, streams Streams) *cobra.Command {
 		Short: "Open your shell in the sandbox: kubectl and docker use the sandbox's files, not yours",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stateDir, err := g.resolveStateDir()
-			if err != nil {
-				return err
-			}
-			sb, err := sandbox.Load(stateDir)
+			stateDir, sb, err := g.savedSandbox()
 			if err != nil {
 				return err
 			}
@@ -197,11 +193,7 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 		Short: "Remove the sandbox: what imagelab created, and nothing else",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stateDir, err := g.resolveStateDir()
-			if err != nil {
-				return err
-			}
-			sb, err := sandbox.Load(stateDir)
+			stateDir, sb, err := g.savedSandbox()
 			if errors.Is(err, sandbox.ErrNoSandbox) {
 				left, err := sandbox.RemoveLeftovers(cmd.Context())
 				if len(left) > 0 {
@@ -302,11 +294,7 @@ func newEnvCommand(g *globalFlags, streams Streams) *cobra.Command {
 		Short: `Print the shell settings for the sandbox: eval "$(imagelab env)"`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stateDir, err := g.resolveStateDir()
-			if err != nil {
-				return err
-			}
-			sb, err := sandbox.Load(stateDir)
+			_, sb, err := g.savedSandbox()
 			if err != nil {
 				return err
 			}

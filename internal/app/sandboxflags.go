@@ -2,10 +2,7 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -120,12 +117,4 @@ func (l *lazyEnv) get(ctx context.Context) (*sandbox.Sandbox, *check.Env, error)
 		}
 	}
 	return l.sb, l.env, l.err
-}
-
-func defaultStatePath(stateDir, name string) string { return filepath.Join(stateDir, name) }
-
-var errNeedSandbox = errors.New("this step needs the sandbox")
-
-func needSandboxError(err error) error {
-	return fmt.Errorf("%w: %v", errNeedSandbox, err)
 }

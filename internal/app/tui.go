@@ -11,8 +11,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/imagelab/imagelab/lessons"
-	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
 	"github.com/imagelab/imagelab/tui"
 )
@@ -20,24 +18,17 @@ import (
 // runTUI opens the tutorial; o says which sandbox to start in the
 // background, as imagelab up would.
 func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) error {
-	stateDir, err := g.resolveStateDir()
+	ss, err := g.session()
 	if err != nil {
 		return err
 	}
-	cur, err := lessons.Default()
-	if err != nil {
-		return err
-	}
-	store, warning, err := progress.Open(stateDir)
-	if err != nil {
-		return err
-	}
+	stateDir, store := ss.stateDir, ss.store
 	quietLibraries() // nothing may print while Bubble Tea owns the terminal
 
 	opts := tui.Options{
-		Curriculum:      cur,
+		Curriculum:      ss.cur,
 		Progress:        store,
-		ProgressWarning: warning,
+		ProgressWarning: ss.warning,
 		StartSandbox: func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
 			return o.startSandbox(ctx, stateDir, report)
 		},
