@@ -7,8 +7,11 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -198,8 +201,11 @@ func Names() []string {
 	return out
 }
 
-// Run runs the named check, first making sure the sandbox has what it needs.
-func Run(ctx context.Context, name string, env *Env, req Request) (Result, error) {
+// Run runs the named check, first making sure the sandbox has what it
+// needs. A check that cannot reach the cluster or the registry says which
+// one and what to do; a check that panics (a bug) returns an error rather
+// than take the learner's app down.
+func Run(ctx context.Context, name string, env *Env, req Request) (res Result, err error) {
 	d, ok := Lookup(name)
 	if !ok {
 		return Result{}, fmt.Errorf("unknown check %q", name)
@@ -207,12 +213,46 @@ func Run(ctx context.Context, name string, env *Env, req Request) (Result, error
 	if err := env.provides(d.Needs); err != nil {
 		return Result{}, err
 	}
-	return d.Run(ctx, env, req)
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = Result{}, fmt.Errorf("check %s failed inside imagelab (a bug, please report it): %v", name, p)
+		}
+	}()
+	res, err = d.Run(ctx, env, req)
+	return res, explainUnreachable(err, env)
+}
+
+// ErrUnreachable means the cluster or the registry did not answer.
+var ErrUnreachable = errors.New("does not answer")
+
+// explainUnreachable names the part of the sandbox that did not answer.
+func explainUnreachable(err error, env *Env) error {
+	var uerr *url.Error
+	if err == nil || !errors.As(err, &uerr) || !(uerr.Timeout() || isConnRefused(uerr)) {
+		return err
+	}
+	u, perr := url.Parse(uerr.URL)
+	if perr == nil && env != nil && env.Registry.Host != "" && sameRegistryHost(u.Host, env.Registry.Host) {
+		return fmt.Errorf("the registry %s %w: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", env.Registry.Host, ErrUnreachable, uerr.Err)
+	}
+	return fmt.Errorf("the sandbox's API server %w: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", ErrUnreachable, uerr.Err)
+}
+
+func isConnRefused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host")
+}
+
+// sameRegistryHost compares host:port pairs, taking localhost and
+// 127.0.0.1 as one.
+func sameRegistryHost(a, b string) bool {
+	norm := func(h string) string { return strings.Replace(h, "127.0.0.1", "localhost", 1) }
+	return norm(a) == norm(b)
 }
 
 // ErrNoSandbox is returned when a check needs a part of the sandbox that is
 // not there (no cluster configured, no registry).
-var ErrNoSandbox = fmt.Errorf("the sandbox is not ready")
+var ErrNoSandbox = errors.New("the sandbox is not ready")
 
 func (env *Env) provides(n Needs) error {
 	var missing []string

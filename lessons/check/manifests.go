@@ -49,7 +49,8 @@ func scanManifestDir(dir string) []manifestNote {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil || !bytes.Contains(data, []byte("imagePullSecrets")) {
+		// Only manifests about pull secrets, or broken ones, have something to say.
+		if err != nil || !bytes.Contains(data, []byte("imagePullSecrets")) && validYAML(data) {
 			continue
 		}
 		notes = append(notes, scanManifest(e.Name(), data)...)
@@ -169,4 +170,18 @@ func secretNames(n *yaml.Node) []string {
 		}
 	}
 	return out
+}
+
+func validYAML(data []byte) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
 }

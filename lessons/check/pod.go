@@ -418,6 +418,9 @@ func explainManifests(f *findings, notes []manifestNote, podName string, live *c
 		case "outside-template":
 			f.problem("deployment-secret-outside-template", fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
 				"spec.template.spec.imagePullSecrets", "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers.")
+		case "invalid":
+			f.advice("manifest-invalid", fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
+				"YAML indents with spaces only, and a list item starts with \"- \".")
 		case "declared":
 			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
 				f.problem("pod-immutable", fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
