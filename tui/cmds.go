@@ -118,8 +118,10 @@ func listenChanges(ctx context.Context, changes <-chan string) tea.Cmd {
 }
 
 // startSandboxCmd runs StartSandbox and builds the check environment.
-func startSandboxCmd(ctx context.Context, opts Options, attempt int, bus chan<- tea.Msg) tea.Cmd {
+func startSandboxCmd(ctx context.Context, opts Options, attempt int, bus chan<- tea.Msg, inflight *sync.WaitGroup) tea.Cmd {
+	inflight.Add(1)
 	return func() tea.Msg {
+		defer inflight.Done()
 		if opts.StartSandbox == nil {
 			return sandboxDoneMsg{attempt: attempt, err: sandbox.ErrNoSandbox}
 		}

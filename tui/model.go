@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"sync"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -103,9 +104,12 @@ type Model struct {
 	idx   int
 	store *progress.Store
 
-	sb      sandboxStatus
-	bus     chan tea.Msg
-	changes chan string
+	sb sandboxStatus
+	// starting counts sandbox starts still running, so quitting can wait
+	// for a cancelled creation to clean up after itself.
+	starting *sync.WaitGroup
+	bus      chan tea.Msg
+	changes  chan string
 
 	results  map[string]outcomeOf
 	running  map[string]bool
@@ -173,6 +177,7 @@ func New(ctx context.Context, opts Options) *Model {
 		steps:    opts.Curriculum.Steps(),
 		store:    opts.Progress,
 		bus:      make(chan tea.Msg, 64),
+		starting: &sync.WaitGroup{},
 		changes:  make(chan string, 1),
 		results:  map[string]outcomeOf{},
 		running:  map[string]bool{},
@@ -226,7 +231,7 @@ func (m *Model) step() *lessons.Step { return m.steps[m.idx] }
 func (m *Model) Init() tea.Cmd {
 	m.spin = true
 	cmds := []tea.Cmd{
-		startSandboxCmd(m.ctx, m.opts, m.sb.attempt, m.bus),
+		startSandboxCmd(m.ctx, m.opts, m.sb.attempt, m.bus, m.starting),
 		listenBus(m.ctx, m.bus),
 		listenChanges(m.ctx, m.changes),
 		tea.RequestBackgroundColor,
@@ -865,7 +870,7 @@ func (m *Model) retrySandbox() tea.Cmd {
 		return nil
 	}
 	m.sb = sandboxStatus{state: sandboxStarting, attempt: m.sb.attempt + 1, started: m.c.now(), vals: m.sb.vals}
-	return startSandboxCmd(m.ctx, m.opts, m.sb.attempt, m.bus)
+	return startSandboxCmd(m.ctx, m.opts, m.sb.attempt, m.bus, m.starting)
 }
 
 func (m *Model) onWheel(msg tea.MouseWheelMsg) {
@@ -894,7 +899,7 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 
 // outcome is what Run reports.
 func (m *Model) outcome() Outcome {
-	return Outcome{Sandbox: m.sb.sb, Removed: m.removed, RemoveErr: m.removeErr}
+	return Outcome{Sandbox: m.sb.sb, Removed: m.removed, RemoveErr: m.removeErr, Starting: m.sb.state == sandboxStarting, starting: m.starting}
 }
 
 // sandboxProblem is the banner's text for a failed sandbox: what happened

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -65,6 +66,26 @@ type Outcome struct {
 	Removed bool
 	// RemoveErr is why removing it failed.
 	RemoveErr error
+	// Starting says the learner quit while the sandbox was being made: its
+	// creation was cancelled and is cleaning up; WaitStarting waits for it.
+	Starting bool
+	starting *sync.WaitGroup
+}
+
+// WaitStarting waits up to limit for a cancelled sandbox start to finish
+// cleaning up, and reports whether it did.
+func (o Outcome) WaitStarting(limit time.Duration) bool {
+	if o.starting == nil {
+		return true
+	}
+	done := make(chan struct{})
+	go func() { o.starting.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 // Run runs the app until the learner quits.

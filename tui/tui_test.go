@@ -652,3 +652,37 @@ func TestMouseWheelScrolls(t *testing.T) {
 	a.waitFor("Reference solution", "─ end ─")
 	a.quit()
 }
+
+// TestQuitWhileStartingWaitsForCleanup: quitting while the sandbox is
+// being made cancels it, and the caller can wait until the cancelled
+// creation has removed what it made.
+func TestQuitWhileStartingWaitsForCleanup(t *testing.T) {
+	store, _, err := progress.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleaned := make(chan struct{})
+	startSandbox := func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+		report(sandbox.Event{Phase: sandbox.PhaseCluster, Message: "Creating the kind cluster"})
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // removing what was made
+		close(cleaned)
+		return nil, ctx.Err()
+	}
+	a := start(t, Options{Curriculum: fixture(t), Progress: store, StartSandbox: startSandbox}, 120, 36)
+	a.waitFor("Creating the kind cluster")
+	m := a.quit()
+	m.cancel() // as Run does when the program ends
+	out := m.outcome()
+	if !out.Starting {
+		t.Fatal("the outcome does not say the sandbox was still starting")
+	}
+	if !out.WaitStarting(5 * time.Second) {
+		t.Fatal("the cancelled start never finished")
+	}
+	select {
+	case <-cleaned:
+	default:
+		t.Error("WaitStarting returned before the clean-up ended")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"k8s.io/client-go/rest"
@@ -45,6 +46,13 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 	out, err := tui.Run(ctx, opts, tea.WithInput(streams.In), tea.WithOutput(streams.Out))
 	if err != nil {
 		return err
+	}
+	if out.Starting {
+		fmt.Fprintln(streams.Err, "Stopping the sandbox's creation and removing what was made…")
+		if !out.WaitStarting(3 * time.Minute) {
+			return fmt.Errorf("the sandbox's creation is still stopping; imagelab down%s removes what is left", stateDirFlag(g))
+		}
+		return nil
 	}
 	switch {
 	case out.RemoveErr != nil:
