@@ -21,8 +21,9 @@ type DockerAuth struct {
 }
 
 // DecodeDockerConfigJSON reads the .dockerconfigjson of a pull secret
-// ({"auths": {...}}). Entries come back sorted by key; an "auth" field
-// fills in username and password when those are missing, as the kubelet does.
+// ({"auths": {...}}). Entries come back sorted by key; an "auth" field,
+// when present, wins over username and password, as in the kubelet
+// (pkg/credentialprovider DockerConfigEntry.UnmarshalJSON).
 func DecodeDockerConfigJSON(data []byte) ([]DockerAuth, error) {
 	var cfg struct {
 		Auths map[string]dockerAuthEntry `json:"auths"`
@@ -55,7 +56,7 @@ func sortedAuths(m map[string]dockerAuthEntry) ([]DockerAuth, error) {
 	out := make([]DockerAuth, 0, len(m))
 	for key, e := range m {
 		a := DockerAuth{Key: key, Username: e.Username, Password: e.Password}
-		if e.Auth != "" && a.Username == "" && a.Password == "" {
+		if e.Auth != "" {
 			raw, err := base64.StdEncoding.DecodeString(e.Auth)
 			if err != nil {
 				return nil, fmt.Errorf("auths[%q].auth is not base64: %w", key, err)

@@ -53,18 +53,35 @@ type kubeletVerdict struct {
 	// Evidence is the kubelet's own words: the Failed/Pulled event text,
 	// or the container status message.
 	Evidence string
+	// FreshPull says the kubelet pulled the image for this pod (with its
+	// credentials), rather than found it already on the node.
+	FreshPull bool
+}
+
+// authRefusal tells a pull refused for credentials from other failures
+// (no such image, registry unreachable, imagePullPolicy: Never).
+func authRefusal(evidence string) bool {
+	e := strings.ToLower(evidence)
+	for _, w := range []string{"401", "403", "unauthorized", "authorization failed", "no basic auth credentials", "denied", "authentication required"} {
+		if strings.Contains(e, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // podWithImage finds the pod and the container that runs image, with the
 // findings for a missing pod or a wrong image.
-func podWithImage(ctx context.Context, env *Env, f *findings, podName, image string) (*corev1.Pod, *corev1.Container, error) {
+// forPulled says the step wants the image pulled (rather than refused),
+// which changes what a Deployment running the image should be told.
+func podWithImage(ctx context.Context, env *Env, f *findings, podName, image string, forPulled bool) (*corev1.Pod, *corev1.Container, error) {
 	want, err := SplitImage(image)
 	if err != nil {
 		return nil, nil, fmt.Errorf("lesson parameter image %q: %w", image, err)
 	}
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, nil, missingPod(ctx, env, f, podName, want)
+		return nil, nil, missingPod(ctx, env, f, podName, want, forPulled)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
@@ -79,12 +96,15 @@ func podWithImage(ctx context.Context, env *Env, f *findings, podName, image str
 	for _, c := range pod.Spec.Containers {
 		explainWrongImage(f, podName, c.Image, want)
 	}
+	if len(pod.Spec.Containers) == 0 {
+		f.problem("pod-wrong-image", fmt.Sprintf("Pod %s runs no container with %s.", podName, want.Full), want.Full, "")
+	}
 	return pod, nil, nil
 }
 
 func explainWrongImage(f *findings, pod, image string, want ImageParts) {
 	got, err := SplitImage(image)
-	try := fmt.Sprintf("Pods can't change their image's registry or name in place: delete the pod and create it with image: %s", want.Full)
+	try := fmt.Sprintf("Set the container's image to %s: a pod's image may be changed in place (kubectl set image pod/%s <container>=%s), or fix the manifest and apply it again.", want.Full, pod, want.Full)
 	switch {
 	case err != nil:
 		f.problem("pod-image-invalid", fmt.Sprintf("Pod %s's image %q is not a valid image name: %v.", pod, image, err), want.Full, try)
@@ -100,7 +120,8 @@ func explainWrongImage(f *findings, pod, image string, want ImageParts) {
 
 // missingPod explains a pod that is not there: another name, or a
 // Deployment where a pod was asked for.
-func missingPod(ctx context.Context, env *Env, f *findings, podName string, want ImageParts) error {
+func missingPod(ctx context.Context, env *Env, f *findings, podName string, want ImageParts, forPulled bool) error {
+	before := len(f.list)
 	pods, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
@@ -113,22 +134,32 @@ func missingPod(ctx context.Context, env *Env, f *findings, podName string, want
 			}
 		}
 	}
-	explainManifests(f, manifestNotes(env, nil), podName, nil)
+	// This pod's manifest can explain why it is not there; so can a
+	// workload's, where the step wants the image pulled (a Deployment is
+	// the other way learners try it).
+	var notes []manifestNote
+	for _, n := range manifestNotes(env, nil) {
+		if n.Kind == "Pod" && n.Name == podName || n.Issue == "invalid" || forPulled && workloadKinds[n.Kind] {
+			notes = append(notes, n)
+		}
+	}
+	explainManifests(f, notes, podName, nil)
 	deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err == nil {
 		for _, d := range deploys.Items {
-			explainDeployment(f, &d, want)
+			explainDeployment(f, &d, want, podName, forPulled)
 		}
 	}
-	if !f.hasProblems() {
+	if !hasProblemSince(f, before) {
 		f.problem("pod-missing", fmt.Sprintf("No pod %s in namespace %s yet.", podName, env.Namespace), fmt.Sprintf("pod %s with image %s", podName, want.Full), "")
 	}
 	return nil
 }
 
-// explainDeployment notes a Deployment that runs the image: its pull
+// explainDeployment notes a Deployment that runs the image where the step
+// asks for a pod: the step wants a bare Pod, and a Deployment's pull
 // secrets belong in spec.template.spec.
-func explainDeployment(f *findings, d *appsv1.Deployment, want ImageParts) {
+func explainDeployment(f *findings, d *appsv1.Deployment, want ImageParts, podName string, forPulled bool) {
 	uses := false
 	for _, c := range d.Spec.Template.Spec.Containers {
 		if got, err := SplitImage(c.Image); err == nil && got.Same(want) {
@@ -138,13 +169,21 @@ func explainDeployment(f *findings, d *appsv1.Deployment, want ImageParts) {
 	if !uses {
 		return
 	}
+	if !forPulled {
+		f.problem("deployment-not-pod", fmt.Sprintf("Deployment %s runs %s, but the step asks for a pod named %s.", d.Name, want.Full, podName),
+			"pod "+podName, fmt.Sprintf("kubectl run %s --image=%s", podName, want.Full))
+		return
+	}
 	if len(d.Spec.Template.Spec.ImagePullSecrets) == 0 {
 		f.problem("deployment-secret-outside-template", fmt.Sprintf("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
 			"spec.template.spec.imagePullSecrets", "Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers.")
 	}
 }
 
-// readVerdict gathers the kubelet's verdict on container c of pod.
+// readVerdict gathers the kubelet's verdict on container c of pod: the
+// container's current state decides; the kubelet's events (of this pod and
+// container only) say it in its own words, or decide when the state says
+// nothing yet (a pod between attempts).
 func readVerdict(ctx context.Context, env *Env, pod *corev1.Pod, c *corev1.Container) (kubeletVerdict, error) {
 	var v kubeletVerdict
 	for _, cs := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
@@ -166,30 +205,46 @@ func readVerdict(ctx context.Context, env *Env, pod *corev1.Pod, c *corev1.Conta
 	if err != nil {
 		return v, fmt.Errorf("reading events of pod %s: %w", pod.Name, err)
 	}
-	slices.SortStableFunc(events.Items, func(a, b corev1.Event) int { return eventTime(a).Time.Compare(eventTime(b).Time) })
-	for _, e := range events.Items {
-		if !strings.Contains(e.Message, c.Image) && e.InvolvedObject.FieldPath != "" && !strings.Contains(e.InvolvedObject.FieldPath, c.Name) {
+	paths := []string{"spec.containers{" + c.Name + "}", "spec.initContainers{" + c.Name + "}"}
+	var failed, pulled *corev1.Event
+	for i := range events.Items {
+		e := &events.Items[i]
+		if e.InvolvedObject.UID != pod.UID || !slices.Contains(paths, e.InvolvedObject.FieldPath) {
 			continue
 		}
 		switch {
 		case e.Reason == "Failed" && strings.Contains(e.Message, "pull"):
-			if v.Outcome != pullSucceeded {
-				v.Outcome, v.Evidence = pullFailed, e.Message
-				if v.Reason == "" {
-					v.Reason = "ErrImagePull"
-				}
+			if failed == nil || !eventTime(*e).Time.Before(eventTime(*failed).Time) {
+				failed = e
 			}
 		case e.Reason == "Pulled":
-			v.Outcome, v.Evidence = pullSucceeded, e.Message
-			if v.Reason == "" {
-				v.Reason = "Pulled"
+			if pulled == nil || !eventTime(*e).Time.Before(eventTime(*pulled).Time) {
+				pulled = e
 			}
 		}
+	}
+	if v.Outcome == pullUnknown { // the latest event speaks
+		switch {
+		case failed != nil && (pulled == nil || eventTime(*pulled).Time.Before(eventTime(*failed).Time)):
+			v = kubeletVerdict{Outcome: pullFailed, Reason: "ErrImagePull"}
+		case pulled != nil:
+			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "Pulled"}
+		}
+	}
+	switch {
+	case v.Outcome == pullFailed && failed != nil:
+		v.Evidence = failed.Message
+	case v.Outcome == pullSucceeded && pulled != nil:
+		v.Evidence = pulled.Message
+		v.FreshPull = strings.HasPrefix(pulled.Message, "Successfully pulled")
 	}
 	return v, nil
 }
 
 func eventTime(e corev1.Event) metav1.Time {
+	if e.Series != nil && !e.Series.LastObservedTime.IsZero() {
+		return metav1.Time{Time: e.Series.LastObservedTime.Time}
+	}
 	switch {
 	case !e.LastTimestamp.IsZero():
 		return e.LastTimestamp
@@ -232,13 +287,12 @@ func predictPull(ctx context.Context, env *Env, pod *corev1.Pod, image string) (
 func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error) {
 	podName, image := req.Params["pod"], req.Params["image"]
 	var f findings
-	pod, c, err := podWithImage(ctx, env, &f, podName, image)
+	pod, c, err := podWithImage(ctx, env, &f, podName, image, false)
 	if err != nil || c == nil {
 		return f.result(""), err
 	}
 	if len(pod.Spec.ImagePullSecrets) > 0 {
-		f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", podName),
-			"a pod with no imagePullSecrets", fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", podName))
+		explainHasPullSecret(ctx, env, &f, pod)
 		return f.result(""), nil
 	}
 	v, err := readVerdict(ctx, env, pod, c)
@@ -247,6 +301,15 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 	}
 	switch v.Outcome {
 	case pullFailed:
+		if !authRefusal(v.Evidence) {
+			try := "Check the image name, and that the nodes reach the registry."
+			if v.Reason == "ErrImageNeverPull" {
+				try = "imagePullPolicy: Never forbids pulling; leave the policy out and create the pod again."
+			}
+			f.problem("pod-pull-failed-other", fmt.Sprintf("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
+				"a pull refused with 401 Unauthorized", try).Evidence = v.Evidence
+			return f.result(""), nil
+		}
 		return Result{Passed: true, Summary: fmt.Sprintf("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason),
 			Findings: []Finding{{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}}}, nil
 	case pullSucceeded:
@@ -279,7 +342,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	podName, image := req.Params["pod"], req.Params["image"]
 	secretName := req.Param("secret", "regcred")
 	var f findings
-	pod, c, err := podWithImage(ctx, env, &f, podName, image)
+	pod, c, err := podWithImage(ctx, env, &f, podName, image, true)
 	if err != nil || c == nil {
 		return f.result(""), err
 	}
@@ -287,28 +350,56 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if sa := req.Params["serviceaccount"]; sa != "" && pod.Spec.ServiceAccountName != sa {
+	sa := req.Params["serviceaccount"]
+	if sa != "" && pod.Spec.ServiceAccountName != sa {
 		f.problem("pod-wrong-serviceaccount", fmt.Sprintf("Pod %s runs as the service account %q.", podName, pod.Spec.ServiceAccountName),
 			"serviceAccountName: "+sa, fmt.Sprintf("Set spec.serviceAccountName: %s and create the pod again (a pod's service account can't change).", sa))
 	}
-
-	if len(pod.Spec.ImagePullSecrets) == 0 {
-		explainNoPullSecret(ctx, env, &f, pod, secretName, req.Params["serviceaccount"])
+	if sa != "" {
+		for _, n := range manifestNotes(env, pod) {
+			if n.Kind == "Pod" && n.Name == podName && n.Issue == "declared" {
+				f.advice("pod-own-pull-secrets", fmt.Sprintf("%s gives the pod imagePullSecrets of its own; here the point is to inherit them from %s.", n.Source, sa),
+					"Leave imagePullSecrets out of the pod: the ServiceAccount admission plugin copies the account's.")
+				break
+			}
+		}
 	}
+	if len(pod.Spec.ImagePullSecrets) == 0 {
+		explainNoPullSecret(ctx, env, &f, pod, secretName, sa)
+	}
+
+	// What the secrets say: kept only for those that would serve the image,
+	// unless none would (then every reason counts).
+	secretsStart := len(f.list)
+	var serving, other findings
+	anyServes := false
 	for _, ref := range pod.Spec.ImagePullSecrets {
+		var sf findings
 		s, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			if err := missingSecret(ctx, env, ref.Name, &f); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			if err := missingSecret(ctx, env, ref.Name, &sf); err != nil {
 				return Result{}, err
 			}
+			other.list = append(other.list, sf.list...)
 			continue
-		}
-		if err != nil {
+		case err != nil:
 			return Result{}, fmt.Errorf("reading secret %s: %w", ref.Name, err)
 		}
-		if _, err := analyzePullSecret(ctx, env, s, repo, &f); err != nil {
+		serves, err := analyzePullSecret(ctx, env, s, repo, &sf, false)
+		if err != nil {
 			return Result{}, err
 		}
+		if serves {
+			anyServes = true
+			serving.list = append(serving.list, sf.list...)
+		} else {
+			other.list = append(other.list, sf.list...)
+		}
+	}
+	f.list = append(f.list, serving.list...)
+	if !anyServes {
+		f.list = append(f.list, other.list...)
 	}
 
 	v, err := readVerdict(ctx, env, pod, c)
@@ -323,7 +414,11 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 				"imagePullSecrets naming "+secretName, "Add imagePullSecrets and create the pod again.").Evidence = v.Evidence
 			return f.result(""), nil
 		}
-		f.list = withoutProblems(f.list) // the kubelet's pull is the verdict
+		if v.FreshPull {
+			// The kubelet pulled with the pod's secrets: that proves them,
+			// whatever imagelab's reading of the secrets said.
+			f.list = append(f.list[:secretsStart:secretsStart], withoutProblems(f.list[secretsStart:])...)
+		}
 		f.list = append(f.list, Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence})
 		return f.result(fmt.Sprintf("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason))), nil
 	case pullFailed:
@@ -353,7 +448,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 }
 
 func withoutProblems(list []Finding) []Finding {
-	out := list[:0]
+	var out []Finding
 	for _, f := range list {
 		if f.Severity != Problem {
 			out = append(out, f)
@@ -429,4 +524,21 @@ func explainManifests(f *findings, notes []manifestNote, podName string, live *c
 		}
 	}
 	return len(f.list) > before
+}
+
+// explainHasPullSecret says where the pull secrets of a pod that should
+// have none came from: the pod itself, or its service account.
+func explainHasPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1.Pod) {
+	saName := pod.Spec.ServiceAccountName
+	if saName == "" {
+		saName = "default"
+	}
+	if sa, err := env.Kube.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, saName, metav1.GetOptions{}); err == nil && len(sa.ImagePullSecrets) > 0 {
+		f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s got pull secrets from its service account %s (the admission plugin copies them into every new pod); this step is about a pod without credentials.", pod.Name, saName),
+			"a pod with no imagePullSecrets",
+			fmt.Sprintf(`Take them off the service account (kubectl patch serviceaccount %s --type=json -p '[{"op": "remove", "path": "/imagePullSecrets"}]'), then delete and re-create pod %s.`, saName, pod.Name))
+		return
+	}
+	f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", pod.Name),
+		"a pod with no imagePullSecrets", fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", pod.Name))
 }

@@ -47,7 +47,7 @@ func checkPullSecret(ctx context.Context, env *Env, req Request) (Result, error)
 	if err != nil {
 		return Result{}, fmt.Errorf("reading secret %s/%s: %w", env.Namespace, secretName, err)
 	}
-	ok, err := analyzePullSecret(ctx, env, secret, image, &f)
+	ok, err := analyzePullSecret(ctx, env, secret, image, &f, true)
 	if err != nil || !ok {
 		return f.result(""), err
 	}
@@ -67,6 +67,7 @@ func imageRepository(image string) (string, error) {
 // missingSecret explains a secret that is not in the lesson's namespace:
 // in another namespace, or under another name.
 func missingSecret(ctx context.Context, env *Env, name string, f *findings) error {
+	before := len(f.list)
 	// Cluster-wide listing may be forbidden on a shared cluster; then we
 	// simply cannot tell, which is fine.
 	all, err := env.Kube.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
@@ -80,7 +81,7 @@ func missingSecret(ctx context.Context, env *Env, name string, f *findings) erro
 			}
 		}
 	}
-	if f.hasProblems() {
+	if hasProblemSince(f, before) {
 		return nil
 	}
 	local, err := env.Kube.CoreV1().Secrets(env.Namespace).List(ctx, metav1.ListOptions{})
@@ -93,7 +94,7 @@ func missingSecret(ctx context.Context, env *Env, name string, f *findings) erro
 				"secret "+name, fmt.Sprintf("Names must match exactly; create %s (or use %s everywhere the step says %s).", name, s.Name, name))
 		}
 	}
-	if !f.hasProblems() {
+	if !hasProblemSince(f, before) {
 		f.problem("secret-missing", fmt.Sprintf("No secret %s in namespace %s yet.", name, env.Namespace),
 			fmt.Sprintf("secret %s of type %s", name, corev1.SecretTypeDockerConfigJson),
 			fmt.Sprintf("kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'", name, env.Registry.Host, env.Registry.User))
@@ -102,8 +103,11 @@ func missingSecret(ctx context.Context, env *Env, name string, f *findings) erro
 }
 
 // analyzePullSecret adds a finding for everything that would keep the
-// kubelet from pulling image with secret, and reports whether it would work.
-func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, image string, f *findings) (bool, error) {
+// kubelet from pulling image with secret, and reports whether the secret
+// would serve the image. strictType (the secret step) makes the legacy
+// dockercfg type a problem; elsewhere it is advice, as the kubelet still
+// reads it.
+func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, image string, f *findings, strictType bool) (bool, error) {
 	before := len(f.list)
 	name := secret.Name
 	createAgain := fmt.Sprintf("kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
@@ -115,8 +119,12 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 	case corev1.SecretTypeDockerConfigJson:
 		auths, decodeErr = DecodeDockerConfigJSON(secret.Data[corev1.DockerConfigJsonKey])
 	case corev1.SecretTypeDockercfg:
-		f.problem("secret-dockercfg-type", fmt.Sprintf("Secret %s has the old type %s.", name, secret.Type),
-			"type "+string(corev1.SecretTypeDockerConfigJson), "kubectl create secret docker-registry makes the right type: "+createAgain)
+		msg, try := fmt.Sprintf("Secret %s has the old type %s.", name, secret.Type), "kubectl create secret docker-registry makes the right type: "+createAgain
+		if strictType {
+			f.problem("secret-dockercfg-type", msg, "type "+string(corev1.SecretTypeDockerConfigJson), try)
+		} else {
+			f.advice("secret-dockercfg-type", msg+" The kubelet still reads it.", try)
+		}
 		auths, decodeErr = DecodeDockercfg(secret.Data[corev1.DockerConfigKey])
 	case corev1.SecretTypeOpaque:
 		f.problem("secret-opaque", fmt.Sprintf("Secret %s is Opaque (kubectl create secret generic): the kubelet ignores it for pulls.", name),
@@ -134,22 +142,33 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 	}
 
 	var matched []DockerAuth
+	var mismatches findings
 	for _, a := range auths {
 		key, err := ParseServerKey(a.Key)
 		if err != nil {
-			f.problem("secret-server-invalid", fmt.Sprintf("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
+			mismatches.problem("secret-server-invalid", fmt.Sprintf("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
 				env.Registry.Host, createAgain)
 			continue
 		}
 		if key.Matches(image) {
 			matched = append(matched, a)
 			if key.Scheme != "" || key.Path != "" {
-				f.advice("secret-server-decorated", fmt.Sprintf("The server %q carries a scheme or path; the kubelet strips it and still matches %s, but other tools may not.", a.Key, image),
-					"Write the registry as host:port: --docker-server="+env.Registry.Host)
+				f.advice("secret-server-decorated", fmt.Sprintf("The server %q carries a scheme or a path; it still matches %s, but write the registry as host:port: a path limits which images the entry serves.", a.Key, image),
+					"--docker-server="+env.Registry.Host)
 			}
 			continue
 		}
-		explainServerMismatch(f, name, a.Key, key, image, env.Registry.Host, createAgain)
+		explainServerMismatch(&mismatches, name, a.Key, key, image, env.Registry.Host, createAgain)
+	}
+	// Entries for other registries are harmless once one entry serves the
+	// image (a config.json copied whole has Docker Hub in it too).
+	if len(matched) > 0 {
+		for _, m := range mismatches.list {
+			m.Severity = Advice
+			f.list = append(f.list, m)
+		}
+	} else {
+		f.list = append(f.list, mismatches.list...)
 	}
 	if len(auths) == 0 && decodeErr == nil && (secret.Type == corev1.SecretTypeDockerConfigJson || secret.Type == corev1.SecretTypeDockercfg) {
 		f.problem("secret-no-auths", fmt.Sprintf("Secret %s has no registry entries.", name), env.Registry.Host, createAgain)
@@ -163,6 +182,15 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 		toCheck = auths
 	}
 	for _, a := range toCheck {
+		if strings.HasSuffix(a.Password, "\n") {
+			f.problem("secret-auth-newline", fmt.Sprintf("The password in secret %s ends with a newline: the auth field was made with echo, which adds one.", name),
+				"base64 of user:password, nothing more", "Use printf '%s' 'user:password' | base64, or let kubectl build it: "+createAgain)
+		}
+	}
+	for _, a := range toCheck {
+		if strings.HasSuffix(a.Password, "\n") {
+			continue // named above, more precisely than "refused"
+		}
 		if err := checkSecretCredentials(ctx, env, f, name, a, createAgain); err != nil {
 			return false, err
 		}
