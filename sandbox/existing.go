@@ -48,35 +48,38 @@ var ErrUnnamedCluster = errors.New("name the cluster to use with --kubeconfig or
 // namespace), the namespace and its default service account, the docker
 // config and work dirs, and the seeded image. It creates only objects that
 // carry imagelab's labels and never writes the learner's kubeconfig.
-func UseExisting(ctx context.Context, opts ExistingOptions) (*Sandbox, error) {
-	sb, err := describeExisting(opts)
+//
+// It first makes sure the cluster and the registry answer, so a wrong flag
+// leaves nothing behind; a failure after that removes what this call made.
+func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err error) {
+	sb, err = describeExisting(opts)
 	if err != nil {
 		return nil, err
 	}
+	switch saved, lerr := Load(opts.StateDir); {
+	case lerr == nil && saved.Provider != ProviderExisting:
+		return nil, fmt.Errorf("a %s sandbox %q is set up in %s: run imagelab down first", saved.Provider, saved.Name, opts.StateDir)
+	case lerr == nil && saved.Namespace == sb.Namespace:
+		// Prepared before: the same sandbox, so what it made stays its own.
+		sb.ID, sb.CreatedNamespace = saved.ID, saved.CreatedNamespace
+	case lerr != nil && !errors.Is(lerr, ErrNoSandbox):
+		return nil, lerr
+	}
 	report := opts.Report
+
 	done := report.phase(PhaseConnect, "Connecting to the cluster")
-	if err := writeKubeconfig(opts, sb); err != nil {
+	named, err := Existing(ctx, opts)
+	if err != nil {
 		return nil, err
 	}
-	client, err := sb.Client()
+	client, err := named.Client()
 	if err != nil {
 		return nil, err
 	}
 	if err := Ping(ctx, client); err != nil {
 		return nil, err
 	}
-	sb.Kubelet = hasNodes(ctx, client)
-	done()
-
-	done = report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
-	if err := EnsureNamespace(ctx, client, sb.Namespace, sb.Name); err != nil {
-		return nil, err
-	}
-	for _, dir := range []string{sb.DockerConfigDir, sb.WorkDir} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-	}
+	sb.Kubelet = named.Kubelet
 	done()
 
 	done = report.phase(PhaseRegistry, "Checking the registry "+sb.Registry.Host)
@@ -85,17 +88,49 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (*Sandbox, error) {
 	}
 	done()
 
+	// From here on, undo on failure what this call made.
+	var createdNamespace, wroteKubeconfig bool
+	defer func() {
+		if err == nil {
+			return
+		}
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if createdNamespace {
+			_ = client.CoreV1().Namespaces().Delete(cleanup, sb.Namespace, metav1.DeleteOptions{})
+		}
+		if wroteKubeconfig {
+			_ = os.Remove(sb.Kubeconfig)
+		}
+	}()
+
+	done = report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
+	if createdNamespace, err = EnsureNamespace(ctx, client, sb.Namespace, sb); err != nil {
+		return nil, err
+	}
+	sb.CreatedNamespace = sb.CreatedNamespace || createdNamespace
+	if err = writeKubeconfig(opts, sb); err != nil {
+		return nil, err
+	}
+	wroteKubeconfig = true
+	for _, dir := range []string{sb.DockerConfigDir, sb.WorkDir} {
+		if err = os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	done()
+
 	done = report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
 	seed := opts.Seed
 	if seed.Transport == nil {
 		seed.Transport = opts.Transport
 	}
-	if _, err := Seed(ctx, sb.Registry, seed); err != nil {
+	if _, err = Seed(ctx, sb.Registry, seed); err != nil {
 		return nil, err
 	}
 	done()
 	sb.Complete = true
-	if err := sb.Save(opts.StateDir); err != nil {
+	if err = sb.Save(opts.StateDir); err != nil {
 		return nil, err
 	}
 	report.phase(PhaseReady, "Sandbox ready")()
@@ -110,10 +145,7 @@ func Existing(ctx context.Context, opts ExistingOptions) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb.Kubeconfig = opts.Kubeconfig
-	if sb.Kubeconfig == "" {
-		sb.Kubeconfig = clientcmd.NewDefaultClientConfigLoadingRules().GetDefaultFilename()
-	}
+	sb.Kubeconfig = opts.Kubeconfig // "" means KUBECONFIG / ~/.kube/config, merged as kubectl does
 	sb.Context = opts.Context
 	client, err := sb.Client()
 	if err != nil {
@@ -141,6 +173,7 @@ func describeExisting(opts ExistingOptions) (*Sandbox, error) {
 	return &Sandbox{
 		Provider:        ProviderExisting,
 		Name:            "existing",
+		ID:              NewID(),
 		Kubeconfig:      filepath.Join(opts.StateDir, "kubeconfig"),
 		Namespace:       ns,
 		Registry:        opts.Registry,
@@ -192,9 +225,12 @@ func writeKubeconfig(opts ExistingOptions, sb *Sandbox) error {
 
 // Client returns a Kubernetes client for the sandbox.
 func (s *Sandbox) Client() (kubernetes.Interface, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if s.Kubeconfig != "" {
+		rules = &clientcmd.ClientConfigLoadingRules{ExplicitPath: s.Kubeconfig}
+	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: s.Kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: s.Context}).ClientConfig()
+		rules, &clientcmd.ConfigOverrides{CurrentContext: s.Context}).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading the sandbox kubeconfig %s: %w", s.Kubeconfig, err)
 	}
@@ -232,17 +268,21 @@ func hasNodes(ctx context.Context, client kubernetes.Interface) bool {
 	return len(nodes.Items) > 0
 }
 
-// EnsureNamespace creates the namespace (labelled) if it is missing, and
-// makes sure its default service account exists: pods can't be created
-// without it, and a bare API server has no controller to make it.
-func EnsureNamespace(ctx context.Context, client kubernetes.Interface, ns, sandbox string) error {
-	labels := map[string]string{LabelManagedBy: ManagedBy, LabelSandbox: sandbox}
-	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", ns, err)
+// EnsureNamespace creates the namespace (labelled as the sandbox's) if it
+// is missing, and makes sure its default service account exists: pods
+// can't be created without it, and a bare API server has no controller to
+// make it. It reports whether it created the namespace.
+func EnsureNamespace(ctx context.Context, client kubernetes.Interface, ns string, sb *Sandbox) (created bool, err error) {
+	labels := map[string]string{LabelManagedBy: ManagedBy, LabelSandbox: sb.Name, LabelSandboxID: sb.ID}
+	_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		created = true
+	case !apierrors.IsAlreadyExists(err):
+		return false, fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
 	if _, err := client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
-		return nil
+		return created, nil
 	}
 	if hasControllerManager(ctx, client) {
 		// Its service-account controller makes it within a second.
@@ -251,7 +291,7 @@ func EnsureNamespace(ctx context.Context, client kubernetes.Interface, ns, sandb
 			return err == nil, nil
 		})
 		if err == nil {
-			return nil
+			return created, nil
 		}
 	}
 	_, err = client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{
@@ -259,9 +299,9 @@ func EnsureNamespace(ctx context.Context, client kubernetes.Interface, ns, sandb
 		AutomountServiceAccountToken: new(bool),
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating the default service account in %s: %w", ns, err)
+		return created, fmt.Errorf("creating the default service account in %s: %w", ns, err)
 	}
-	return nil
+	return created, nil
 }
 
 // hasControllerManager tells whether a kube-controller-manager runs (it

@@ -105,7 +105,7 @@ func RegistryConfigMap(registryHost, sandbox string) *corev1.ConfigMap {
 
 // registryRunArgs are the docker run arguments of the registry container:
 // published on loopback only, htpasswd auth, deletes allowed (for resets).
-func registryRunArgs(sandbox, image, htpasswdPath string, port int) []string {
+func registryRunArgs(sandbox, id, stateLabel, image, htpasswdPath string, port int) []string {
 	return []string{
 		"run", "-d", "--restart=always",
 		"--name", registryContainerName(sandbox),
@@ -113,6 +113,8 @@ func registryRunArgs(sandbox, image, htpasswdPath string, port int) []string {
 		"--network", "bridge",
 		"--label", LabelManagedBy + "=" + ManagedBy,
 		"--label", LabelSandbox + "=" + sandbox,
+		"--label", LabelSandboxID + "=" + id,
+		"--label", LabelStateDir + "=" + stateLabel,
 		"-v", htpasswdPath + ":/auth/htpasswd:ro",
 		"-e", "REGISTRY_AUTH=htpasswd",
 		"-e", "REGISTRY_AUTH_HTPASSWD_REALM=imagelab",
@@ -213,7 +215,7 @@ func PlanKind(opts KindOptions) (*Plan, error) {
 	return &Plan{
 		Name: opts.Name, NodeImage: nodeImage, Runtime: rt, ClusterConfig: string(cfg),
 		RegistryImage: opts.RegistryImage, RegistryHost: host,
-		RegistryRun:   append([]string{rt}, registryRunArgs(opts.Name, opts.RegistryImage, filepath.Join(opts.StateDir, "registry", "htpasswd"), port)...),
+		RegistryRun:   append([]string{rt}, registryRunArgs(opts.Name, "<random id>", StateLabel(opts.StateDir), opts.RegistryImage, filepath.Join(opts.StateDir, "registry", "htpasswd"), port)...),
 		NetworkJoin:   []string{rt, "network", "connect", kindNetwork, registryContainerName(opts.Name)},
 		HostsTomlPath: HostsTomlPath(host), HostsToml: HostsToml(registryContainerName(opts.Name)),
 		ConfigMap: string(cm), Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"),
@@ -249,6 +251,9 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 // UpKind creates the kind sandbox, or reuses the one imagelab made before.
 // On failure or cancellation (Ctrl-C) it removes what it made.
 func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
+	if old, err := Load(opts.StateDir); err == nil && opts.Runtime == "" {
+		opts.Runtime = old.Runtime // reuse with the runtime that made it
+	}
 	s, err := newKindSession(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -258,13 +263,20 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		if old.Provider != ProviderKind || old.Name != opts.Name {
 			return nil, fmt.Errorf("a %s sandbox %q is set up in %s: run imagelab down first", old.Provider, old.Name, opts.StateDir)
 		}
-		if sb, err := s.reuse(ctx, old); err == nil {
+		sb, err := s.reuse(ctx, old)
+		switch {
+		case err == nil:
 			return sb, nil
-		} else {
-			opts.Report(Event{Phase: PhaseConnect, Log: true, Message: "the sandbox from before does not answer (" + err.Error() + "); making it again"})
-		}
-		if err := s.remove(context.WithoutCancel(ctx), old); err != nil {
-			return nil, err
+		case errors.Is(err, errRemake):
+			// Definitely not usable (never finished, or its cluster is
+			// gone): clean up and make it again.
+			opts.Report(Event{Phase: PhaseConnect, Log: true, Message: "the sandbox from before " + err.Error() + "; making it again"})
+			if err := s.remove(context.WithoutCancel(ctx), old); err != nil {
+				return nil, err
+			}
+		default:
+			// Slow or cancelled: the learner's work stays; they decide.
+			return nil, fmt.Errorf("the sandbox from before does not answer: %w (imagelab down removes it, then imagelab up makes a new one)", err)
 		}
 	} else if !errors.Is(err, ErrNoSandbox) {
 		return nil, err
@@ -278,7 +290,11 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		if sb != nil {
-			if rerr := s.remove(cleanupCtx, sb); rerr != nil {
+			remove := s.remove
+			if errors.Is(err, errKeepRecord) {
+				remove = s.removeKeepingRecord
+			}
+			if rerr := remove(cleanupCtx, sb); rerr != nil {
 				err = fmt.Errorf("%w\n(and cleaning up failed: %v; imagelab down retries)", err, rerr)
 			}
 		}
@@ -324,7 +340,7 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 		return nil, err
 	}
 	sb := &Sandbox{
-		Provider: ProviderKind, Name: o.Name,
+		Provider: ProviderKind, Name: o.Name, ID: NewID(), Runtime: s.rt.bin,
 		Kubeconfig: filepath.Join(o.StateDir, "kubeconfig"), Context: "kind-" + o.Name,
 		Namespace:       DefaultNamespace,
 		Registry:        Registry{User: RegistryUser, Password: password, Container: registryContainerName(o.Name)},
@@ -363,7 +379,7 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	done()
 
 	done = o.Report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
-	if err := EnsureNamespace(ctx, client, sb.Namespace, sb.Name); err != nil {
+	if _, err := EnsureNamespace(ctx, client, sb.Namespace, sb); err != nil {
 		return sb, err
 	}
 	for _, dir := range []string{sb.DockerConfigDir, sb.WorkDir} {
@@ -414,7 +430,7 @@ func (s *kindSession) startRegistry(ctx context.Context, sb *Sandbox) error {
 			return err
 		}
 		sb.Registry.Host = fmt.Sprintf("localhost:%d", port)
-		_, runErr = s.rt.run(ctx, nil, registryRunArgs(o.Name, o.RegistryImage, htpasswd, port)...)
+		_, runErr = s.rt.run(ctx, nil, registryRunArgs(o.Name, sb.ID, StateLabel(o.StateDir), o.RegistryImage, htpasswd, port)...)
 		if !errors.Is(runErr, ErrPortTaken) {
 			break
 		}
@@ -474,11 +490,17 @@ func (s *kindSession) createCluster(ctx context.Context, sb *Sandbox) error {
 		select {
 		case <-result:
 		case <-time.After(2 * time.Minute):
+			// kind may still make the node after this: keep the record so
+			// imagelab down (or the next up) removes it.
+			return fmt.Errorf("%w: %w", errKeepRecord, ctx.Err())
 		}
 		return ctx.Err()
 	}
 	return setKubeconfigNamespace(sb)
 }
+
+// errKeepRecord asks UpKind's clean-up to keep the sandbox record.
+var errKeepRecord = errors.New("kind is still creating the cluster")
 
 // kindCreateError names the usual reasons kind fails.
 func kindCreateError(err error, o KindOptions) error {
@@ -542,11 +564,15 @@ func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.I
 	return err
 }
 
+// errRemake marks a saved sandbox that can't be used and may be made again
+// without losing anything the learner would miss.
+var errRemake = errors.New("cannot be used")
+
 // reuse checks a sandbox made before and starts its containers if they
 // were stopped (after a reboot, say).
 func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) {
 	if !sb.Complete {
-		return nil, errors.New("it was never finished")
+		return nil, fmt.Errorf("%w: it was never finished", errRemake)
 	}
 	report := s.opts.Report
 	done := report.phase(PhaseConnect, "Checking the sandbox from before")
@@ -555,7 +581,7 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 		return nil, err
 	}
 	if !slices.Contains(clusters, sb.Name) {
-		return nil, errors.New("its kind cluster is gone")
+		return nil, fmt.Errorf("%w: its kind cluster is gone", errRemake)
 	}
 	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
 	h := Check(quick, sb)
@@ -596,9 +622,18 @@ func waitAPIServer(ctx context.Context, client kubernetes.Interface, limit time.
 	}
 }
 
+// removeKeepingRecord removes what it can and keeps sandbox.json.
+func (s *kindSession) removeKeepingRecord(ctx context.Context, sb *Sandbox) error {
+	return s.removeWith(ctx, sb, false)
+}
+
 // remove deletes the kind cluster (imagelab's record says it made it),
 // every container labelled as this sandbox's, and imagelab's files.
 func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
+	return s.removeWith(ctx, sb, true)
+}
+
+func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) error {
 	report := s.opts.Report
 	var errs []error
 	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
@@ -608,7 +643,7 @@ func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
 	}
 	done()
 	done = report.phase(PhaseRegistry, "Removing the registry container")
-	names, err := s.rt.listManaged(ctx, sb.Name)
+	names, err := s.rt.listManaged(ctx, sb)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -618,7 +653,7 @@ func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	done()
-	if len(errs) > 0 {
+	if len(errs) > 0 || !forget {
 		return errors.Join(errs...)
 	}
 	_ = os.RemoveAll(filepath.Join(s.opts.StateDir, "registry"))
@@ -628,6 +663,9 @@ func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
 // DownKind removes the kind sandbox recorded in opts.StateDir, also when
 // its creation was cut short.
 func DownKind(ctx context.Context, opts KindOptions, sb *Sandbox) error {
+	if opts.Runtime == "" {
+		opts.Runtime = sb.Runtime // the runtime that made it, not the first one found
+	}
 	s, err := newKindSession(ctx, opts)
 	if err != nil {
 		return err

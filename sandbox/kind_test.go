@@ -46,13 +46,15 @@ func TestHostsToml(t *testing.T) {
 }
 
 func TestRegistryRunArgs(t *testing.T) {
-	args := registryRunArgs("imagelab", "registry:3", "/state/registry/htpasswd", 5055)
+	args := registryRunArgs("imagelab", "0123abcd", "feed", "registry:3", "/state/registry/htpasswd", 5055)
 	joined := strings.Join(args, " ")
 	for _, want := range []string{
 		"-p 127.0.0.1:5055:5000", // loopback only
 		"--name imagelab-registry",
 		"--label app.kubernetes.io/managed-by=imagelab",
 		"--label imagelab.dev/sandbox=imagelab",
+		"--label imagelab.dev/sandbox-id=0123abcd",
+		"--label imagelab.dev/state=feed",
 		"-v /state/registry/htpasswd:/auth/htpasswd:ro",
 		"REGISTRY_AUTH=htpasswd",
 		"REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",

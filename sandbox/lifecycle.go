@@ -87,8 +87,8 @@ func removeNamespace(ctx context.Context, sb *Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("reading namespace %s: %w", sb.Namespace, err)
 	}
-	if ns.Labels[LabelManagedBy] != ManagedBy {
-		return nil // not ours: leave it
+	if !sb.CreatedNamespace || !sb.owns(ns.Labels) {
+		return nil // not made by this sandbox: leave it
 	}
 	if err := client.CoreV1().Namespaces().Delete(ctx, sb.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting namespace %s: %w", sb.Namespace, err)
@@ -114,15 +114,16 @@ func isUnder(p, dir string) bool {
 	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
 }
 
-// RemoveLeftovers removes containers carrying imagelab's label when no
-// sandbox record is left (a state dir deleted by hand, say). It returns
-// their names. Without an engine there is nothing to do.
-func RemoveLeftovers(ctx context.Context) ([]string, error) {
+// RemoveLeftovers removes containers that this state dir's sandboxes made
+// (they carry its label) when no sandbox record is left, after a crash for
+// instance. It returns their names. Without an engine there is nothing to do.
+func RemoveLeftovers(ctx context.Context, stateDir string) ([]string, error) {
 	rt, err := detectRuntime("")
 	if err != nil || rt.ping(ctx) != nil {
 		return nil, nil
 	}
-	out, err := rt.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelManagedBy+"="+ManagedBy)
+	out, err := rt.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelManagedBy+"="+ManagedBy,
+		"--filter", "label="+LabelStateDir+"="+StateLabel(stateDir))
 	if err != nil || out == "" {
 		return nil, err
 	}

@@ -146,10 +146,15 @@ func (r containerRuntime) inspect(ctx context.Context, name string) (*container,
 	return c, nil
 }
 
-// listManaged lists containers carrying imagelab's labels for sandbox name.
-func (r containerRuntime) listManaged(ctx context.Context, name string) ([]string, error) {
+// listManaged lists the containers of sandbox sb: those carrying its ID
+// (or, for a record from before IDs, its name).
+func (r containerRuntime) listManaged(ctx context.Context, sb *Sandbox) ([]string, error) {
+	which := LabelSandbox + "=" + sb.Name
+	if sb.ID != "" {
+		which = LabelSandboxID + "=" + sb.ID
+	}
 	out, err := r.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}",
-		"--filter", "label="+LabelManagedBy+"="+ManagedBy, "--filter", "label="+LabelSandbox+"="+name)
+		"--filter", "label="+LabelManagedBy+"="+ManagedBy, "--filter", "label="+which)
 	if err != nil || out == "" {
 		return nil, err
 	}

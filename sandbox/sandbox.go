@@ -7,6 +7,9 @@
 package sandbox
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +26,12 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	ManagedBy      = "imagelab"
 	LabelSandbox   = "imagelab.dev/sandbox"
+	// LabelSandboxID tells one sandbox from another of the same name (two
+	// learners on one workshop cluster): ownership is decided by it.
+	LabelSandboxID = "imagelab.dev/sandbox-id"
+	// LabelStateDir ties a container to the state dir that made it, so
+	// leftovers are found without a sandbox record.
+	LabelStateDir = "imagelab.dev/state"
 )
 
 // Provider names.
@@ -36,6 +45,10 @@ const (
 type Sandbox struct {
 	Provider string `json:"provider"`
 	Name     string `json:"name"`
+	// ID is random, made when the sandbox is; what imagelab creates carries it.
+	ID string `json:"id"`
+	// Runtime is the container runtime of a kind sandbox (docker, podman).
+	Runtime string `json:"runtime,omitempty"`
 	// Kubeconfig is imagelab's own kubeconfig file for the sandbox, with the
 	// sandbox's namespace as its context's default.
 	Kubeconfig string   `json:"kubeconfig"`
@@ -54,6 +67,9 @@ type Sandbox struct {
 	// Complete is false while the sandbox is being made: a record left by
 	// a crash, which imagelab down (or the next up) cleans up.
 	Complete bool `json:"complete"`
+	// CreatedNamespace says imagelab created the namespace (on an existing
+	// cluster), so down may delete it.
+	CreatedNamespace bool `json:"createdNamespace,omitempty"`
 }
 
 // Registry is the sandbox's private registry.
@@ -133,3 +149,29 @@ func StateDir() (string, error) {
 	}
 	return filepath.Join(home, ".local", "state", "imagelab"), nil
 }
+
+// NewID makes a sandbox ID.
+func NewID() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// StateLabel is the LabelStateDir value for a state dir.
+func StateLabel(stateDir string) string {
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		stateDir = abs
+	}
+	sum := sha256.Sum256([]byte(stateDir))
+	return hex.EncodeToString(sum[:6])
+}
+
+// owns reports whether labels mark an object as this sandbox's.
+func (s *Sandbox) owns(labels map[string]string) bool {
+	return labels[LabelManagedBy] == ManagedBy && s.ID != "" && labels[LabelSandboxID] == s.ID
+}
+
+// Owns reports whether an object with labels belongs to this sandbox.
+func (s *Sandbox) Owns(labels map[string]string) bool { return s.owns(labels) }

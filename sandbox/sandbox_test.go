@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -89,5 +90,26 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUseExistingRefusesOverAKindSandbox(t *testing.T) {
+	dir := t.TempDir()
+	kind := &Sandbox{Provider: ProviderKind, Name: "imagelab", ID: NewID()}
+	must(t, kind.Save(dir))
+	_, err := UseExisting(t.Context(), ExistingOptions{Kubeconfig: "/nonexistent", Registry: Registry{Host: "r:1"}, StateDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "imagelab down first") {
+		t.Errorf("err = %v", err)
+	}
+	if again, _ := Load(dir); again == nil || again.Provider != ProviderKind {
+		t.Error("the kind sandbox's record was replaced")
+	}
+}
+
+func TestOwnership(t *testing.T) {
+	a, b := &Sandbox{ID: NewID()}, &Sandbox{ID: NewID()}
+	labels := map[string]string{LabelManagedBy: ManagedBy, LabelSandboxID: a.ID}
+	if !a.Owns(labels) || b.Owns(labels) || (&Sandbox{}).Owns(map[string]string{LabelManagedBy: ManagedBy}) {
+		t.Error("ownership is not decided by the sandbox's ID")
 	}
 }

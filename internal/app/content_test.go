@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons"
@@ -120,5 +124,27 @@ func TestIntegrationContent(t *testing.T) {
 		if !ok {
 			break // later steps build on this one
 		}
+	}
+}
+
+// TestIntegrationExistingFailureLeavesNothing: a wrong registry password
+// is found before anything is made on the cluster or in the state dir.
+func TestIntegrationExistingFailureLeavesNothing(t *testing.T) {
+	api := testenv.SharedAPIServer(t)
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	state := t.TempDir()
+	ctx := context.Background()
+	_, err := sandbox.UseExisting(ctx, sandbox.ExistingOptions{
+		Kubeconfig: api.Kubeconfig, Namespace: "never-made", StateDir: state,
+		Registry: sandbox.Registry{Host: reg.Host, User: reg.User, Password: "wrong"},
+	})
+	if !errors.Is(err, sandbox.ErrRegistryAuth) {
+		t.Fatalf("err = %v, want the registry's refusal", err)
+	}
+	if _, err := api.Client.CoreV1().Namespaces().Get(ctx, "never-made", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the namespace was made: %v", err)
+	}
+	if entries, _ := os.ReadDir(state); len(entries) > 0 {
+		t.Errorf("files left in the state dir: %v", entries)
 	}
 }

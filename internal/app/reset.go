@@ -55,23 +55,32 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 			} else if !o.yes && !confirm(streams, "Reset every step and forget all progress?") {
 				return errors.New("nothing reset")
 			}
-			sb, err := o.sandbox.resolve(cmd.Context(), ss.stateDir)
-			if err != nil {
-				return err
-			}
+			// The sandbox is needed only for steps that made something in it.
+			var sb *sandbox.Sandbox
+			var errs []error
 			start := time.Now()
 			for _, s := range steps {
+				if len(s.Reset) > 0 && sb == nil {
+					if sb, err = o.sandbox.resolve(cmd.Context(), ss.stateDir); err != nil {
+						errs = append(errs, err)
+						break
+					}
+				}
 				if err := resetStep(cmd.Context(), sb, s); err != nil {
-					return fmt.Errorf("resetting %s: %w", s.Ref(), err)
+					errs = append(errs, fmt.Errorf("resetting %s: %w", s.Ref(), err))
+					continue // its progress stays: its objects may still be there
 				}
 				store.Reset(s.Ref())
 				fmt.Fprintf(streams.Out, "reset %s\n", s.Ref())
 			}
-			if o.all {
+			if o.all && len(errs) == 0 {
 				store.ResetAll()
 			}
 			if err := store.Save(); err != nil {
-				return err
+				errs = append(errs, err)
+			}
+			if len(errs) > 0 {
+				return errors.Join(errs...)
 			}
 			fmt.Fprintf(streams.Err, "done in %.1fs\n", time.Since(start).Seconds())
 			return nil
@@ -106,7 +115,7 @@ func resetStep(ctx context.Context, sb *sandbox.Sandbox, s *lessons.Step) error 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	ours := err == nil && ns.Labels[sandbox.LabelManagedBy] == sandbox.ManagedBy
+	ours := err == nil && sb.Owns(ns.Labels)
 	var errs []error
 	for _, item := range s.Reset {
 		kind, objName, _ := strings.Cut(item, "/")
@@ -176,7 +185,8 @@ func dockerLogout(sb *sandbox.Sandbox) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.GetCredentialsStore(sb.Registry.Host).Erase(sb.Registry.Host); err != nil {
+	// As docker logout: a login that is not there is not an error.
+	if err := cfg.GetCredentialsStore(sb.Registry.Host).Erase(sb.Registry.Host); err != nil && !strings.Contains(strings.ToLower(err.Error()), "not found") {
 		return fmt.Errorf("docker logout %s: %w", sb.Registry.Host, err)
 	}
 	return cfg.Save()

@@ -195,7 +195,7 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, sb, err := g.savedSandbox()
 			if errors.Is(err, sandbox.ErrNoSandbox) {
-				left, err := sandbox.RemoveLeftovers(cmd.Context())
+				left, err := sandbox.RemoveLeftovers(cmd.Context(), stateDir)
 				if len(left) > 0 {
 					fmt.Fprintf(streams.Out, "No sandbox recorded; removed imagelab's leftover containers: %s\n", strings.Join(left, ", "))
 				} else if err == nil {

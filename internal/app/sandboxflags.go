@@ -55,6 +55,10 @@ func (f *sandboxFlags) resolve(ctx context.Context, stateDir string) (*sandbox.S
 		if sb, err = sandbox.Existing(ctx, f.existingOptions(stateDir)); err != nil {
 			return nil, err
 		}
+		// The sandbox up prepared here: what it made is still its own.
+		if saved, err := sandbox.Load(stateDir); err == nil && saved.Provider == sb.Provider && saved.Namespace == sb.Namespace {
+			sb.ID, sb.CreatedNamespace = saved.ID, saved.CreatedNamespace
+		}
 	} else {
 		var err error
 		if sb, err = sandbox.Load(stateDir); err != nil {
