@@ -463,7 +463,7 @@ func explainNoPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1
 	if explainManifests(f, manifestNotes(env, pod), pod.Name, pod) {
 		return
 	}
-	if serviceAccount != "" {
+	if serviceAccount != "" && pod.Spec.ServiceAccountName == serviceAccount {
 		f.problem("pod-no-pull-secret-from-sa", fmt.Sprintf("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
 			fmt.Sprintf("service account %s with imagePullSecrets, then a new pod", serviceAccount),
 			fmt.Sprintf("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name))
