@@ -62,7 +62,8 @@ type kubeletVerdict struct {
 // (no such image, registry unreachable, imagePullPolicy: Never).
 func authRefusal(evidence string) bool {
 	e := strings.ToLower(evidence)
-	for _, w := range []string{"401", "403", "unauthorized", "authorization failed", "no basic auth credentials", "denied", "authentication required"} {
+	// Whole phrases, not bare status codes: a port (localhost:40123) may hold "401".
+	for _, w := range []string{"401 unauthorized", "403 forbidden", "unauthorized", "authorization failed", "no basic auth credentials", "access denied", "authentication required"} {
 		if strings.Contains(e, w) {
 			return true
 		}

@@ -145,3 +145,16 @@ func TestExtraRegistryEntriesAreHarmless(t *testing.T) {
 		t.Errorf("a Docker Hub entry next to the right one failed the step: %+v", res)
 	}
 }
+
+func TestAuthRefusal(t *testing.T) {
+	for evidence, want := range map[string]bool{
+		`failed to resolve reference "localhost:5055/apps/internal-app:1.0": pulling from host 127.0.0.1:5055 failed with status code [manifests 1.0]: 401 Unauthorized`: true,
+		`Container image "localhost:40123/apps/internal-app:1.0" is not present with pull policy of Never`:                                                               false,
+		`failed to resolve reference "localhost:40312/x:1": not found`:                                                                                                   false,
+		`pull access denied for x, repository does not exist or may require authorization`:                                                                               true,
+	} {
+		if got := authRefusal(evidence); got != want {
+			t.Errorf("authRefusal(%q) = %v, want %v", evidence, got, want)
+		}
+	}
+}
