@@ -24,12 +24,25 @@ func dockerTestOptions(t *testing.T, name string) KindOptions {
 	testenv.RequireDocker(t)
 	img, seed := os.Getenv("IMAGELAB_REGISTRY_IMAGE"), os.Getenv("IMAGELAB_SEED_TARBALL")
 	if img == "" || seed == "" {
-		if testenv.Required() {
-			t.Fatal("IMAGELAB_REGISTRY_IMAGE and IMAGELAB_SEED_TARBALL are not set: run eval \"$(hack/registry-image.sh env)\"")
-		}
-		t.Skip("integration test skipped: no local registry image (eval \"$(hack/registry-image.sh env)\"; make test does it)")
+		testenv.SkipOrFail(t, `no local registry image: IMAGELAB_REGISTRY_IMAGE and IMAGELAB_SEED_TARBALL are not set (eval "$(hack/registry-image.sh env)")`)
 	}
 	return KindOptions{Name: name, RegistryImage: img, StateDir: t.TempDir(), Seed: SeedOptions{Source: seed}}
+}
+
+// registrySandbox is a kind sandbox record with its registry container
+// only (no cluster can start here), removed at the end of the test.
+func registrySandbox(t *testing.T, opts KindOptions) (*kindSession, *Sandbox) {
+	t.Helper()
+	s, err := newKindSession(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := RandomPassword()
+	sb := &Sandbox{Provider: ProviderKind, Name: opts.Name, ID: NewID(), Runtime: s.rt.bin,
+		Registry:   Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)},
+		Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"), DockerConfigDir: filepath.Join(opts.StateDir, "docker"), WorkDir: filepath.Join(opts.StateDir, "work")}
+	t.Cleanup(func() { _ = s.remove(context.Background(), sb) })
+	return s, sb
 }
 
 func docker(t *testing.T, env []string, stdin string, args ...string) (string, error) {
@@ -55,14 +68,8 @@ func leftovers(t *testing.T, name string) string {
 func TestIntegrationRegistryContainer(t *testing.T) {
 	opts := dockerTestOptions(t, "imagelab-test-reg")
 	ctx := context.Background()
-	s, err := newKindSession(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := RandomPassword()
-	sb := &Sandbox{Provider: ProviderKind, Name: opts.Name, Registry: Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)},
-		Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"), DockerConfigDir: filepath.Join(opts.StateDir, "docker")}
-	t.Cleanup(func() { _ = s.remove(context.Background(), sb) })
+	s, sb := registrySandbox(t, opts)
+	pw := sb.Registry.Password
 
 	start := time.Now()
 	if err := s.startRegistry(ctx, sb); err != nil {
@@ -223,14 +230,9 @@ func TestIntegrationLearnersFilesUntouched(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	s, err := newKindSession(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Registry, docker login and push as the learner, env and shell, then down.
-	pw, _ := RandomPassword()
-	sb := &Sandbox{Provider: ProviderKind, Name: opts.Name, Registry: Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)},
-		Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"), DockerConfigDir: filepath.Join(opts.StateDir, "docker"), WorkDir: filepath.Join(opts.StateDir, "work")}
+	s, sb := registrySandbox(t, opts)
+	pw := sb.Registry.Password
 	if err := s.startRegistry(ctx, sb); err != nil {
 		t.Fatal(err)
 	}

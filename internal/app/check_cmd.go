@@ -140,7 +140,6 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, answer string) stepReport {
 	r := stepReport{Step: s.Ref(), Position: position(cur, s), Title: s.Title}
 	start := time.Now()
-	defer func() { r.Millis = time.Since(start).Milliseconds() }()
 
 	var env *check.Env
 	vals := lessons.Placeholder()
@@ -148,6 +147,7 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 		sb, e, err := lazy.get(ctx)
 		if err != nil {
 			r.Status, r.Error = statusError, "needs the sandbox: "+err.Error()
+			r.Millis = time.Since(start).Milliseconds()
 			return r
 		}
 		env, vals = e, values(sb)

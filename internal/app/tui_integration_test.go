@@ -30,10 +30,7 @@ func newTmux(t *testing.T) *tuiDriver {
 	socket := fmt.Sprintf("imagelab-test-%d", os.Getpid())
 	srv, err := tmux.New(socket)
 	if err != nil {
-		if testenv.Required() {
-			t.Fatalf("integration test cannot run: %v", err)
-		}
-		t.Skipf("integration test skipped: %v (make test runs it)", err)
+		testenv.SkipOrFail(t, err.Error())
 	}
 	t.Cleanup(srv.Kill)
 	return &tuiDriver{t: t, Server: srv, socket: socket}

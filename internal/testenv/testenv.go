@@ -55,8 +55,9 @@ func missing(names ...string) []string {
 // Required reports whether integration tests must run (make test).
 func Required() bool { return os.Getenv(RequiredEnv) == "1" }
 
-// skipOrFail skips with why, or fails when integration tests are required.
-func skipOrFail(t testing.TB, why string) {
+// SkipOrFail skips with why, or fails when integration tests are required:
+// the one rule every integration test's precondition follows.
+func SkipOrFail(t testing.TB, why string) {
 	t.Helper()
 	if Required() {
 		t.Fatalf("integration test cannot run: %s", why)
@@ -75,7 +76,7 @@ func Require(t testing.TB, names ...string) {
 		names = []string{"kube-apiserver", "etcd", "kubectl"}
 	}
 	if m := missing(names...); len(m) > 0 {
-		skipOrFail(t, fmt.Sprintf("%s not in %s; run hack/testbin.sh", strings.Join(m, ", "), BinDir()))
+		SkipOrFail(t, fmt.Sprintf("%s not in %s; run hack/testbin.sh", strings.Join(m, ", "), BinDir()))
 	}
 }
 
@@ -84,10 +85,10 @@ func RequireDocker(t testing.TB) {
 	t.Helper()
 	Require(t)
 	if _, err := exec.LookPath("docker"); err != nil {
-		skipOrFail(t, "no docker CLI on PATH; run hack/docker.sh")
+		SkipOrFail(t, "no docker CLI on PATH; run hack/docker.sh")
 		return
 	}
 	if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("no Docker engine answers (%s); run hack/docker.sh start", strings.TrimSpace(string(out))))
+		SkipOrFail(t, fmt.Sprintf("no Docker engine answers (%s); run hack/docker.sh start", strings.TrimSpace(string(out))))
 	}
 }

@@ -120,10 +120,7 @@ var binaries = []string{"etcd", "kube-apiserver", "kube-scheduler", "kubelet", "
 func Require(t testing.TB) {
 	t.Helper()
 	if err := checkHost(""); err != nil {
-		if testenv.Required() {
-			t.Fatalf("integration test cannot run: %v", err)
-		}
-		t.Skipf("integration test skipped: %v (make test runs it)", err)
+		testenv.SkipOrFail(t, err.Error())
 	}
 	testenv.Require(t, binaries...)
 }
