@@ -12,7 +12,7 @@ run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
 
 build:
-	$(GO) build -o bin/imagelab ./cmd/imagelab
+	$(GO) build -buildvcs=auto -ldflags "-X github.com/imagelab/imagelab/internal/app.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" -o bin/imagelab ./cmd/imagelab
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -127,16 +127,20 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
+		// --version prints what imagelab version prints.
+		Version: currentVersion().String(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTUI(cmd.Context(), g, o, streams)
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
 	// The tutorial starts the sandbox as imagelab up does, and takes its flags.
 	o.addFlags(root.Flags())
 	root.AddCommand(
 		newLessonsCommand(g, streams),
 		newCheckCommand(g, streams),
+		newVersionCommand(streams),
 	)
 	addSandboxCommands(root, g, streams)
 	return root
