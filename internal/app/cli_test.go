@@ -5,8 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -73,5 +78,61 @@ func TestCheckExitCodes(t *testing.T) {
 	out, _ := run(t, "check", "pull-secrets/regcred", "--state-dir", state)
 	if !strings.Contains(out, "imagelab up") {
 		t.Errorf("a missing sandbox should say how to make one:\n%s", out)
+	}
+}
+
+func TestTheAppNeedsATerminal(t *testing.T) {
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	pipeR, pipeW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipeR.Close()
+	defer pipeW.Close()
+	for _, tc := range []struct {
+		name    string
+		in      io.Reader
+		out     io.Writer
+		withPty bool // stdin is a terminal
+		not     string
+	}{
+		{name: "buffers", in: strings.NewReader(""), out: &bytes.Buffer{}, not: "neither stdin nor stdout is one"},
+		{name: "stdin from the null device", in: devNull, out: &bytes.Buffer{}, not: "neither stdin nor stdout is one"},
+		{name: "piped both ways", in: pipeR, out: pipeW, not: "neither stdin nor stdout is one"},
+		{name: "stdout piped", withPty: true, out: &bytes.Buffer{}, not: "stdout is not one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			if tc.withPty {
+				ptmx, tty, err := pty.Open()
+				if err != nil {
+					t.Skipf("no pseudo-terminal here: %v", err)
+				}
+				defer ptmx.Close()
+				defer tty.Close()
+				in = tty
+			}
+			state := t.TempDir()
+			var errOut bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := Run(ctx, Streams{In: in, Out: tc.out, Err: &errOut}, []string{"--state-dir", state})
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 {
+				t.Fatalf("err = %v, want exit 2", err)
+			}
+			for _, want := range []string{"needs a terminal", tc.not, "imagelab lessons --json", "imagelab check STEP --json"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("no %q in: %v", want, err)
+				}
+			}
+			if left, _ := os.ReadDir(state); len(left) > 0 {
+				t.Errorf("the state dir was touched: %v", left)
+			}
+		})
 	}
 }

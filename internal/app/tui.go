@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
@@ -19,6 +21,9 @@ import (
 // runTUI opens the tutorial; o says which sandbox to start in the
 // background, as imagelab up would.
 func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) error {
+	if err := needTerminal(streams); err != nil {
+		return err
+	}
 	ss, err := g.session()
 	if err != nil {
 		return err
@@ -63,6 +68,31 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 		fmt.Fprintf(streams.Out, "The sandbox is still there for next time (imagelab down%s removes it).\n", stateDirFlag(g))
 	}
 	return nil
+}
+
+// needTerminal refuses to start the app without a terminal to draw in and
+// read keys from; Bubble Tea would fail with a message about readers.
+func needTerminal(streams Streams) error {
+	var not string
+	switch in, out := isTerminal(streams.In), isTerminal(streams.Out); {
+	case in && out:
+		return nil
+	case !in && !out:
+		not = "neither stdin nor stdout is one"
+	case !in:
+		not = "stdin is not one"
+	default:
+		not = "stdout is not one"
+	}
+	return &exitError{code: 2, err: errors.New("the tutorial needs a terminal, but " + not + ".\n" +
+		"For scripts: imagelab lessons --json lists the steps and your progress;\n" +
+		"imagelab check STEP --json checks a step (exit 0 passed, 1 not yet, 2 could not check).")}
+}
+
+// isTerminal reports whether a stream is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // stateDirFlag repeats --state-dir for the commands the app suggests.
