@@ -60,6 +60,8 @@ func Main() int {
 // globalFlags are the flags every command takes.
 type globalFlags struct {
 	stateDir string
+	// stderr is where the command-line commands print notes.
+	stderr io.Writer
 }
 
 // session is what the lesson commands start from: the state dir, the
@@ -68,11 +70,30 @@ type session struct {
 	stateDir string
 	cur      *lessons.Curriculum
 	store    *progress.Store
-	// warning says the progress file was damaged and moved aside.
+	// warning says the progress file was damaged and moved aside. Only the
+	// app's session carries it (its header shows it); session has printed
+	// it for a command-line command.
 	warning error
 }
 
+// session opens the state dir for a command-line command. A damaged
+// progress file is moved aside, and stderr says so once: what was wrong
+// and where the old file is.
 func (g *globalFlags) session() (*session, error) {
+	ss, err := g.appSession()
+	if err != nil {
+		return nil, err
+	}
+	if ss.warning != nil && g.stderr != nil {
+		fmt.Fprintln(g.stderr, "warning:", ss.warning)
+		ss.warning = nil
+	}
+	return ss, nil
+}
+
+// appSession opens the state dir for the app, which shows a damaged
+// progress file's warning in its header: nothing may print under Bubble Tea.
+func (g *globalFlags) appSession() (*session, error) {
 	stateDir, err := g.resolveStateDir()
 	if err != nil {
 		return nil, err
@@ -116,7 +137,7 @@ func Run(ctx context.Context, streams Streams, args []string) error {
 }
 
 func newRootCommand(streams Streams) *cobra.Command {
-	g := &globalFlags{}
+	g := &globalFlags{stderr: streams.Err}
 	o := &upOptions{}
 	root := &cobra.Command{
 		Use:   "imagelab",

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/imagelab/imagelab/progress"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -132,6 +135,45 @@ func TestTheAppNeedsATerminal(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(state); len(left) > 0 {
 				t.Errorf("the state dir was touched: %v", left)
+			}
+		})
+	}
+}
+
+func TestDamagedProgressIsNotedOnStderrOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		json bool
+	}{
+		{name: "lessons", args: []string{"lessons"}},
+		{name: "lessons --json", args: []string{"lessons", "--json"}, json: true},
+		{name: "check", args: []string{"check", "1.1", "--answer", "docker.io/library/nginx:latest"}},
+		{name: "check --json", args: []string{"check", "1.1", "--answer", "docker.io/library/nginx:latest", "--json"}, json: true},
+		{name: "reset", args: []string{"reset", "1.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := t.TempDir()
+			if err := os.WriteFile(filepath.Join(state, progress.FileName), []byte("{not json"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			err := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut}, append(tc.args, "--state-dir", state))
+			if err != nil {
+				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, &out, &errOut)
+			}
+			aside, _ := filepath.Glob(filepath.Join(state, progress.FileName+".damaged-*"))
+			if len(aside) != 1 {
+				t.Fatalf("damaged file not moved aside: %v", aside)
+			}
+			if n := strings.Count(errOut.String(), "progress file was damaged"); n != 1 || !strings.Contains(errOut.String(), "moved to "+aside[0]) {
+				t.Errorf("stderr should name the damage and %s once (%d times):\n%s", aside[0], n, &errOut)
+			}
+			if strings.Contains(out.String(), "damaged") {
+				t.Errorf("the note belongs on stderr, not stdout:\n%s", &out)
+			}
+			if tc.json && !json.Valid(out.Bytes()) {
+				t.Errorf("stdout is not JSON:\n%s", &out)
 			}
 		})
 	}

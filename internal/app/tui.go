@@ -24,7 +24,7 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 	if err := needTerminal(streams); err != nil {
 		return err
 	}
-	ss, err := g.session()
+	ss, err := g.appSession()
 	if err != nil {
 		return err
 	}
