@@ -17,6 +17,12 @@ import (
 // (Colima, OrbStack, Docker Desktop keep theirs there), so the engine the
 // current context names is passed on as DOCKER_HOST: only credentials go
 // to the sandbox's config.
+//
+// Podman (and podman-docker's docker) logs in to
+// $XDG_RUNTIME_DIR/containers/auth.json, not to DOCKER_CONFIG: its
+// REGISTRY_AUTH_FILE names the sandbox's config.json, so a login with
+// either tool lands in the one file the checks read. The format is the
+// same.
 func (s *Sandbox) ShellEnv(environ []string) []string {
 	env := map[string]string{}
 	for _, kv := range environ {
@@ -27,6 +33,7 @@ func (s *Sandbox) ShellEnv(environ []string) []string {
 	out := []string{
 		"KUBECONFIG=" + s.Kubeconfig,
 		"DOCKER_CONFIG=" + s.DockerConfigDir,
+		"REGISTRY_AUTH_FILE=" + s.dockerConfigFile(),
 		// kubectl's discovery cache would otherwise go to ~/.kube/cache.
 		"KUBECACHEDIR=" + filepath.Join(filepath.Dir(s.DockerConfigDir), "kube-cache"),
 		"IMAGELAB_SANDBOX=" + s.Name,
@@ -37,6 +44,12 @@ func (s *Sandbox) ShellEnv(environ []string) []string {
 		}
 	}
 	return out
+}
+
+// dockerConfigFile is the docker config file in the sandbox's DOCKER_CONFIG
+// dir, where docker login (and podman login) write credentials.
+func (s *Sandbox) dockerConfigFile() string {
+	return filepath.Join(s.DockerConfigDir, "config.json")
 }
 
 // dockerContextHost reads (never writes) the learner's docker config to

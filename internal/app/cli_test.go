@@ -15,6 +15,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/imagelab/imagelab/progress"
+	"github.com/imagelab/imagelab/sandbox"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -176,5 +177,28 @@ func TestDamagedProgressIsNotedOnStderrOnce(t *testing.T) {
 				t.Errorf("stdout is not JSON:\n%s", &out)
 			}
 		})
+	}
+}
+
+// imagelab env points Podman's logins (REGISTRY_AUTH_FILE) at the sandbox's
+// docker config file, where docker's go.
+func TestEnvSendsDockerAndPodmanLoginsToTheSandbox(t *testing.T) {
+	state := t.TempDir()
+	dockerDir := filepath.Join(state, "docker")
+	sb := &sandbox.Sandbox{Provider: sandbox.ProviderKind, Name: "imagelab", Kubeconfig: filepath.Join(state, "kubeconfig"), DockerConfigDir: dockerDir, Complete: true}
+	if err := sb.Save(state); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "env", "--state-dir", state)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"export DOCKER_CONFIG=" + shellQuote(dockerDir) + "\n",
+		"export REGISTRY_AUTH_FILE=" + shellQuote(filepath.Join(dockerDir, "config.json")) + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
 	}
 }
