@@ -46,34 +46,32 @@ func (o *upOptions) kindOptions(stateDir string, report sandbox.Reporter) sandbo
 	}
 }
 
-// startSandbox makes (or reuses) the sandbox up describes: the cluster the
-// flags name; else the sandbox saved in the state dir, checked to answer
-// (a kind one restarted if it was stopped); else a new kind sandbox.
+// startSandbox makes (or reuses) the sandbox up describes, as choose
+// decides: the cluster the flags name; else the sandbox saved in the state
+// dir, checked to answer (a kind one restarted if it was stopped); else a
+// new kind sandbox.
 func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	c, err := o.sandbox.choose(stateDir)
+	if err != nil {
+		return nil, err
+	}
 	var sb *sandbox.Sandbox
-	var err error
-	if o.sandbox.namesCluster() {
+	switch {
+	case c.source == sourceNamed:
 		opts := o.sandbox.existingOptions(stateDir)
 		opts.Seed.Source = o.seedImage
 		opts.Report = report
 		sb, err = sandbox.UseExisting(ctx, opts)
-	} else if saved, lerr := sandbox.Load(stateDir); lerr == nil && saved.Provider == sandbox.ProviderExisting {
-		sb, err = saved, sandbox.Reuse(ctx, saved, report)
-	} else if lerr != nil && !errors.Is(lerr, sandbox.ErrNoSandbox) {
-		return nil, lerr
-	} else {
+	case c.source == sourceSaved && c.saved.Provider == sandbox.ProviderExisting:
+		sb, err = c.saved, sandbox.Reuse(ctx, c.saved, report)
+	default:
+		// A saved kind sandbox is reused by UpKind, restarted if stopped.
 		sb, err = sandbox.UpKind(ctx, o.kindOptions(stateDir, report))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if o.sandbox.dockerConfig != "" {
-		sb.DockerConfigDir = o.sandbox.dockerConfig
-	}
-	if o.sandbox.workDir != "" {
-		sb.WorkDir = o.sandbox.workDir
-	}
-	return sb, nil
+	return o.sandbox.override(sb), nil
 }
 
 func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -46,35 +47,87 @@ func (f *sandboxFlags) existingOptions(stateDir string) sandbox.ExistingOptions 
 	}
 }
 
+// sandboxSource is where a command's sandbox comes from.
+type sandboxSource int
+
+const (
+	// sourceNone: no cluster named and none saved. up makes a kind
+	// sandbox; the other commands have none.
+	sourceNone sandboxSource = iota
+	// sourceNamed: the cluster and registry the flags name.
+	sourceNamed
+	// sourceSaved: the sandbox saved in the state dir (kind, or a cluster
+	// named to an earlier up).
+	sourceSaved
+)
+
+// sandboxChoice is which sandbox a command works with. choose makes it
+// for every command: up and the app start from it (start), check and
+// reset find the sandbox from it (resolve).
+type sandboxChoice struct {
+	source sandboxSource
+	// saved is the sandbox saved in the state dir, if any. With
+	// sourceNamed it may be the one up prepared on that cluster, which
+	// still owns what it made.
+	saved *sandbox.Sandbox
+	// none says why there is no sandbox (sourceNone): sandbox.ErrNoSandbox.
+	none error
+}
+
+// choose decides which sandbox: the cluster the flags name; else the one
+// saved in stateDir; else none yet. A damaged sandbox record is an error,
+// unless the flags name a cluster and the record is not needed.
+func (f *sandboxFlags) choose(stateDir string) (sandboxChoice, error) {
+	saved, err := sandbox.Load(stateDir)
+	switch {
+	case f.namesCluster():
+		return sandboxChoice{source: sourceNamed, saved: saved}, nil
+	case err == nil:
+		return sandboxChoice{source: sourceSaved, saved: saved}, nil
+	case errors.Is(err, sandbox.ErrNoSandbox):
+		return sandboxChoice{source: sourceNone, none: err}, nil
+	}
+	return sandboxChoice{}, err
+}
+
 // resolve finds the sandbox: the one the flags name, else the saved one.
 // It creates nothing.
 func (f *sandboxFlags) resolve(ctx context.Context, stateDir string) (*sandbox.Sandbox, error) {
+	c, err := f.choose(stateDir)
+	if err != nil {
+		return nil, err
+	}
 	var sb *sandbox.Sandbox
-	if f.namesCluster() {
-		var err error
+	switch c.source {
+	case sourceNamed:
 		if sb, err = sandbox.Existing(ctx, f.existingOptions(stateDir)); err != nil {
 			return nil, err
 		}
 		// The sandbox up prepared here: what it made is still its own.
-		if saved, err := sandbox.Load(stateDir); err == nil && saved.Provider == sb.Provider && saved.Namespace == sb.Namespace {
-			sb.ID, sb.CreatedNamespace = saved.ID, saved.CreatedNamespace
+		if c.saved != nil && c.saved.Provider == sb.Provider && c.saved.Namespace == sb.Namespace {
+			sb.ID, sb.CreatedNamespace = c.saved.ID, c.saved.CreatedNamespace
 		}
-	} else {
-		var err error
-		if sb, err = sandbox.Load(stateDir); err != nil {
-			return nil, err
-		}
+	case sourceSaved:
+		sb = c.saved
 		if f.namespace != "" {
 			sb.Namespace = f.namespace
 		}
+	default:
+		return nil, c.none
 	}
+	return f.override(sb), nil
+}
+
+// override puts the learner's own docker config and work dir, when the
+// flags name them, in place of the sandbox's.
+func (f *sandboxFlags) override(sb *sandbox.Sandbox) *sandbox.Sandbox {
 	if f.dockerConfig != "" {
 		sb.DockerConfigDir = f.dockerConfig
 	}
 	if f.workDir != "" {
 		sb.WorkDir = f.workDir
 	}
-	return sb, nil
+	return sb
 }
 
 // checkEnv is what the checks see of a sandbox.
