@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -148,6 +149,39 @@ func (s *Step) Params(v Values) map[string]string {
 	}
 	return out
 }
+
+// ErrNotOurNamespace keeps a reset from deleting in a namespace imagelab
+// did not create.
+var ErrNotOurNamespace = errors.New("the namespace was not created by imagelab, so imagelab deletes nothing in it")
+
+// ResetIn puts what the step made back to nothing: each item of its reset
+// list, by the subject its check declares (the loader made sure there is
+// one). ownsNamespace says env.Namespace is imagelab's own; objects in any
+// other namespace are left for the learner to delete.
+func (s *Step) ResetIn(ctx context.Context, env *check.Env, ownsNamespace bool) error {
+	def := s.Definition()
+	var errs []error
+	for _, item := range s.Reset {
+		kind, name, _ := strings.Cut(item, "/")
+		subject := def.ResetSubject(kind)
+		switch {
+		case subject == nil:
+			errs = append(errs, fmt.Errorf("check %s cannot reset %s", def.Name, item))
+		case subject.Namespaced && !ownsNamespace:
+			errs = append(errs, fmt.Errorf("%w: delete %s yourself (kubectl delete %s %s -n %s)", ErrNotOurNamespace, item, kind, name, env.Namespace))
+		case subject.Namespaced && env.Kube == nil:
+			errs = append(errs, fmt.Errorf("resetting %s: %w", item, check.ErrNoSandbox))
+		default:
+			if err := subject.Reset(ctx, env, name); err != nil {
+				errs = append(errs, fmt.Errorf("resetting %s: %w", item, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Resets reports whether the step makes anything a reset must delete.
+func (s *Step) Resets() bool { return len(s.Reset) > 0 }
 
 // Run runs the step's check.
 func (s *Step) Run(ctx context.Context, env *check.Env, v Values, answer string) (check.Result, error) {

@@ -137,7 +137,7 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 			}
 		}
 		for p := range s.Check.Params {
-			if !knownParam(def, p) {
+			if !def.TakesParam(p) {
 				bad(field+".check.params."+p, "check %s takes no parameter %q (takes: %s)", def.Name, p, strings.Join(append(slices.Clone(def.Params), def.Optional...), ", "))
 			}
 		}
@@ -167,24 +167,24 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 			bad(f, "template: %v", templateReason(err))
 		}
 	}
+	// What a step may reset is its check's to say: a reset its check
+	// cannot carry out would silently do nothing.
 	for i, r := range s.Reset {
 		kind, name, ok := strings.Cut(r, "/")
-		if !ok || name == "" || !slices.Contains(ResettableKinds, kind) {
-			bad(fmt.Sprintf("%s.reset[%d]", field, i), "%q is not kind/name with kind one of %s", r, strings.Join(ResettableKinds, ", "))
+		switch {
+		case !ok || name == "":
+			bad(fmt.Sprintf("%s.reset[%d]", field, i), "%q is not kind/name", r)
+		case def.Run != nil && def.ResetSubject(kind) == nil:
+			bad(fmt.Sprintf("%s.reset[%d]", field, i), "check %s cannot reset %s objects (it resets: %s)", def.Name, kind, listOrNothing(def.ResetKinds()))
 		}
 	}
 }
 
-// ResettableKinds are the object kinds a step's reset may delete.
-var ResettableKinds = []string{"pod", "secret", "serviceaccount", "deployment", "docker-login", "registry-repository"}
-
-func knownParam(def check.Definition, p string) bool {
-	for _, k := range append(slices.Clone(def.Params), def.Optional...) {
-		if k == p || (strings.HasSuffix(k, "*") && strings.HasPrefix(p, strings.TrimSuffix(k, "*"))) {
-			return true
-		}
+func listOrNothing(xs []string) string {
+	if len(xs) == 0 {
+		return "nothing"
 	}
-	return false
+	return strings.Join(xs, ", ")
 }
 
 func validateCurriculum(c *Curriculum) []error {

@@ -37,8 +37,9 @@ type (
 		err    error
 		took   time.Duration
 	}
-	// changeMsg says the learner changed something in the sandbox.
-	changeMsg struct{ what string }
+	// changeMsg says the learner changed something in the sandbox; the
+	// changeSet says what.
+	changeMsg struct{}
 	// debounceMsg fires when changes have settled.
 	debounceMsg struct{ seq int }
 	// pollMsg is the slow poll's tick.
@@ -73,14 +74,9 @@ type (
 // Times the app waits for.
 const (
 	debounceDelay = 150 * time.Millisecond
-	pollInterval  = 2 * time.Second
-	// A push changes nothing the watchers see, so a push step asks the
-	// registry itself, often enough to turn green within the second
-	// (a tag lookup costs the registry a millisecond or two).
-	registryPollInterval = 400 * time.Millisecond
-	checkTimeout         = 30 * time.Second
-	flashFor             = 4 * time.Second
-	removeTimeout        = 3 * time.Minute
+	checkTimeout  = 30 * time.Second
+	flashFor      = 4 * time.Second
+	removeTimeout = 3 * time.Minute
 )
 
 // post hands a message from a goroutine to the program's bus; it gives up
@@ -104,13 +100,45 @@ func listenBus(ctx context.Context, bus <-chan tea.Msg) tea.Cmd {
 	}
 }
 
-// listenChanges waits for the watchers' next change notice. The channel
-// holds one notice at most: changes made while one waits merge into it.
-func listenChanges(ctx context.Context, changes <-chan string) tea.Cmd {
+// changeSet gathers the kinds of subject that changed since the app last
+// looked: the watchers add to it from their goroutines and ping; the app
+// takes the whole set on the ping. Changes made while a ping waits merge
+// into it, and none is lost.
+type changeSet struct {
+	mu    sync.Mutex
+	kinds map[string]bool
+	ping  chan struct{}
+}
+
+func newChangeSet() *changeSet {
+	return &changeSet{kinds: map[string]bool{}, ping: make(chan struct{}, 1)}
+}
+
+func (c *changeSet) add(kind string) {
+	c.mu.Lock()
+	c.kinds[kind] = true
+	c.mu.Unlock()
+	select {
+	case c.ping <- struct{}{}:
+	default: // a ping is already waiting
+	}
+}
+
+// take returns the kinds that changed and empties the set.
+func (c *changeSet) take() map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.kinds
+	c.kinds = map[string]bool{}
+	return out
+}
+
+// listenChanges waits for the watchers' next ping.
+func listenChanges(ctx context.Context, c *changeSet) tea.Cmd {
 	return func() tea.Msg {
 		select {
-		case what := <-changes:
-			return changeMsg{what}
+		case <-c.ping:
+			return changeMsg{}
 		case <-ctx.Done():
 			return nil
 		}

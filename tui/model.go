@@ -109,7 +109,7 @@ type Model struct {
 	// for a cancelled creation to clean up after itself.
 	starting *sync.WaitGroup
 	bus      chan tea.Msg
-	changes  chan string
+	changes  *changeSet
 
 	results  map[string]outcomeOf
 	running  map[string]bool
@@ -178,7 +178,7 @@ func New(ctx context.Context, opts Options) *Model {
 		store:    opts.Progress,
 		bus:      make(chan tea.Msg, 64),
 		starting: &sync.WaitGroup{},
-		changes:  make(chan string, 1),
+		changes:  newChangeSet(),
 		results:  map[string]outcomeOf{},
 		running:  map[string]bool{},
 		again:    map[string]bool{},
@@ -267,7 +267,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, m.onSandboxDone(msg))
 	case changeMsg:
 		cmds = append(cmds, listenChanges(m.ctx, m.changes))
-		if m.needsSandbox() && m.sb.state == sandboxReady {
+		if m.sb.state == sandboxReady && m.watchesAny(m.changes.take()) {
 			m.debounce++
 			seq := m.debounce
 			cmds = append(cmds, tea.Tick(debounceDelay, func(time.Time) tea.Msg { return debounceMsg{seq} }))
@@ -367,41 +367,65 @@ func (m *Model) onSandboxDone(msg sandboxDoneMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// startWatch starts the watchers in the background; they post changes and
-// failures to the app until it ends.
+// startWatch starts the watchers in the background, on everything the
+// curriculum's checks watch; they post changes and failures to the app
+// until it ends.
 func (m *Model) startWatch(env *check.Env) tea.Cmd {
 	ctx, bus, changes := m.ctx, m.bus, m.changes
+	defs := make([]check.Definition, len(m.steps))
+	for i, s := range m.steps {
+		defs[i] = s.Definition()
+	}
+	subjects := check.WatchedBy(defs...)
 	return func() tea.Msg {
-		watchSandbox(ctx, env,
-			func(what string) {
-				select { // one pending notice is enough: the check reads everything anew
-				case changes <- what:
-				default:
-				}
-			},
+		check.Watch(ctx, env, subjects,
+			func(c check.Change) { changes.add(c.Kind) },
 			func(source string, err error) { post(ctx, bus, watchStatusMsg{source: source, err: err}) })
 		return nil
 	}
 }
 
 // needsSandbox says the current step's check talks to the sandbox.
-func (m *Model) needsSandbox() bool { return needsSandbox(m.step()) }
+func (m *Model) needsSandbox() bool { return m.step().Needs().Sandbox() }
 
-func needsSandbox(s *lessons.Step) bool {
-	n := s.Needs()
-	return n.Has(check.NeedsCluster) || n.Has(check.NeedsRegistry) || n.Has(check.NeedsDockerConfig)
+// watchesAny says the current step's verdict depends on one of kinds.
+func (m *Model) watchesAny(kinds map[string]bool) bool {
+	def := m.step().Definition()
+	for k := range kinds {
+		if def.Watching(k) {
+			return true
+		}
+	}
+	return false
 }
 
-// pollWanted says the current step needs a slow poll: nothing the watchers
-// see changes when it passes (an image pushed to the registry), or
-// watching failed.
+// watchFailing says a watch the current step depends on is failing.
+func (m *Model) watchFailing() bool {
+	def := m.step().Definition()
+	for src := range m.failing {
+		if def.Watching(src) {
+			return true
+		}
+	}
+	return false
+}
+
+// pollWanted says the current step needs a poll: its verdict depends on
+// something no watch sees (an image pushed to the registry), or a watch
+// it depends on failed.
 func (m *Model) pollWanted() bool {
 	if m.sb.state != sandboxReady || !m.needsSandbox() || m.opts.DisableWatch {
 		return false
 	}
-	n := m.step().Needs()
-	registryOnly := !n.Has(check.NeedsCluster) && !n.Has(check.NeedsDockerConfig)
-	return registryOnly || len(m.failing) > 0
+	return m.step().Definition().Polls() || m.watchFailing()
+}
+
+// pollEvery is how often the current step is polled, when it is.
+func (m *Model) pollEvery() time.Duration {
+	if m.watchFailing() {
+		return check.WatchFailedPollInterval
+	}
+	return check.RegistryPollInterval
 }
 
 func (m *Model) ensurePolling() tea.Cmd {
@@ -411,11 +435,7 @@ func (m *Model) ensurePolling() tea.Cmd {
 	m.polling = true
 	m.pollSeq++
 	seq := m.pollSeq
-	every := pollInterval
-	if len(m.failing) == 0 { // only the registry is polled
-		every = registryPollInterval
-	}
-	return tea.Tick(every, func(time.Time) tea.Msg { return pollMsg{seq} })
+	return tea.Tick(m.pollEvery(), func(time.Time) tea.Msg { return pollMsg{seq} })
 }
 
 func (m *Model) onPoll(msg pollMsg) tea.Cmd {

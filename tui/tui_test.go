@@ -477,7 +477,7 @@ func TestLiveCheck(t *testing.T) {
 
 	// A push changes nothing the watches see: the registry is polled.
 	a.keys("n")
-	a.waitFor("2.2 Tag and push", "checking the registry every 2s", "✗ Not yet.")
+	a.waitFor("2.2 Tag and push", "checking the registry every 400ms", "✗ Not yet.")
 	pushImage(t, l.reg, "apps/my-app:1.0")
 	a.waitFor("✓ Passed.", "3/5 ✓")
 	a.quit()

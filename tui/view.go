@@ -350,10 +350,10 @@ func (m *Model) watchLine(out outcomeOf, have bool, w int) string {
 	switch {
 	case m.opts.DisableWatch:
 		parts = append(parts, "press c to check")
-	case len(m.failing) > 0:
-		parts = append(parts, fmt.Sprintf("watching failed (%s): checking every %s; c checks now", m.failingSummary(), pollInterval))
+	case m.watchFailing():
+		parts = append(parts, fmt.Sprintf("watching failed (%s): checking every %s; c checks now", m.failingSummary(), m.pollEvery()))
 	case m.pollWanted():
-		parts = append(parts, fmt.Sprintf("checking the registry every %s; c checks now", pollInterval))
+		parts = append(parts, fmt.Sprintf("checking the registry every %s; c checks now", m.pollEvery()))
 	default:
 		parts = append(parts, "watching namespace "+m.sb.vals.Namespace+" and your docker login", "c checks now")
 	}

@@ -143,7 +143,7 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 
 	var env *check.Env
 	vals := lessons.Placeholder()
-	if n := s.Needs(); n.Has(check.NeedsCluster) || n.Has(check.NeedsRegistry) || n.Has(check.NeedsDockerConfig) {
+	if s.Needs().Sandbox() {
 		sb, e, err := lazy.get(ctx)
 		if err != nil {
 			r.Status, r.Error = statusError, "needs the sandbox: "+err.Error()

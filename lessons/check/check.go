@@ -12,7 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +25,11 @@ type Env struct {
 	Kube kubernetes.Interface
 	// Namespace is where the learner's objects live.
 	Namespace string
+	// StrayNamespaces are the other namespaces that are the learner's own
+	// (default, on a personal sandbox), where a check looks for an object
+	// put in the wrong place. Never other people's: on a shared cluster
+	// it is empty, and checks name no namespace but Namespace.
+	StrayNamespaces []string
 	// Registry is the private registry and the credentials the learner was given.
 	Registry Registry
 	// DockerConfigDir is the sandbox's DOCKER_CONFIG, where `docker login` writes.
@@ -86,6 +91,8 @@ type Finding struct {
 	Try string `json:"try,omitempty"`
 	// Evidence quotes what the system said: a kubelet event, a registry reply.
 	Evidence string `json:"evidence,omitempty"`
+	// Criterion names the criterion of the check that a problem breaks.
+	Criterion string `json:"criterion,omitempty"`
 }
 
 // Result is a check's verdict.
@@ -94,6 +101,8 @@ type Result struct {
 	Findings []Finding `json:"findings,omitempty"`
 	// Summary is one line for a passed step (what was proven).
 	Summary string `json:"summary,omitempty"`
+	// Criteria are the check's criteria, each met or not.
+	Criteria []CriterionVerdict `json:"criteria,omitempty"`
 }
 
 // Problems returns the findings that keep the step from passing.
@@ -117,87 +126,48 @@ func (r Result) HasFinding(code string) bool {
 	return false
 }
 
-// findings collects findings while a check runs and turns them into a Result.
-type findings struct {
-	list []Finding
-}
-
-func (f *findings) problem(code, problem, expected, try string) *Finding {
-	f.list = append(f.list, Finding{Code: code, Severity: Problem, Problem: problem, Expected: expected, Try: try})
-	return &f.list[len(f.list)-1]
-}
-
-func (f *findings) advice(code, problem, try string) *Finding {
-	f.list = append(f.list, Finding{Code: code, Severity: Advice, Problem: problem, Try: try})
-	return &f.list[len(f.list)-1]
-}
-
-func (f *findings) hasProblems() bool {
-	for _, x := range f.list {
-		if x.Severity == Problem {
-			return true
+// result is a check's verdict from its findings: a finding whose severity
+// is left empty is a problem; the result passes when there is none, and
+// then summary says what was proven.
+func result(summary string, list ...Finding) Result {
+	for i := range list {
+		if list[i].Severity == "" {
+			list[i].Severity = Problem
 		}
 	}
-	return false
-}
-
-// result passes when no problem was found; summary describes the pass.
-func (f *findings) result(summary string) Result {
-	if f.hasProblems() {
-		return Result{Passed: false, Findings: f.list}
+	if hasProblem(list) {
+		return Result{Findings: list}
 	}
-	return Result{Passed: true, Findings: f.list, Summary: summary}
+	return Result{Passed: true, Findings: list, Summary: summary}
 }
 
-// Needs says what part of the sandbox a check talks to, so a UI can tell
-// which steps are usable before the cluster is ready.
-type Needs uint8
+// fail is a result that did not pass, with its findings.
+func fail(list ...Finding) Result { return result("", list...) }
 
-const (
-	NeedsAnswer Needs = 1 << iota
-	NeedsCluster
-	NeedsRegistry
-	NeedsDockerConfig
-)
-
-// Has reports whether n includes all of x.
-func (n Needs) Has(x Needs) bool { return n&x == x }
-
-// Func runs a check.
-type Func func(ctx context.Context, env *Env, req Request) (Result, error)
-
-// Definition describes a check known by name to lesson files.
-type Definition struct {
-	Name string
-	// Params are the parameters a step must set; Optional ones may be set.
-	Params   []string
-	Optional []string
-	Needs    Needs
-	Run      Func
+// hasProblem reports whether any finding keeps a step from passing (an
+// empty severity counts as a problem, as in result).
+func hasProblem(list []Finding) bool {
+	return slices.ContainsFunc(list, func(f Finding) bool { return f.Severity == Problem || f.Severity == "" })
 }
 
-var registry = map[string]Definition{}
-
-func register(d Definition) {
-	if _, dup := registry[d.Name]; dup {
-		panic("check: duplicate definition " + d.Name)
+// asAdvice turns problems into advice: worth reading, no longer blocking.
+func asAdvice(list []Finding) []Finding {
+	out := make([]Finding, len(list))
+	for i, f := range list {
+		f.Severity = Advice
+		out[i] = f
 	}
-	registry[d.Name] = d
+	return out
 }
 
-// Lookup returns the check called name.
-func Lookup(name string) (Definition, bool) {
-	d, ok := registry[name]
-	return d, ok
-}
-
-// Names lists the known checks, sorted.
-func Names() []string {
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
+// withoutProblems keeps only the findings that are not problems.
+func withoutProblems(list []Finding) []Finding {
+	var out []Finding
+	for _, f := range list {
+		if f.Severity == Advice {
+			out = append(out, f)
+		}
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -210,7 +180,7 @@ func Run(ctx context.Context, name string, env *Env, req Request) (res Result, e
 	if !ok {
 		return Result{}, fmt.Errorf("unknown check %q", name)
 	}
-	if err := env.provides(d.Needs); err != nil {
+	if err := env.Provides(d.Needs); err != nil {
 		return Result{}, err
 	}
 	defer func() {
@@ -219,7 +189,11 @@ func Run(ctx context.Context, name string, env *Env, req Request) (res Result, e
 		}
 	}()
 	res, err = d.Run(ctx, env, req)
-	return res, explainUnreachable(err, env)
+	if err != nil {
+		return Result{}, explainUnreachable(err, env)
+	}
+	res.Criteria = d.judge(res)
+	return res, nil
 }
 
 // ErrUnreachable means the cluster or the registry did not answer.
@@ -254,7 +228,8 @@ func sameRegistryHost(a, b string) bool {
 // not there (no cluster configured, no registry).
 var ErrNoSandbox = errors.New("the sandbox is not ready")
 
-func (env *Env) provides(n Needs) error {
+// Provides says which of the needs the sandbox cannot meet, or nil.
+func (env *Env) Provides(n Needs) error {
 	var missing []string
 	if n.Has(NeedsCluster) && (env == nil || env.Kube == nil) {
 		missing = append(missing, "a cluster")

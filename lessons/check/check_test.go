@@ -43,8 +43,8 @@ func TestUnreachableSaysWhich(t *testing.T) {
 }
 
 func TestPanickingCheckIsAnError(t *testing.T) {
-	register(Definition{Name: "test.panics", Run: func(context.Context, *Env, Request) (Result, error) { panic("boom") }})
-	defer delete(registry, "test.panics")
+	Register(Definition{Name: "test.panics", Run: func(context.Context, *Env, Request) (Result, error) { panic("boom") }})
+	defer Unregister("test.panics")
 	_, err := Run(context.Background(), "test.panics", &Env{}, Request{})
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Errorf("err = %v", err)
@@ -63,9 +63,8 @@ func TestBrokenManifestIsNamed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), []byte("kind: Pod\nspec:\n  containers:\n  - name: a\n   image: b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var f findings
-	explainManifests(&f, manifestNotes(&Env{WorkDir: dir}, nil), "internal-app", nil)
-	if len(f.list) != 1 || f.list[0].Code != "manifest-invalid" || !strings.Contains(f.list[0].Problem, "pod.yaml") {
-		t.Errorf("findings %+v", f.list)
+	found := explainManifests(manifestNotes(&Env{WorkDir: dir}, nil), "internal-app", nil)
+	if len(found) != 1 || found[0].Code != "manifest-invalid" || !strings.Contains(found[0].Problem, "pod.yaml") {
+		t.Errorf("findings %+v", found)
 	}
 }

@@ -20,21 +20,48 @@ type DockerAuth struct {
 	Password string
 }
 
-// DecodeDockerConfigJSON reads the .dockerconfigjson of a pull secret
+// DockerConfig is what a pull secret's .dockerconfigjson holds: the
+// entries the kubelet reads, and the credential helpers that a
+// config.json copied from a laptop names (the kubelet ignores those).
+type DockerConfig struct {
+	Auths       []DockerAuth
+	CredsStore  string
+	CredHelpers map[string]string
+}
+
+// HelperFor names the credential helper docker would use for server key,
+// or "" when docker keeps its credentials in the file.
+func (c DockerConfig) HelperFor(key string) string {
+	if h, ok := c.CredHelpers[key]; ok && h != "" {
+		return h
+	}
+	return c.CredsStore
+}
+
+// DecodeDockerConfig reads the .dockerconfigjson of a pull secret
 // ({"auths": {...}}). Entries come back sorted by key; an "auth" field,
 // when present, wins over username and password, as in the kubelet
 // (pkg/credentialprovider DockerConfigEntry.UnmarshalJSON).
+func DecodeDockerConfig(data []byte) (DockerConfig, error) {
+	var raw struct {
+		Auths       map[string]dockerAuthEntry `json:"auths"`
+		CredsStore  string                     `json:"credsStore"`
+		CredHelpers map[string]string          `json:"credHelpers"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return DockerConfig{}, err
+	}
+	if raw.Auths == nil {
+		return DockerConfig{}, fmt.Errorf(`no "auths" object`)
+	}
+	auths, err := sortedAuths(raw.Auths)
+	return DockerConfig{Auths: auths, CredsStore: raw.CredsStore, CredHelpers: raw.CredHelpers}, err
+}
+
+// DecodeDockerConfigJSON is DecodeDockerConfig's entries alone.
 func DecodeDockerConfigJSON(data []byte) ([]DockerAuth, error) {
-	var cfg struct {
-		Auths map[string]dockerAuthEntry `json:"auths"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, err
-	}
-	if cfg.Auths == nil {
-		return nil, fmt.Errorf(`no "auths" object`)
-	}
-	return sortedAuths(cfg.Auths)
+	cfg, err := DecodeDockerConfig(data)
+	return cfg.Auths, err
 }
 
 // DecodeDockercfg reads the legacy .dockercfg format: the auths map itself.

@@ -4,19 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	dockerconfig "github.com/docker/cli/cli/config"
+	dockertypes "github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 func init() {
-	register(Definition{
-		Name:  "docker.login",
-		Needs: NeedsRegistry | NeedsDockerConfig,
-		Run:   checkDockerLogin,
+	Register(Definition{
+		Name:    "docker.login",
+		Needs:   NeedsRegistry | NeedsDockerConfig,
+		Watches: []*Subject{DockerLogin},
+		Resets:  []*Subject{DockerLogin},
+		Criteria: []Criterion{
+			{Name: "logged-in", Doc: "the sandbox's docker config holds a login for the registry", Gate: true},
+			{Name: "credentials", Doc: "the registry accepts the stored credentials"},
+		},
+		Run: checkDockerLogin,
 	})
 }
 
@@ -26,13 +35,12 @@ func init() {
 func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) {
 	host := env.Registry.Host
 	configPath := filepath.Join(env.DockerConfigDir, dockerconfig.ConfigFileName)
-	var f findings
 
 	cfg, err := dockerconfig.Load(env.DockerConfigDir)
 	if err != nil {
-		f.problem("docker-config-invalid", fmt.Sprintf("The docker config %s cannot be read: %v.", configPath, err),
-			"a JSON file written by docker login", "Fix the JSON by hand, or remove the file and run docker login again.")
-		return f.result(""), nil
+		return fail(Finding{Code: "docker-config-invalid", Criterion: "logged-in",
+			Problem:  fmt.Sprintf("The docker config %s cannot be read: %v.", configPath, err),
+			Expected: "a JSON file written by docker login", Try: "Fix the JSON by hand, or remove the file and run docker login again."}), nil
 	}
 
 	creds, err := cfg.GetAuthConfig(host)
@@ -41,35 +49,14 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 		if h, ok := cfg.CredentialHelpers[host]; ok {
 			helper = h
 		}
-		f.problem("docker-credential-helper", fmt.Sprintf("The docker config asks the credential helper %q for %s, and it failed: %v.", helper, host, err),
-			"credentials docker can read back", fmt.Sprintf("Make sure docker-credential-%s is on your PATH, or remove \"credsStore\"/\"credHelpers\" from %s and log in again.", helper, configPath))
-		return f.result(""), nil
+		return fail(Finding{Code: "docker-credential-helper", Criterion: "logged-in",
+			Problem:  fmt.Sprintf("The docker config asks the credential helper %q for %s, and it failed: %v.", helper, host, err),
+			Expected: "credentials docker can read back",
+			Try:      fmt.Sprintf("Make sure docker-credential-%s is on your PATH, or remove \"credsStore\"/\"credHelpers\" from %s and log in again.", helper, configPath)}), nil
 	}
 
 	if creds.Username == "" && creds.Password == "" && creds.IdentityToken == "" {
-		// Not logged in here; say where the learner did log in, if anywhere.
-		loggedInElsewhere := false
-		for key := range cfg.GetAuthConfigs() {
-			other := strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
-			other = strings.TrimSuffix(strings.SplitN(other, "/", 2)[0], "/")
-			if other == host {
-				continue
-			}
-			loggedInElsewhere = true
-			if sameHostOtherPort(other, host) {
-				f.problem("docker-login-wrong-port", fmt.Sprintf("You are logged in to %s, but the registry listens on %s.", other, host),
-					"a login for "+host, fmt.Sprintf("The port is part of the registry's name: docker login %s", host))
-			} else {
-				f.problem("docker-login-wrong-registry", fmt.Sprintf("You are logged in to %s, not to %s.", other, host),
-					"a login for "+host, "docker login "+host)
-			}
-		}
-		if !loggedInElsewhere {
-			f.problem("docker-not-logged-in", fmt.Sprintf("No login for %s in the sandbox's docker config (%s) yet.", host, configPath),
-				"a login for "+host,
-				fmt.Sprintf("Run docker login %s -u %s in the sandbox shell (imagelab shell, or eval \"$(imagelab env)\"), so DOCKER_CONFIG points at the sandbox and not at ~/.docker.", host, env.Registry.User))
-		}
-		return f.result(""), nil
+		return fail(notLoggedIn(env, cfg.GetAuthConfigs(), configPath)...), nil
 	}
 
 	auth := authn.FromConfig(authn.AuthConfig{
@@ -80,14 +67,43 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 	})
 	switch err := Authenticate(ctx, env.transport(), host, auth); {
 	case errors.Is(err, errUnauthorized):
-		p := f.problem("docker-login-rejected", fmt.Sprintf("The credentials stored for %s (user %q) are refused by the registry.", host, creds.Username),
-			fmt.Sprintf("user %q and the sandbox's password", env.Registry.User), fmt.Sprintf("Log in again: docker login %s -u %s", host, env.Registry.User))
-		p.Evidence = err.Error()
-		return f.result(""), nil
+		return fail(Finding{Code: "docker-login-rejected", Criterion: "credentials",
+			Problem:  fmt.Sprintf("The credentials stored for %s (user %s) are refused by the registry.", host, quote(creds.Username)),
+			Expected: fmt.Sprintf("user %q and the sandbox's password", env.Registry.User),
+			Try:      fmt.Sprintf("Log in again: docker login %s -u %s", host, env.Registry.User), Evidence: err.Error()}), nil
 	case err != nil:
 		return Result{}, fmt.Errorf("asking the registry %s: %w", host, err)
 	}
-	return f.result(fmt.Sprintf("docker login to %s as %s works: the registry accepts the stored credentials.", host, creds.Username)), nil
+	return result(fmt.Sprintf("docker login to %s as %s works: the registry accepts the stored credentials.", host, creds.Username)), nil
+}
+
+// notLoggedIn explains a config with no login for the registry: logged in
+// somewhere else (another port, another registry), or nowhere.
+func notLoggedIn(env *Env, logins map[string]dockertypes.AuthConfig, configPath string) []Finding {
+	host := env.Registry.Host
+	var found []Finding
+	for _, key := range slices.Sorted(maps.Keys(logins)) {
+		other := strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
+		other = strings.TrimSuffix(strings.SplitN(other, "/", 2)[0], "/")
+		switch {
+		case other == host:
+			continue
+		case sameHostOtherPort(other, host):
+			found = append(found, Finding{Code: "docker-login-wrong-port", Criterion: "logged-in",
+				Problem:  fmt.Sprintf("You are logged in to %s, but the registry listens on %s.", other, host),
+				Expected: "a login for " + host, Try: fmt.Sprintf("The port is part of the registry's name: docker login %s", host)})
+		default:
+			found = append(found, Finding{Code: "docker-login-wrong-registry", Criterion: "logged-in",
+				Problem: fmt.Sprintf("You are logged in to %s, not to %s.", other, host), Expected: "a login for " + host, Try: "docker login " + host})
+		}
+	}
+	if len(found) == 0 {
+		found = append(found, Finding{Code: "docker-not-logged-in", Criterion: "logged-in",
+			Problem:  fmt.Sprintf("No login for %s in the sandbox's docker config (%s) yet.", host, configPath),
+			Expected: "a login for " + host,
+			Try:      fmt.Sprintf("Run docker login %s -u %s in the sandbox shell (imagelab shell, or eval \"$(imagelab env)\"), so DOCKER_CONFIG points at the sandbox and not at ~/.docker.", host, env.Registry.User)})
+	}
+	return found
 }
 
 // sameHostOtherPort reports whether a and b name the same host with

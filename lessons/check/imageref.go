@@ -10,17 +10,19 @@ import (
 )
 
 func init() {
-	register(Definition{
-		Name:   "image.full-name",
-		Params: []string{"image"},
-		Needs:  NeedsAnswer,
-		Run:    checkFullName,
+	Register(Definition{
+		Name:     "image.full-name",
+		Params:   []string{"image"},
+		Needs:    NeedsAnswer,
+		Criteria: []Criterion{{Name: "answer", Doc: "the fully qualified name, every part written out"}},
+		Run:      checkFullName,
 	})
-	register(Definition{
-		Name:   "image.part",
-		Params: []string{"image", "part"},
-		Needs:  NeedsAnswer,
-		Run:    checkImagePart,
+	Register(Definition{
+		Name:     "image.part",
+		Params:   []string{"image", "part"},
+		Needs:    NeedsAnswer,
+		Criteria: []Criterion{{Name: "answer", Doc: "the part of the name asked for"}},
+		Run:      checkImagePart,
 	})
 }
 
@@ -131,20 +133,42 @@ func explicitParts(ref string) writtenParts {
 }
 
 // invalidReference explains why ref is not an image reference at all.
-func invalidReference(f *findings, ref string, err error) {
+func invalidReference(ref string, err error) Finding {
 	switch {
 	case strings.TrimSpace(ref) == "":
-		f.problem("answer-missing", "No answer yet.", "", "Type your answer and press enter (or pass --answer on the command line).")
+		return noAnswer("")
 	case errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(err.Error(), "must be lowercase"):
-		f.problem("image-uppercase", fmt.Sprintf("%q has capital letters: repository names must be lowercase.", ref),
-			"a lowercase name such as docker.io/library/nginx:latest", "Write the name in lowercase.")
+		return Finding{Code: "image-uppercase", Criterion: "answer",
+			Problem:  fmt.Sprintf("%s has capital letters: repository names must be lowercase.", quote(ref)),
+			Expected: "a lowercase name such as docker.io/library/nginx:latest", Try: "Write the name in lowercase."}
 	case strings.Contains(ref, "://"):
-		f.problem("image-scheme", fmt.Sprintf("%q starts with a scheme: image names never carry http:// or https://.", ref),
-			"registry/account/image:tag", "Drop the scheme; the registry is just host[:port].")
+		return Finding{Code: "image-scheme", Criterion: "answer",
+			Problem:  fmt.Sprintf("%s starts with a scheme: image names never carry http:// or https://.", quote(ref)),
+			Expected: "registry/account/image:tag", Try: "Drop the scheme; the registry is just host[:port]."}
 	default:
-		f.problem("image-invalid", fmt.Sprintf("%q is not a valid image reference: %v.", ref, err),
-			"registry/account/image:tag", "Check for spaces, a trailing slash or a stray character.")
+		return Finding{Code: "image-invalid", Criterion: "answer",
+			Problem:  fmt.Sprintf("%s is not a valid image reference: %v.", quote(ref), err),
+			Expected: "registry/account/image:tag", Try: "Check for spaces, a trailing slash or a stray character."}
 	}
+}
+
+// noAnswer is the finding for a quiz not answered yet.
+func noAnswer(expected string) Finding {
+	return Finding{Code: "answer-missing", Criterion: "answer", Problem: "No answer yet.", Expected: expected,
+		Try: "Type your answer and press enter (or pass --answer on the command line)."}
+}
+
+// quoteLimit is how much of a learner's answer a finding quotes back.
+const quoteLimit = 60
+
+// quote quotes what the learner typed, cut short: a finding explains the
+// answer, it does not need to repeat a pasted page of it.
+func quote(s string) string {
+	r := []rune(s)
+	if len(r) <= quoteLimit {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q (%d characters in all)", string(r[:quoteLimit])+"…", len(r))
 }
 
 // checkFullName asks for the fully qualified name of params.image and
@@ -155,53 +179,69 @@ func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("lesson parameter image: %w", err)
 	}
 	answer := strings.TrimSpace(req.Answer)
-	var f findings
 	got, err := SplitImage(answer)
 	if err != nil {
-		invalidReference(&f, answer, err)
-		return f.result(""), nil
+		return fail(invalidReference(answer, err)), nil
 	}
+	if wrong := wrongParts(req.Params["image"], want, got); len(wrong) > 0 {
+		return fail(wrong...), nil
+	}
+	return result(want.Full+" is the full name.", impliedParts(req.Params["image"], answer, want)...), nil
+}
 
-	// Quiz findings explain the rule; they never print the answer itself.
-	const form = "registry/account/image:tag, every part written out"
+// fullNameForm is what a full name looks like; quiz findings explain the
+// rule and never print the answer itself.
+const fullNameForm = "registry/account/image:tag, every part written out"
+
+// wrongParts names each part of the answer that differs from the name.
+func wrongParts(image string, want, got ImageParts) []Finding {
+	var out []Finding
 	if got.Registry != want.Registry {
-		f.problem("wrong-registry", fmt.Sprintf("The registry in your answer, %s, is not where %s comes from.", got.Registry, req.Params["image"]),
-			form, registryTry(req.Params["image"], want))
+		out = append(out, Finding{Code: "wrong-registry", Criterion: "answer",
+			Problem:  fmt.Sprintf("The registry in your answer, %s, is not where %s comes from.", quote(got.Registry), image),
+			Expected: fullNameForm, Try: registryTry(image, want)})
 	}
 	if got.Account != want.Account {
-		f.problem("wrong-account", fmt.Sprintf("The account in your answer, %q, is not right.", got.Account),
-			form, accountTry(want))
+		out = append(out, Finding{Code: "wrong-account", Criterion: "answer",
+			Problem:  fmt.Sprintf("The account in your answer, %s, is not right.", quote(got.Account)),
+			Expected: fullNameForm, Try: accountTry(want)})
 	}
 	if got.Image != want.Image {
-		f.problem("wrong-image", fmt.Sprintf("The image (repository) in your answer is %q.", got.Image),
-			form, "The last part of the path is the image's own name.")
+		out = append(out, Finding{Code: "wrong-image", Criterion: "answer",
+			Problem:  fmt.Sprintf("The image (repository) in your answer is %s.", quote(got.Image)),
+			Expected: fullNameForm, Try: "The last part of the path is the image's own name."})
 	}
 	if got.Tag != want.Tag || got.Digest != want.Digest {
-		f.problem("wrong-tag", fmt.Sprintf("The tag in your answer, %q, is not the one that is pulled.", got.Tag),
-			form, "Look for a ':' after the last '/'; a name without a tag means the tag latest.")
+		out = append(out, Finding{Code: "wrong-tag", Criterion: "answer",
+			Problem:  fmt.Sprintf("The tag in your answer, %s, is not the one that is pulled.", quote(got.Tag)),
+			Expected: fullNameForm, Try: "Look for a ':' after the last '/'; a name without a tag means the tag latest."})
 	}
-	if f.hasProblems() {
-		return f.result(""), nil
-	}
+	return out
+}
 
-	// Equivalent, but a full name spells every part out.
+// impliedParts names the parts an equivalent answer left to the defaults:
+// a full name spells every part out.
+func impliedParts(image, answer string, want ImageParts) []Finding {
+	var out []Finding
 	w := explicitParts(answer)
 	if !w.registry {
-		f.problem("registry-implied", fmt.Sprintf("%q leaves the registry to the default.", answer),
-			form, registryTry(req.Params["image"], want))
+		out = append(out, Finding{Code: "registry-implied", Criterion: "answer",
+			Problem: fmt.Sprintf("%s leaves the registry to the default.", quote(answer)), Expected: fullNameForm, Try: registryTry(image, want)})
 	}
 	if !w.account && want.Account != "" {
-		f.problem("account-implied", fmt.Sprintf("%q leaves the account to the default.", answer),
-			form, accountTry(want))
+		out = append(out, Finding{Code: "account-implied", Criterion: "answer",
+			Problem: fmt.Sprintf("%s leaves the account to the default.", quote(answer)), Expected: fullNameForm, Try: accountTry(want)})
 	}
 	if !w.tag && want.Digest == "" {
-		f.problem("tag-implied", fmt.Sprintf("%q leaves the tag to the default.", answer),
-			form, "A name without a tag is pulled with a default tag: write it out.")
+		out = append(out, Finding{Code: "tag-implied", Criterion: "answer",
+			Problem: fmt.Sprintf("%s leaves the tag to the default.", quote(answer)), Expected: fullNameForm,
+			Try: "A name without a tag is pulled with a default tag: write it out."})
 	}
 	if strings.HasPrefix(answer, "index.docker.io/") {
-		f.advice("index-docker-io", "index.docker.io is an old alias: docker.io is how the name is written today.", "")
+		out = append(out, Finding{Code: "index-docker-io", Severity: Advice,
+			Problem: "index.docker.io is an old alias: docker.io is how the name is written today."})
 	}
-	return f.result(want.Full + " is the full name."), nil
+	return out
 }
 
 func registryTry(image string, want ImageParts) string {
@@ -215,7 +255,7 @@ func accountTry(want ImageParts) string {
 	if want.Registry == "docker.io" && want.Account == "library" {
 		return "A Docker Hub image with no account belongs to the account library."
 	}
-	return "The account is what stands between the registry and the image name."
+	return "The account is what stands between the registry and the image name; not every name has one."
 }
 
 // checkImagePart asks which part of params.image is params.part
@@ -232,30 +272,32 @@ func checkImagePart(_ context.Context, _ *Env, req Request) (Result, error) {
 	}
 	answer := strings.Trim(strings.TrimSpace(req.Answer), "/")
 	answer = strings.TrimPrefix(strings.TrimPrefix(answer, "https://"), "http://")
-	var f findings
 	if answer == "" {
-		f.problem("answer-missing", "No answer yet.", "", "Type your answer and press enter (or pass --answer on the command line).")
-		return f.result(""), nil
+		return fail(noAnswer("")), nil
 	}
 	if strings.EqualFold(answer, expected) || (part == "tag" && strings.TrimPrefix(answer, ":") == expected) {
-		return f.result(fmt.Sprintf("%s is the %s of %s.", expected, part, want.Full)), nil
+		return result(fmt.Sprintf("%s is the %s of %s.", expected, part, want.Full)), nil
 	}
-	// Name the part the learner did give, when it is one.
+	return fail(wrongPart(answer, part, want)), nil
+}
+
+// wrongPart explains a wrong answer: the part the learner did give, when
+// it is one, or the rule for the part asked for.
+func wrongPart(answer, part string, want ImageParts) Finding {
 	for _, other := range PartNames {
 		if other != part && want.part(other) != "" && strings.EqualFold(answer, want.part(other)) {
-			f.problem("wrong-part", fmt.Sprintf("%s is the %s of %s, not its %s.", answer, other, want.Full, part),
-				fmt.Sprintf("the %s", part), partTry(part))
-			return f.result(""), nil
+			return Finding{Code: "wrong-part", Criterion: "answer",
+				Problem:  fmt.Sprintf("%s is the %s of %s, not its %s.", quote(answer), other, want.Full, part),
+				Expected: "the " + part, Try: partTry(part)}
 		}
 	}
-	if part == "registry" && answer == "localhost" && strings.HasPrefix(expected, "localhost:") {
-		f.problem("registry-port-missing", "The port is part of the registry's name.", "host:port",
-			"Keep the host and its port together, as docker login takes them.")
-		return f.result(""), nil
+	if part == "registry" && answer == "localhost" && strings.HasPrefix(want.part(part), "localhost:") {
+		return Finding{Code: "registry-port-missing", Criterion: "answer", Problem: "The port is part of the registry's name.",
+			Expected: "host:port", Try: "Keep the host and its port together, as docker login takes them."}
 	}
-	f.problem("wrong-answer", fmt.Sprintf("%q is not the %s of %s.", answer, part, want.Full),
-		fmt.Sprintf("the %s", part), partTry(part))
-	return f.result(""), nil
+	return Finding{Code: "wrong-answer", Criterion: "answer",
+		Problem:  fmt.Sprintf("%s is not the %s of %s.", quote(answer), part, want.Full),
+		Expected: "the " + part, Try: partTry(part)}
 }
 
 func partTry(part string) string {

@@ -16,19 +16,48 @@ import (
 )
 
 func init() {
-	register(Definition{
-		Name:   "pod.pull-denied",
-		Params: []string{"pod", "image"},
-		Needs:  NeedsCluster | NeedsRegistry,
-		Run:    checkPullDenied,
+	Register(Definition{
+		Name:    "pod.pull-denied",
+		Params:  []string{"pod", "image"},
+		Needs:   NeedsCluster | NeedsRegistry,
+		Watches: []*Subject{Pods, Events, ServiceAccounts, Deployments},
+		Resets:  []*Subject{Pods},
+		Criteria: []Criterion{
+			{Name: "pod", Doc: "a pod of that name runs the private image", Gate: true},
+			{Name: "no-credentials", Doc: "the pod brings no pull secret"},
+			{Name: "refused", Doc: "the pull was refused for want of credentials"},
+		},
+		Run: checkPullDenied,
 	})
-	register(Definition{
+	Register(Definition{
 		Name:     "pod.pulled",
 		Params:   []string{"pod", "image"},
 		Optional: []string{"secret", "serviceaccount"},
 		Needs:    NeedsCluster | NeedsRegistry,
+		Watches:  []*Subject{Pods, Events, Secrets, ServiceAccounts, Deployments},
+		Resets:   []*Subject{Pods},
+		Criteria: pulledCriteria,
 		Run:      checkPulled,
 	})
+}
+
+// pulledCriteria are what pod.pulled judges, and the checks built on it.
+var pulledCriteria = []Criterion{
+	{Name: "pod", Doc: "a pod of that name runs the private image", Gate: true},
+	{Name: "serviceaccount", Doc: "the pod runs as the service account and inherited its pull secret (when the step names one)"},
+	{Name: "pull-secret", Doc: "the pod names a pull secret whose credentials the registry accepts for the image"},
+	{Name: "pulled", Doc: "the kubelet pulled the image (or, with no kubelet, the registry serves it with the pod's credentials)"},
+}
+
+// chargedTo charges every finding of list to criterion: helpers shared by
+// several checks leave the criterion to their caller.
+func chargedTo(criterion string, list []Finding) []Finding {
+	out := make([]Finding, len(list))
+	for i, f := range list {
+		f.Criterion = criterion
+		out[i] = f
+	}
+	return out
 }
 
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -71,67 +100,71 @@ func authRefusal(evidence string) bool {
 	return false
 }
 
-// podWithImage finds the pod and the container that runs image, with the
-// findings for a missing pod or a wrong image.
+// podWithImage finds the pod and the container that runs image. Where
+// there is no such container it returns the findings that say why (no
+// pod, another name, another image), charged to the "pod" criterion.
 // forPulled says the step wants the image pulled (rather than refused),
 // which changes what a Deployment running the image should be told.
-func podWithImage(ctx context.Context, env *Env, f *findings, podName, image string, forPulled bool) (*corev1.Pod, *corev1.Container, error) {
+func podWithImage(ctx context.Context, env *Env, podName, image string, forPulled bool) (*corev1.Pod, *corev1.Container, []Finding, error) {
 	want, err := SplitImage(image)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lesson parameter image %q: %w", image, err)
+		return nil, nil, nil, fmt.Errorf("lesson parameter image %q: %w", image, err)
 	}
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil, nil, missingPod(ctx, env, f, podName, want, forPulled)
+		found, err := missingPod(ctx, env, podName, want, forPulled)
+		return nil, nil, chargedTo("pod", found), err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
+		return nil, nil, nil, fmt.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
 	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
 			if got, err := SplitImage(list[i].Image); err == nil && got.Same(want) {
-				return pod, &list[i], nil
+				return pod, &list[i], nil, nil
 			}
 		}
 	}
+	var found []Finding
 	for _, c := range pod.Spec.Containers {
-		explainWrongImage(f, podName, c.Image, want)
+		found = append(found, wrongImage(podName, c.Image, want))
 	}
 	if len(pod.Spec.Containers) == 0 {
-		f.problem("pod-wrong-image", fmt.Sprintf("Pod %s runs no container with %s.", podName, want.Full), want.Full, "")
+		found = append(found, Finding{Code: "pod-wrong-image", Problem: fmt.Sprintf("Pod %s runs no container with %s.", podName, want.Full), Expected: want.Full})
 	}
-	return pod, nil, nil
+	return pod, nil, chargedTo("pod", found), nil
 }
 
-func explainWrongImage(f *findings, pod, image string, want ImageParts) {
+func wrongImage(pod, image string, want ImageParts) Finding {
 	got, err := SplitImage(image)
 	try := fmt.Sprintf("Set the container's image to %s: a pod's image may be changed in place (kubectl set image pod/%s <container>=%s), or fix the manifest and apply it again.", want.Full, pod, want.Full)
 	switch {
 	case err != nil:
-		f.problem("pod-image-invalid", fmt.Sprintf("Pod %s's image %q is not a valid image name: %v.", pod, image, err), want.Full, try)
+		return Finding{Code: "pod-image-invalid", Problem: fmt.Sprintf("Pod %s's image %q is not a valid image name: %v.", pod, image, err), Expected: want.Full, Try: try}
 	case got.Registry == "docker.io" && want.Registry != "docker.io":
-		f.problem("pod-image-no-registry", fmt.Sprintf("Pod %s's image %q names no registry, so the kubelet pulls it from Docker Hub (%s).", pod, image, got.Full),
-			want.Full, "Write the registry in front of the name: "+want.Registry+"/…")
+		return Finding{Code: "pod-image-no-registry", Problem: fmt.Sprintf("Pod %s's image %q names no registry, so the kubelet pulls it from Docker Hub (%s).", pod, image, got.Full),
+			Expected: want.Full, Try: "Write the registry in front of the name: " + want.Registry + "/…"}
 	case sameHostOtherPort(got.Registry, want.Registry):
-		f.problem("pod-image-wrong-port", fmt.Sprintf("Pod %s pulls from %s, but the registry is %s.", pod, got.Registry, want.Registry), want.Full, try)
+		return Finding{Code: "pod-image-wrong-port", Problem: fmt.Sprintf("Pod %s pulls from %s, but the registry is %s.", pod, got.Registry, want.Registry), Expected: want.Full, Try: try}
 	default:
-		f.problem("pod-wrong-image", fmt.Sprintf("Pod %s runs %s.", pod, got.Full), want.Full, try)
+		return Finding{Code: "pod-wrong-image", Problem: fmt.Sprintf("Pod %s runs %s.", pod, got.Full), Expected: want.Full, Try: try}
 	}
 }
 
 // missingPod explains a pod that is not there: another name, or a
 // Deployment where a pod was asked for.
-func missingPod(ctx context.Context, env *Env, f *findings, podName string, want ImageParts, forPulled bool) error {
-	before := len(f.list)
+func missingPod(ctx context.Context, env *Env, podName string, want ImageParts, forPulled bool) ([]Finding, error) {
 	pods, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
+		return nil, fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
 	}
+	var found []Finding
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
 			if got, err := SplitImage(c.Image); err == nil && got.Same(want) && len(p.OwnerReferences) == 0 {
-				f.problem("pod-other-name", fmt.Sprintf("Pod %s runs %s, but the step asks for a pod named %s.", p.Name, want.Full, podName),
-					"pod "+podName, fmt.Sprintf("Name it %s (metadata.name), or: kubectl run %s --image=%s", podName, podName, want.Full))
+				found = append(found, Finding{Code: "pod-other-name",
+					Problem:  fmt.Sprintf("Pod %s runs %s, but the step asks for a pod named %s.", p.Name, want.Full, podName),
+					Expected: "pod " + podName, Try: fmt.Sprintf("Name it %s (metadata.name), or: kubectl run %s --image=%s", podName, podName, want.Full)})
 			}
 		}
 	}
@@ -144,41 +177,39 @@ func missingPod(ctx context.Context, env *Env, f *findings, podName string, want
 			notes = append(notes, n)
 		}
 	}
-	explainManifests(f, notes, podName, nil)
-	deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{})
-	if err == nil {
+	found = append(found, explainManifests(notes, podName, nil)...)
+	if deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deploys.Items {
-			explainDeployment(f, &d, want, podName, forPulled)
+			found = append(found, explainDeployment(&d, want, podName, forPulled)...)
 		}
 	}
-	if !hasProblemSince(f, before) {
-		f.problem("pod-missing", fmt.Sprintf("No pod %s in namespace %s yet.", podName, env.Namespace), fmt.Sprintf("pod %s with image %s", podName, want.Full), "")
+	if !hasProblem(found) {
+		found = append(found, Finding{Code: "pod-missing", Problem: fmt.Sprintf("No pod %s in namespace %s yet.", podName, env.Namespace),
+			Expected: fmt.Sprintf("pod %s with image %s", podName, want.Full)})
 	}
-	return nil
+	return found, nil
 }
 
 // explainDeployment notes a Deployment that runs the image where the step
 // asks for a pod: the step wants a bare Pod, and a Deployment's pull
 // secrets belong in spec.template.spec.
-func explainDeployment(f *findings, d *appsv1.Deployment, want ImageParts, podName string, forPulled bool) {
-	uses := false
-	for _, c := range d.Spec.Template.Spec.Containers {
-		if got, err := SplitImage(c.Image); err == nil && got.Same(want) {
-			uses = true
-		}
+func explainDeployment(d *appsv1.Deployment, want ImageParts, podName string, forPulled bool) []Finding {
+	uses := slices.ContainsFunc(d.Spec.Template.Spec.Containers, func(c corev1.Container) bool {
+		got, err := SplitImage(c.Image)
+		return err == nil && got.Same(want)
+	})
+	switch {
+	case !uses:
+		return nil
+	case !forPulled:
+		return []Finding{{Code: "deployment-not-pod", Problem: fmt.Sprintf("Deployment %s runs %s, but the step asks for a pod named %s.", d.Name, want.Full, podName),
+			Expected: "pod " + podName, Try: fmt.Sprintf("kubectl run %s --image=%s", podName, want.Full)}}
+	case len(d.Spec.Template.Spec.ImagePullSecrets) == 0:
+		return []Finding{{Code: "deployment-secret-outside-template",
+			Problem:  fmt.Sprintf("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
+			Expected: "spec.template.spec.imagePullSecrets", Try: "Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers."}}
 	}
-	if !uses {
-		return
-	}
-	if !forPulled {
-		f.problem("deployment-not-pod", fmt.Sprintf("Deployment %s runs %s, but the step asks for a pod named %s.", d.Name, want.Full, podName),
-			"pod "+podName, fmt.Sprintf("kubectl run %s --image=%s", podName, want.Full))
-		return
-	}
-	if len(d.Spec.Template.Spec.ImagePullSecrets) == 0 {
-		f.problem("deployment-secret-outside-template", fmt.Sprintf("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
-			"spec.template.spec.imagePullSecrets", "Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers.")
-	}
+	return nil
 }
 
 // readVerdict gathers the kubelet's verdict on container c of pod: the
@@ -287,14 +318,12 @@ func predictPull(ctx context.Context, env *Env, pod *corev1.Pod, image string) (
 // where none does.
 func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error) {
 	podName, image := req.Params["pod"], req.Params["image"]
-	var f findings
-	pod, c, err := podWithImage(ctx, env, &f, podName, image, false)
+	pod, c, found, err := podWithImage(ctx, env, podName, image, false)
 	if err != nil || c == nil {
-		return f.result(""), err
+		return fail(found...), err
 	}
 	if len(pod.Spec.ImagePullSecrets) > 0 {
-		explainHasPullSecret(ctx, env, &f, pod)
-		return f.result(""), nil
+		return fail(hasPullSecret(ctx, env, pod)), nil
 	}
 	v, err := readVerdict(ctx, env, pod, c)
 	if err != nil {
@@ -307,33 +336,41 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 			if v.Reason == "ErrImageNeverPull" {
 				try = "imagePullPolicy: Never forbids pulling; leave the policy out and create the pod again."
 			}
-			f.problem("pod-pull-failed-other", fmt.Sprintf("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
-				"a pull refused with 401 Unauthorized", try).Evidence = v.Evidence
-			return f.result(""), nil
+			return fail(Finding{Code: "pod-pull-failed-other", Criterion: "refused",
+				Problem:  fmt.Sprintf("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
+				Expected: "a pull refused with 401 Unauthorized", Try: try, Evidence: v.Evidence}), nil
 		}
-		return Result{Passed: true, Summary: fmt.Sprintf("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason),
-			Findings: []Finding{{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}}}, nil
+		return result(fmt.Sprintf("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason), kubeletSaid(v)), nil
 	case pullSucceeded:
-		f.problem("pod-pulled-without-secret", fmt.Sprintf("Pod %s got the image without credentials (%s).", podName, v.Reason),
-			"a pull refused with 401 Unauthorized",
-			"The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy.").Evidence = v.Evidence
-		return f.result(""), nil
+		return fail(Finding{Code: "pod-pulled-without-secret", Criterion: "refused",
+			Problem:  fmt.Sprintf("Pod %s got the image without credentials (%s).", podName, v.Reason),
+			Expected: "a pull refused with 401 Unauthorized", Evidence: v.Evidence,
+			Try:      "The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy."}), nil
 	}
 	if env.Kubelet {
-		f.problem("pod-waiting-for-kubelet", fmt.Sprintf("Pod %s is %s: the kubelet has not reported on the pull yet.", podName, pod.Status.Phase),
-			"ErrImagePull or ImagePullBackOff", "Wait a few seconds; kubectl describe pod "+podName+" shows the events.")
-		return f.result(""), nil
+		return fail(waitingForKubelet(pod, "refused", "the kubelet has not reported on the pull yet", "ErrImagePull or ImagePullBackOff")), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
 		return Result{}, err
 	}
 	if ok {
-		f.problem("registry-allows-anonymous", fmt.Sprintf("The registry serves %s without credentials.", c.Image), "401 Unauthorized", "The sandbox's registry should require a password; run imagelab up again.")
-		return f.result(""), nil
+		return fail(Finding{Code: "registry-allows-anonymous", Criterion: "refused", Problem: fmt.Sprintf("The registry serves %s without credentials.", c.Image),
+			Expected: "401 Unauthorized", Try: "The sandbox's registry should require a password; run imagelab up again."}), nil
 	}
-	f.advice("no-kubelet", "No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused.", "")
-	return f.result(fmt.Sprintf("The registry refuses %s without credentials: this pod cannot pull it.", c.Image)), nil
+	return result(fmt.Sprintf("The registry refuses %s without credentials: this pod cannot pull it.", c.Image),
+		Finding{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused."}), nil
+}
+
+// kubeletSaid quotes the kubelet's own report on a pull.
+func kubeletSaid(v kubeletVerdict) Finding {
+	return Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}
+}
+
+func waitingForKubelet(pod *corev1.Pod, criterion, what, expected string) Finding {
+	return Finding{Code: "pod-waiting-for-kubelet", Criterion: criterion,
+		Problem:  fmt.Sprintf("Pod %s is %s: %s.", pod.Name, pod.Status.Phase, what),
+		Expected: expected, Try: "Wait a few seconds; kubectl describe pod " + pod.Name + " shows the events."}
 }
 
 // checkPulled passes when the pod runs the private image with a pull
@@ -342,65 +379,24 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	podName, image := req.Params["pod"], req.Params["image"]
 	secretName := req.Param("secret", "regcred")
-	var f findings
-	pod, c, err := podWithImage(ctx, env, &f, podName, image, true)
+	pod, c, found, err := podWithImage(ctx, env, podName, image, true)
 	if err != nil || c == nil {
-		return f.result(""), err
+		return fail(found...), err
 	}
 	repo, err := imageRepository(image)
 	if err != nil {
 		return Result{}, err
 	}
 	sa := req.Params["serviceaccount"]
-	if sa != "" && pod.Spec.ServiceAccountName != sa {
-		f.problem("pod-wrong-serviceaccount", fmt.Sprintf("Pod %s runs as the service account %q.", podName, pod.Spec.ServiceAccountName),
-			"serviceAccountName: "+sa, fmt.Sprintf("Set spec.serviceAccountName: %s and create the pod again (a pod's service account can't change).", sa))
-	}
 	if sa != "" {
-		for _, n := range manifestNotes(env, pod) {
-			if n.Kind == "Pod" && n.Name == podName && n.Issue == "declared" {
-				f.advice("pod-own-pull-secrets", fmt.Sprintf("%s gives the pod imagePullSecrets of its own; here the point is to inherit them from %s.", n.Source, sa),
-					"Leave imagePullSecrets out of the pod: the ServiceAccount admission plugin copies the account's.")
-				break
-			}
-		}
+		found = append(found, inherited(pod, sa)...)
 	}
 	if len(pod.Spec.ImagePullSecrets) == 0 {
-		explainNoPullSecret(ctx, env, &f, pod, secretName, sa)
+		found = append(found, chargedTo("pull-secret", noPullSecret(ctx, env, pod, secretName, sa))...)
 	}
-
-	// What the secrets say: kept only for those that would serve the image,
-	// unless none would (then every reason counts).
-	secretsStart := len(f.list)
-	var serving, other findings
-	anyServes := false
-	for _, ref := range pod.Spec.ImagePullSecrets {
-		var sf findings
-		s, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			if err := missingSecret(ctx, env, ref.Name, &sf); err != nil {
-				return Result{}, err
-			}
-			other.list = append(other.list, sf.list...)
-			continue
-		case err != nil:
-			return Result{}, fmt.Errorf("reading secret %s: %w", ref.Name, err)
-		}
-		serves, err := analyzePullSecret(ctx, env, s, repo, &sf, false)
-		if err != nil {
-			return Result{}, err
-		}
-		if serves {
-			anyServes = true
-			serving.list = append(serving.list, sf.list...)
-		} else {
-			other.list = append(other.list, sf.list...)
-		}
-	}
-	f.list = append(f.list, serving.list...)
-	if !anyServes {
-		f.list = append(f.list, other.list...)
+	secrets, err := podSecrets(ctx, env, pod, repo)
+	if err != nil {
+		return Result{}, err
 	}
 
 	v, err := readVerdict(ctx, env, pod, c)
@@ -411,72 +407,97 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	case pullSucceeded:
 		if len(pod.Spec.ImagePullSecrets) == 0 {
 			// Pulled without credentials: the image was already on the node.
-			f.problem("pod-pulled-without-secret", fmt.Sprintf("Pod %s runs, but with no pull secret: the image was already on the node.", podName),
-				"imagePullSecrets naming "+secretName, "Add imagePullSecrets and create the pod again.").Evidence = v.Evidence
-			return f.result(""), nil
+			return fail(append(found, Finding{Code: "pod-pulled-without-secret", Criterion: "pulled",
+				Problem:  fmt.Sprintf("Pod %s runs, but with no pull secret: the image was already on the node.", podName),
+				Expected: "imagePullSecrets naming " + secretName, Try: "Add imagePullSecrets and create the pod again.", Evidence: v.Evidence})...), nil
 		}
 		if v.FreshPull {
 			// The kubelet pulled with the pod's secrets: that proves them,
 			// whatever imagelab's reading of the secrets said.
-			f.list = append(f.list[:secretsStart:secretsStart], withoutProblems(f.list[secretsStart:])...)
+			secrets = withoutProblems(secrets)
 		}
-		f.list = append(f.list, Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence})
-		return f.result(fmt.Sprintf("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason))), nil
+		found = append(append(found, secrets...), kubeletSaid(v))
+		return result(fmt.Sprintf("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason)), found...), nil
 	case pullFailed:
-		f.problem("pod-pull-failed", fmt.Sprintf("The kubelet could not pull %s (%s).", c.Image, v.Reason),
-			"the image pulled", fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)).Evidence = v.Evidence
-		return f.result(""), nil
+		return fail(append(append(found, secrets...), Finding{Code: "pod-pull-failed", Criterion: "pulled",
+			Problem:  fmt.Sprintf("The kubelet could not pull %s (%s).", c.Image, v.Reason),
+			Expected: "the image pulled", Evidence: v.Evidence,
+			Try:      fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)})...), nil
 	}
-	if f.hasProblems() {
-		return f.result(""), nil
+	found = append(found, secrets...)
+	if hasProblem(found) {
+		return fail(found...), nil
 	}
 	if env.Kubelet {
-		f.problem("pod-waiting-for-kubelet", fmt.Sprintf("Pod %s is %s: the kubelet has not pulled the image yet.", podName, pod.Status.Phase),
-			"the container running", "Wait a few seconds; kubectl describe pod "+podName+" shows the events.")
-		return f.result(""), nil
+		return fail(waitingForKubelet(pod, "pulled", "the kubelet has not pulled the image yet", "the container running")), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
 		return Result{}, err
 	}
 	if !ok {
-		f.problem("pod-pull-would-fail", fmt.Sprintf("The registry refuses %s with the credentials of pod %s's pull secrets.", c.Image, podName),
-			"credentials the registry accepts", "Check the secret the pod names (imagelab check on the secret step lists what is wrong).")
-		return f.result(""), nil
+		return fail(Finding{Code: "pod-pull-would-fail", Criterion: "pulled",
+			Problem:  fmt.Sprintf("The registry refuses %s with the credentials of pod %s's pull secrets.", c.Image, podName),
+			Expected: "credentials the registry accepts", Try: "Check the secret the pod names (imagelab check on the secret step lists what is wrong)."}), nil
 	}
-	f.advice("no-kubelet", "No kubelet runs in this sandbox: imagelab resolved the pod's pull secrets as the kubelet does and the registry served the image with them.", "")
-	return f.result(fmt.Sprintf("Pod %s's pull secrets open %s: the kubelet can pull it.", podName, c.Image)), nil
+	return result(fmt.Sprintf("Pod %s's pull secrets open %s: the kubelet can pull it.", podName, c.Image),
+		append(found, Finding{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab resolved the pod's pull secrets as the kubelet does and the registry served the image with them."})...), nil
 }
 
-func withoutProblems(list []Finding) []Finding {
-	var out []Finding
-	for _, f := range list {
-		if f.Severity != Problem {
-			out = append(out, f)
+// podSecrets judges each pull secret the pod names, for repo: what the
+// secrets that serve the image say, or, when none does, what every one
+// says (then each reason counts).
+func podSecrets(ctx context.Context, env *Env, pod *corev1.Pod, repo string) ([]Finding, error) {
+	var serving, other []Finding
+	anyServes := false
+	for _, ref := range pod.Spec.ImagePullSecrets {
+		s, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			missing, err := missingSecret(ctx, env, ref.Name)
+			if err != nil {
+				return nil, err
+			}
+			other = append(other, missing...)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("reading secret %s: %w", ref.Name, err)
+		}
+		serves, said, err := analyzePullSecret(ctx, env, s, repo, false)
+		if err != nil {
+			return nil, err
+		}
+		if serves {
+			anyServes = true
+			serving = append(serving, said...)
+		} else {
+			other = append(other, said...)
 		}
 	}
-	return out
+	if !anyServes {
+		serving = append(serving, other...)
+	}
+	return chargedTo("pull-secret", serving), nil
 }
 
-// explainNoPullSecret says why a pod has no imagePullSecrets: misplaced in
-// the manifest, refused as an edit of a running pod, or simply missing.
-func explainNoPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1.Pod, secretName, serviceAccount string) {
-	if explainManifests(f, manifestNotes(env, pod), pod.Name, pod) {
-		return
+// noPullSecret says why a pod has no imagePullSecrets: misplaced in the
+// manifest, refused as an edit of a running pod, or simply missing.
+func noPullSecret(ctx context.Context, env *Env, pod *corev1.Pod, secretName, serviceAccount string) []Finding {
+	if found := explainManifests(manifestNotes(env, pod), pod.Name, pod); len(found) > 0 {
+		return found
 	}
 	if serviceAccount != "" && pod.Spec.ServiceAccountName == serviceAccount {
-		f.problem("pod-no-pull-secret-from-sa", fmt.Sprintf("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
-			fmt.Sprintf("service account %s with imagePullSecrets, then a new pod", serviceAccount),
-			fmt.Sprintf("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name))
-		return
+		return []Finding{{Code: "pod-no-pull-secret-from-sa",
+			Problem:  fmt.Sprintf("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
+			Expected: fmt.Sprintf("service account %s with imagePullSecrets, then a new pod", serviceAccount),
+			Try:      fmt.Sprintf("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name)}}
 	}
-	_, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{})
-	try := fmt.Sprintf("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)
-	if err == nil {
-		f.problem("pod-no-pull-secret", fmt.Sprintf("Pod %s names no pull secret, though secret %s exists.", pod.Name, secretName), "imagePullSecrets: [{name: "+secretName+"}]", try)
-	} else {
-		f.problem("pod-no-pull-secret", fmt.Sprintf("Pod %s names no pull secret.", pod.Name), "imagePullSecrets: [{name: "+secretName+"}]", try)
+	problem := fmt.Sprintf("Pod %s names no pull secret.", pod.Name)
+	if _, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
+		problem = fmt.Sprintf("Pod %s names no pull secret, though secret %s exists.", pod.Name, secretName)
 	}
+	return []Finding{{Code: "pod-no-pull-secret", Problem: problem, Expected: "imagePullSecrets: [{name: " + secretName + "}]",
+		Try: fmt.Sprintf("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)}}
 }
 
 // manifestNotes reads the learner's manifests in the work dir and the
@@ -493,10 +514,9 @@ func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
 
 // explainManifests turns what the manifests say about podName's pull
 // secrets into findings: misplaced imagePullSecrets, and (when the live pod
-// has none) a change refused because pods are immutable. It reports
-// whether it found anything.
-func explainManifests(f *findings, notes []manifestNote, podName string, live *corev1.Pod) bool {
-	before := len(f.list)
+// has none) a change refused because pods are immutable.
+func explainManifests(notes []manifestNote, podName string, live *corev1.Pod) []Finding {
+	var found []Finding
 	seen := map[string]bool{}
 	for _, n := range notes {
 		if n.Kind == "Pod" && n.Name != "" && n.Name != podName {
@@ -509,37 +529,43 @@ func explainManifests(f *findings, notes []manifestNote, podName string, live *c
 		seen[key] = true
 		switch n.Issue {
 		case "under-container":
-			f.problem("pod-secret-under-container", fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
-				"spec.imagePullSecrets, at the same level as containers", "Move imagePullSecrets out of the container, two spaces left, next to containers:.")
+			found = append(found, Finding{Code: "pod-secret-under-container",
+				Problem:  fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
+				Expected: "spec.imagePullSecrets, at the same level as containers", Try: "Move imagePullSecrets out of the container, two spaces left, next to containers:."})
 		case "outside-template":
-			f.problem("deployment-secret-outside-template", fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
-				"spec.template.spec.imagePullSecrets", "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers.")
+			found = append(found, Finding{Code: "deployment-secret-outside-template",
+				Problem:  fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
+				Expected: "spec.template.spec.imagePullSecrets", Try: "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers."})
 		case "invalid":
-			f.advice("manifest-invalid", fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
-				"YAML indents with spaces only, and a list item starts with \"- \".")
+			found = append(found, Finding{Code: "manifest-invalid", Severity: Advice,
+				Problem: fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
+				Try:     "YAML indents with spaces only, and a list item starts with \"- \"."})
 		case "declared":
 			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
-				f.problem("pod-immutable", fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
-					"a pod created with imagePullSecrets", fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName))
+				found = append(found, Finding{Code: "pod-immutable",
+					Problem:  fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
+					Expected: "a pod created with imagePullSecrets",
+					Try:      fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName)})
 			}
 		}
 	}
-	return len(f.list) > before
+	return found
 }
 
-// explainHasPullSecret says where the pull secrets of a pod that should
-// have none came from: the pod itself, or its service account.
-func explainHasPullSecret(ctx context.Context, env *Env, f *findings, pod *corev1.Pod) {
+// hasPullSecret says where the pull secrets of a pod that should have
+// none came from: the pod itself, or its service account.
+func hasPullSecret(ctx context.Context, env *Env, pod *corev1.Pod) Finding {
 	saName := pod.Spec.ServiceAccountName
 	if saName == "" {
 		saName = "default"
 	}
-	if sa, err := env.Kube.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, saName, metav1.GetOptions{}); err == nil && len(sa.ImagePullSecrets) > 0 {
-		f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s got pull secrets from its service account %s (the admission plugin copies them into every new pod); this step is about a pod without credentials.", pod.Name, saName),
-			"a pod with no imagePullSecrets",
-			fmt.Sprintf(`Take them off the service account (kubectl patch serviceaccount %s --type=json -p '[{"op": "remove", "path": "/imagePullSecrets"}]'), then delete and re-create pod %s.`, saName, pod.Name))
-		return
+	if sa, err := env.Kube.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, saName, metav1.GetOptions{}); err == nil && len(sa.ImagePullSecrets) > 0 && !ownsPullSecrets(pod) {
+		return Finding{Code: "pod-has-pull-secret", Criterion: "no-credentials",
+			Problem:  fmt.Sprintf("Pod %s got pull secrets from its service account %s (the admission plugin copies them into every new pod); this step is about a pod without credentials.", pod.Name, saName),
+			Expected: "a pod with no imagePullSecrets",
+			Try:      fmt.Sprintf(`Take them off the service account (kubectl patch serviceaccount %s --type=json -p '[{"op": "remove", "path": "/imagePullSecrets"}]'), then delete and re-create pod %s.`, saName, pod.Name)}
 	}
-	f.problem("pod-has-pull-secret", fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", pod.Name),
-		"a pod with no imagePullSecrets", fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", pod.Name))
+	return Finding{Code: "pod-has-pull-secret", Criterion: "no-credentials",
+		Problem:  fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", pod.Name),
+		Expected: "a pod with no imagePullSecrets", Try: fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", pod.Name)}
 }

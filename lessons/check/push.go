@@ -9,11 +9,14 @@ import (
 )
 
 func init() {
-	register(Definition{
-		Name:   "registry.image",
-		Params: []string{"repository", "tag"},
-		Needs:  NeedsRegistry,
-		Run:    checkPushed,
+	Register(Definition{
+		Name:     "registry.image",
+		Params:   []string{"repository", "tag"},
+		Needs:    NeedsRegistry,
+		Watches:  []*Subject{RegistryRepository},
+		Resets:   []*Subject{RegistryRepository},
+		Criteria: []Criterion{{Name: "pushed", Doc: "the registry serves repository:tag"}},
+		Run:      checkPushed,
 	})
 }
 
@@ -24,38 +27,44 @@ func checkPushed(ctx context.Context, env *Env, req Request) (Result, error) {
 	repo, tag := req.Params["repository"], req.Params["tag"]
 	want := fmt.Sprintf("%s/%s:%s", host, repo, tag)
 	rt, auth := env.transport(), env.adminAuth()
-	var f findings
 
 	desc, err := headManifest(ctx, rt, want, auth)
 	switch {
 	case err == nil:
-		return f.result(fmt.Sprintf("%s is in the registry (%s).", want, desc.Digest)), nil
+		return result(fmt.Sprintf("%s is in the registry (%s).", want, desc.Digest)), nil
 	case errors.Is(err, errUnauthorized):
 		return Result{}, fmt.Errorf("the registry refused the sandbox's own credentials: %w", err)
 	case !errors.Is(err, errNotFound):
 		return Result{}, fmt.Errorf("asking the registry for %s: %w", want, err)
 	}
+	return fail(nearMisses(ctx, env, repo, tag)...), nil
+}
 
-	// The near-miss lookups are optional: registries that forbid listing
-	// (Harbor, hosted ones) still get "not pushed yet".
-	tags, _ := listTags(ctx, rt, host+"/"+repo, auth)
-	if len(tags) > 0 {
-		f.problem("push-wrong-tag", fmt.Sprintf("%s/%s is in the registry with the tag(s) %s, not %s.", host, repo, strings.Join(tags, ", "), tag),
-			want, fmt.Sprintf("Tag it again and push: docker tag %s/%s:%s %s && docker push %s", host, repo, tags[0], want, want))
-		return f.result(""), nil
+// nearMisses explains an image that is not in the registry: pushed with
+// another tag, or under another account, or not pushed at all. The
+// lookups are optional: registries that forbid listing (Harbor, hosted
+// ones) still get "not pushed yet".
+func nearMisses(ctx context.Context, env *Env, repo, tag string) []Finding {
+	host := env.Registry.Host
+	want := fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	rt, auth := env.transport(), env.adminAuth()
+	if tags, _ := listTags(ctx, rt, host+"/"+repo, auth); len(tags) > 0 {
+		return []Finding{{Code: "push-wrong-tag", Criterion: "pushed",
+			Problem:  fmt.Sprintf("%s/%s is in the registry with the tag(s) %s, not %s.", host, repo, strings.Join(tags, ", "), tag),
+			Expected: want, Try: fmt.Sprintf("Tag it again and push: docker tag %s/%s:%s %s && docker push %s", host, repo, tags[0], want, want)}}
 	}
-
+	var found []Finding
 	repos, _ := catalog(ctx, rt, host, auth)
-	base := path.Base(repo)
 	for _, r := range repos {
-		if r != repo && path.Base(r) == base {
-			f.problem("push-wrong-repository", fmt.Sprintf("You pushed %s/%s, but the step asks for %s/%s.", host, r, host, repo),
-				want, fmt.Sprintf("The account is part of the name: docker tag <image> %s && docker push %s", want, want))
+		if r != repo && path.Base(r) == path.Base(repo) {
+			found = append(found, Finding{Code: "push-wrong-repository", Criterion: "pushed",
+				Problem:  fmt.Sprintf("You pushed %s/%s, but the step asks for %s/%s.", host, r, host, repo),
+				Expected: want, Try: fmt.Sprintf("The account is part of the name: docker tag <image> %s && docker push %s", want, want)})
 		}
 	}
-	if !f.hasProblems() {
-		f.problem("push-missing", fmt.Sprintf("%s is not in the registry yet.", want), want,
-			fmt.Sprintf("Tag an image with the registry's name, then push it: docker tag <image> %s && docker push %s", want, want))
+	if len(found) == 0 {
+		found = append(found, Finding{Code: "push-missing", Criterion: "pushed", Problem: fmt.Sprintf("%s is not in the registry yet.", want), Expected: want,
+			Try: fmt.Sprintf("Tag an image with the registry's name, then push it: docker tag <image> %s && docker push %s", want, want)})
 	}
-	return f.result(""), nil
+	return found
 }

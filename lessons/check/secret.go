@@ -15,12 +15,20 @@ import (
 )
 
 func init() {
-	register(Definition{
+	Register(Definition{
 		Name:     "secret.pull",
 		Params:   []string{"secret"},
 		Optional: []string{"image"},
 		Needs:    NeedsCluster | NeedsRegistry,
-		Run:      checkPullSecret,
+		Watches:  []*Subject{Secrets},
+		Resets:   []*Subject{Secrets},
+		Criteria: []Criterion{
+			{Name: "exists", Doc: "a secret of that name is in the learner's namespace", Gate: true},
+			{Name: "type", Doc: "it is a kubernetes.io/dockerconfigjson secret the kubelet can read"},
+			{Name: "server", Doc: "its server matches the image's registry the way the kubelet matches it"},
+			{Name: "credentials", Doc: "the registry accepts its credentials"},
+		},
+		Run: checkPullSecret,
 	})
 }
 
@@ -36,22 +44,19 @@ func checkPullSecret(ctx context.Context, env *Env, req Request) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	var f findings
 	secret, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		if err := missingSecret(ctx, env, secretName, &f); err != nil {
-			return Result{}, err
-		}
-		return f.result(""), nil
+		missing, err := missingSecret(ctx, env, secretName)
+		return fail(chargedTo("exists", missing)...), err
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("reading secret %s/%s: %w", env.Namespace, secretName, err)
 	}
-	ok, err := analyzePullSecret(ctx, env, secret, image, &f, true)
-	if err != nil || !ok {
-		return f.result(""), err
+	_, found, err := analyzePullSecret(ctx, env, secret, image, true)
+	if err != nil {
+		return Result{}, err
 	}
-	return f.result(fmt.Sprintf("Secret %s is a %s secret for %s, and the registry accepts its credentials.", secretName, corev1.SecretTypeDockerConfigJson, env.Registry.Host)), nil
+	return result(fmt.Sprintf("Secret %s is a %s secret for %s, and the registry accepts its credentials.", secretName, corev1.SecretTypeDockerConfigJson, env.Registry.Host), found...), nil
 }
 
 // imageRepository normalizes an image name and drops its tag or digest:
@@ -65,113 +70,108 @@ func imageRepository(image string) (string, error) {
 }
 
 // missingSecret explains a secret that is not in the lesson's namespace:
-// in another namespace, or under another name.
-func missingSecret(ctx context.Context, env *Env, name string, f *findings) error {
-	before := len(f.list)
-	// Cluster-wide listing may be forbidden on a shared cluster; then we
-	// simply cannot tell, which is fine.
-	all, err := env.Kube.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
-	if err == nil {
-		for _, s := range all.Items {
-			if s.Namespace != env.Namespace {
-				f.problem("secret-wrong-namespace",
-					fmt.Sprintf("Secret %s is in the namespace %s, but the pods are in %s: a pod can only use secrets of its own namespace.", name, s.Namespace, env.Namespace),
-					fmt.Sprintf("secret %s in namespace %s", name, env.Namespace),
-					fmt.Sprintf("Create it again with -n %s (and delete the stray one: kubectl delete secret %s -n %s).", env.Namespace, name, s.Namespace))
-			}
+// in another of the learner's namespaces, or under another name. It looks
+// only where the learner may have put it (Env.StrayNamespaces), never
+// across the cluster: on a shared cluster other namespaces are other
+// people's, and not to be named.
+func missingSecret(ctx context.Context, env *Env, name string) ([]Finding, error) {
+	var elsewhere []string
+	for _, ns := range env.StrayNamespaces {
+		if ns == env.Namespace {
+			continue
+		}
+		// A namespace we may not read is simply not where we look.
+		if _, err := env.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			elsewhere = append(elsewhere, ns)
 		}
 	}
-	if hasProblemSince(f, before) {
-		return nil
+	if len(elsewhere) > 0 {
+		return []Finding{{Code: "secret-wrong-namespace",
+			Problem:  fmt.Sprintf("Secret %s is in the namespace %s, but the pods are in %s: a pod can only use secrets of its own namespace.", name, strings.Join(elsewhere, " and "), env.Namespace),
+			Expected: fmt.Sprintf("secret %s in namespace %s", name, env.Namespace),
+			Try:      fmt.Sprintf("Create it again with -n %s (and delete the stray one: kubectl delete secret %s -n %s).", env.Namespace, name, elsewhere[0])}}, nil
 	}
 	local, err := env.Kube.CoreV1().Secrets(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("listing secrets in %s: %w", env.Namespace, err)
+		return nil, fmt.Errorf("listing secrets in %s: %w", env.Namespace, err)
 	}
+	var found []Finding
 	for _, s := range local.Items {
 		if s.Type == corev1.SecretTypeDockerConfigJson || s.Type == corev1.SecretTypeDockercfg {
-			f.problem("secret-other-name", fmt.Sprintf("There is a pull secret named %s, but the step asks for %s.", s.Name, name),
-				"secret "+name, fmt.Sprintf("Names must match exactly; create %s (or use %s everywhere the step says %s).", name, s.Name, name))
+			found = append(found, Finding{Code: "secret-other-name",
+				Problem:  fmt.Sprintf("There is a pull secret named %s, but the step asks for %s.", s.Name, name),
+				Expected: "secret " + name, Try: fmt.Sprintf("Names must match exactly; create %s (or use %s everywhere the step says %s).", name, s.Name, name)})
 		}
 	}
-	if !hasProblemSince(f, before) {
-		f.problem("secret-missing", fmt.Sprintf("No secret %s in namespace %s yet.", name, env.Namespace),
-			fmt.Sprintf("secret %s of type %s", name, corev1.SecretTypeDockerConfigJson),
-			fmt.Sprintf("kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'", name, env.Registry.Host, env.Registry.User))
+	if len(found) > 0 {
+		return found, nil
 	}
-	return nil
+	return []Finding{{Code: "secret-missing",
+		Problem:  fmt.Sprintf("No secret %s in namespace %s yet%s.", name, env.Namespace, lookedIn(env)),
+		Expected: fmt.Sprintf("secret %s of type %s", name, corev1.SecretTypeDockerConfigJson),
+		Try:      fmt.Sprintf("kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'", name, env.Registry.Host, env.Registry.User)}}, nil
 }
 
-// analyzePullSecret adds a finding for everything that would keep the
+// lookedIn says where else missingSecret looked, for the learner.
+func lookedIn(env *Env) string {
+	var others []string
+	for _, ns := range env.StrayNamespaces {
+		if ns != env.Namespace {
+			others = append(others, ns)
+		}
+	}
+	if len(others) == 0 {
+		return ""
+	}
+	return " (nor in " + strings.Join(others, " or ") + ")"
+}
+
+// analyzePullSecret returns a finding for everything that would keep the
 // kubelet from pulling image with secret, and reports whether the secret
 // would serve the image. strictType (the secret step) makes the legacy
 // dockercfg type a problem; elsewhere it is advice, as the kubelet still
 // reads it.
-func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, image string, f *findings, strictType bool) (bool, error) {
-	before := len(f.list)
+func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, image string, strictType bool) (bool, []Finding, error) {
 	name := secret.Name
 	createAgain := fmt.Sprintf("kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
 		name, name, env.Registry.Host, env.Registry.User)
 
-	var auths []DockerAuth
-	var decodeErr error
-	switch secret.Type {
-	case corev1.SecretTypeDockerConfigJson:
-		auths, decodeErr = DecodeDockerConfigJSON(secret.Data[corev1.DockerConfigJsonKey])
-	case corev1.SecretTypeDockercfg:
-		msg, try := fmt.Sprintf("Secret %s has the old type %s.", name, secret.Type), "kubectl create secret docker-registry makes the right type: "+createAgain
-		if strictType {
-			f.problem("secret-dockercfg-type", msg, "type "+string(corev1.SecretTypeDockerConfigJson), try)
-		} else {
-			f.advice("secret-dockercfg-type", msg+" The kubelet still reads it.", try)
-		}
-		auths, decodeErr = DecodeDockercfg(secret.Data[corev1.DockerConfigKey])
-	case corev1.SecretTypeOpaque:
-		f.problem("secret-opaque", fmt.Sprintf("Secret %s is Opaque (kubectl create secret generic): the kubelet ignores it for pulls.", name),
-			"type "+string(corev1.SecretTypeDockerConfigJson), "Use docker-registry, not generic: "+createAgain)
-		if data, ok := secret.Data[corev1.DockerConfigJsonKey]; ok {
-			auths, decodeErr = DecodeDockerConfigJSON(data)
-		}
-	default:
-		f.problem("secret-wrong-type", fmt.Sprintf("Secret %s has the type %s.", name, secret.Type),
-			"type "+string(corev1.SecretTypeDockerConfigJson), createAgain)
-	}
+	found, cfg, decodeErr := secretType(secret, strictType, createAgain)
 	if decodeErr != nil {
-		f.problem("secret-json-invalid", fmt.Sprintf("Secret %s does not hold a readable docker config: %v.", name, decodeErr),
-			`{"auths": {"`+env.Registry.Host+`": {"username": …, "password": …}}}`, createAgain)
+		found = append(found, Finding{Code: "secret-json-invalid", Criterion: "type",
+			Problem:  fmt.Sprintf("Secret %s does not hold a readable docker config: %v.", name, decodeErr),
+			Expected: `{"auths": {"` + env.Registry.Host + `": {"username": …, "password": …}}}`, Try: createAgain})
 	}
 
 	var matched []DockerAuth
-	var mismatches findings
-	for _, a := range auths {
+	var mismatches []Finding
+	for _, a := range cfg.Auths {
 		key, err := ParseServerKey(a.Key)
 		if err != nil {
-			mismatches.problem("secret-server-invalid", fmt.Sprintf("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
-				env.Registry.Host, createAgain)
+			mismatches = append(mismatches, Finding{Code: "secret-server-invalid", Criterion: "server",
+				Problem:  fmt.Sprintf("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
+				Expected: env.Registry.Host, Try: createAgain})
 			continue
 		}
 		if key.Matches(image) {
 			matched = append(matched, a)
 			if key.Scheme != "" || key.Path != "" {
-				f.advice("secret-server-decorated", fmt.Sprintf("The server %q carries a scheme or a path; it still matches %s, but write the registry as host:port: a path limits which images the entry serves.", a.Key, image),
-					"--docker-server="+env.Registry.Host)
+				found = append(found, Finding{Code: "secret-server-decorated", Severity: Advice,
+					Problem: fmt.Sprintf("The server %q carries a scheme or a path; it still matches %s, but write the registry as host:port: a path limits which images the entry serves.", a.Key, image),
+					Try:     "--docker-server=" + env.Registry.Host})
 			}
 			continue
 		}
-		explainServerMismatch(&mismatches, name, a.Key, key, image, env.Registry.Host, createAgain)
+		mismatches = append(mismatches, serverMismatch(name, a.Key, key, image, env.Registry.Host, createAgain))
 	}
 	// Entries for other registries are harmless once one entry serves the
 	// image (a config.json copied whole has Docker Hub in it too).
 	if len(matched) > 0 {
-		for _, m := range mismatches.list {
-			m.Severity = Advice
-			f.list = append(f.list, m)
-		}
-	} else {
-		f.list = append(f.list, mismatches.list...)
+		mismatches = asAdvice(mismatches)
 	}
-	if len(auths) == 0 && decodeErr == nil && (secret.Type == corev1.SecretTypeDockerConfigJson || secret.Type == corev1.SecretTypeDockercfg) {
-		f.problem("secret-no-auths", fmt.Sprintf("Secret %s has no registry entries.", name), env.Registry.Host, createAgain)
+	found = append(found, mismatches...)
+	if len(cfg.Auths) == 0 && decodeErr == nil && (secret.Type == corev1.SecretTypeDockerConfigJson || secret.Type == corev1.SecretTypeDockercfg) {
+		found = append(found, Finding{Code: "secret-no-auths", Criterion: "server", Problem: fmt.Sprintf("Secret %s has no registry entries.", name), Expected: env.Registry.Host, Try: createAgain})
 	}
 
 	// Check the credentials too, of the matching entries — or, when none
@@ -179,80 +179,122 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 	// discover a wrong password only afterwards.
 	toCheck := matched
 	if len(matched) == 0 {
-		toCheck = auths
+		toCheck = cfg.Auths
 	}
 	for _, a := range toCheck {
-		if strings.HasSuffix(a.Password, "\n") {
-			f.problem("secret-auth-newline", fmt.Sprintf("The password in secret %s ends with a newline: the auth field was made with echo, which adds one.", name),
-				"base64 of user:password, nothing more", "Use printf '%s' 'user:password' | base64, or let kubectl build it: "+createAgain)
+		said, err := secretCredentials(ctx, env, name, a, cfg, createAgain)
+		if err != nil {
+			return false, nil, err
 		}
+		found = append(found, said...)
 	}
-	for _, a := range toCheck {
-		if strings.HasSuffix(a.Password, "\n") {
-			continue // named above, more precisely than "refused"
-		}
-		if err := checkSecretCredentials(ctx, env, f, name, a, createAgain); err != nil {
-			return false, err
-		}
-	}
-	return len(matched) > 0 && !hasProblemSince(f, before), nil
+	return len(matched) > 0 && !hasProblem(found), found, nil
 }
 
-func hasProblemSince(f *findings, i int) bool {
-	for _, x := range f.list[i:] {
-		if x.Severity == Problem {
-			return true
+// secretType judges the secret's type and decodes its docker config.
+func secretType(secret *corev1.Secret, strictType bool, createAgain string) ([]Finding, DockerConfig, error) {
+	name := secret.Name
+	switch secret.Type {
+	case corev1.SecretTypeDockerConfigJson:
+		cfg, err := DecodeDockerConfig(secret.Data[corev1.DockerConfigJsonKey])
+		return nil, cfg, err
+	case corev1.SecretTypeDockercfg:
+		msg, try := fmt.Sprintf("Secret %s has the old type %s.", name, secret.Type), "kubectl create secret docker-registry makes the right type: "+createAgain
+		f := Finding{Code: "secret-dockercfg-type", Criterion: "type", Problem: msg, Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: try}
+		if !strictType {
+			f = Finding{Code: "secret-dockercfg-type", Severity: Advice, Problem: msg + " The kubelet still reads it.", Try: try}
 		}
+		auths, err := DecodeDockercfg(secret.Data[corev1.DockerConfigKey])
+		return []Finding{f}, DockerConfig{Auths: auths}, err
+	case corev1.SecretTypeOpaque:
+		f := Finding{Code: "secret-opaque", Criterion: "type",
+			Problem:  fmt.Sprintf("Secret %s is Opaque (kubectl create secret generic): the kubelet ignores it for pulls.", name),
+			Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: "Use docker-registry, not generic: " + createAgain}
+		if data, ok := secret.Data[corev1.DockerConfigJsonKey]; ok {
+			cfg, err := DecodeDockerConfig(data)
+			return []Finding{f}, cfg, err
+		}
+		return []Finding{f}, DockerConfig{}, nil
 	}
-	return false
+	return []Finding{{Code: "secret-wrong-type", Criterion: "type", Problem: fmt.Sprintf("Secret %s has the type %s.", name, secret.Type),
+		Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: createAgain}}, DockerConfig{}, nil
 }
 
-// explainServerMismatch names why a server key misses the image.
-func explainServerMismatch(f *findings, secret, raw string, key ServerKey, image, registry, createAgain string) {
+// serverMismatch names why a server key misses the image.
+func serverMismatch(secret, raw string, key ServerKey, image, registry, createAgain string) Finding {
 	imageHost := strings.SplitN(image, "/", 2)[0]
+	f := Finding{Criterion: "server", Try: createAgain, Expected: "server " + imageHost}
 	switch {
 	case raw == kubectlDefaultServer || key.Host == "index.docker.io" || key.Host == "docker.io":
-		f.problem("secret-server-default", fmt.Sprintf("Secret %s holds credentials for Docker Hub (%s): that is kubectl's default when --docker-server is left out.", secret, raw),
-			"server "+registry, "Name the registry: "+createAgain)
+		f.Code, f.Expected, f.Try = "secret-server-default", "server "+registry, "Name the registry: "+createAgain
+		f.Problem = fmt.Sprintf("Secret %s holds credentials for Docker Hub (%s): that is kubectl's default when --docker-server is left out.", secret, raw)
 	case sameHostOtherPort(key.Host, imageHost):
-		f.problem("secret-server-port", fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the port is part of the registry's name.", secret, key.Host, imageHost),
-			"server "+imageHost, createAgain)
+		f.Code = "secret-server-port"
+		f.Problem = fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the port is part of the registry's name.", secret, key.Host, imageHost)
 	case key.Host == imageHost && key.Path != "":
-		f.problem("secret-server-path", fmt.Sprintf("Secret %s's server %q has the path %s, so it only matches images under it, not %s.", secret, raw, key.Path, image),
-			"server "+imageHost+" with no path", createAgain)
+		f.Code, f.Expected = "secret-server-path", "server "+imageHost+" with no path"
+		f.Problem = fmt.Sprintf("Secret %s's server %q has the path %s, so it only matches images under it, not %s.", secret, raw, key.Path, image)
 	default:
-		f.problem("secret-server-mismatch", fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the kubelet matches the server by name, exactly.", secret, raw, imageHost),
-			"server "+imageHost, createAgain)
+		f.Code = "secret-server-mismatch"
+		f.Problem = fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the kubelet matches the host by name (globs per label allowed) and the port exactly.", secret, raw, imageHost)
 	}
+	return f
 }
 
-// checkSecretCredentials asks the registry whether a secret entry's
+// secretCredentials asks the registry whether a secret entry's
 // credentials work, and says how they differ from the ones given.
-func checkSecretCredentials(ctx context.Context, env *Env, f *findings, secret string, a DockerAuth, createAgain string) error {
+func secretCredentials(ctx context.Context, env *Env, secret string, a DockerAuth, cfg DockerConfig, createAgain string) ([]Finding, error) {
+	if a.Username == "" && a.Password == "" {
+		return []Finding{emptyEntry(secret, a, cfg, env)}, nil
+	}
+	if strings.HasSuffix(a.Password, "\n") {
+		// Named precisely here, rather than as "refused" below.
+		return []Finding{{Code: "secret-auth-newline", Criterion: "credentials",
+			Problem:  fmt.Sprintf("The password in secret %s ends with a newline: the auth field was made with echo, which adds one.", secret),
+			Expected: "base64 of user:password, nothing more", Try: "Use printf '%s' 'user:password' | base64, or let kubectl build it: " + createAgain}}, nil
+	}
 	err := Authenticate(ctx, env.transport(), env.Registry.Host, &authn.Basic{Username: a.Username, Password: a.Password})
 	if err == nil {
-		return nil
+		return nil, nil
 	}
 	if !errors.Is(err, errUnauthorized) {
-		return fmt.Errorf("asking the registry %s: %w", env.Registry.Host, err)
+		return nil, fmt.Errorf("asking the registry %s: %w", env.Registry.Host, err)
 	}
 	want := env.Registry
+	f := Finding{Criterion: "credentials", Evidence: err.Error()}
 	switch {
 	case a.Username != want.User:
-		f.problem("secret-wrong-user", fmt.Sprintf("Secret %s has the user %q; the registry refuses it.", secret, a.Username),
-			fmt.Sprintf("user %q", want.User), createAgain).Evidence = err.Error()
+		f.Code, f.Expected, f.Try = "secret-wrong-user", fmt.Sprintf("user %q", want.User), createAgain
+		f.Problem = fmt.Sprintf("Secret %s has the user %s; the registry refuses it.", secret, quote(a.Username))
 	case strings.Contains(want.Password, "$") && (a.Password == ShellExpand(want.Password, noVars) || a.Password == ShellExpand(want.Password, os.Getenv)):
-		f.problem("secret-password-dollar", fmt.Sprintf("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret),
-			"the password exactly as given", "Put the password in single quotes: --docker-password='"+want.Password+"'").Evidence = err.Error()
+		f.Code, f.Expected = "secret-password-dollar", "the password exactly as given"
+		f.Problem = fmt.Sprintf("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret)
+		f.Try = "Put the password in single quotes: --docker-password='" + want.Password + "'"
 	default:
-		try := "Check the password (copy it again) and create the secret again: " + createAgain
+		f.Code, f.Expected = "secret-wrong-password", "the sandbox's registry password"
+		f.Problem = fmt.Sprintf("The registry refuses the password in secret %s (user %s).", secret, quote(a.Username))
+		f.Try = "Check the password (copy it again) and create the secret again: " + createAgain
 		if strings.Contains(want.Password, "$") {
-			try = "The password has a $: put it in single quotes. " + try
+			f.Try = "The password has a $: put it in single quotes. " + f.Try
 		}
-		f.problem("secret-wrong-password", fmt.Sprintf("The registry refuses the password in secret %s (user %q).", secret, a.Username),
-			"the sandbox's registry password", try).Evidence = err.Error()
 	}
-	return nil
+	return []Finding{f}, nil
+}
+
+// emptyEntry explains an entry with no credentials at all: what a secret
+// made from a docker config.json holds when docker keeps the password in
+// a credential store or helper, and writes only an empty entry.
+func emptyEntry(secret string, a DockerAuth, cfg DockerConfig, env *Env) Finding {
+	fromFlags := fmt.Sprintf("Make the secret from explicit flags instead: kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
+		secret, secret, env.Registry.Host, env.Registry.User)
+	if helper := cfg.HelperFor(a.Key); helper != "" {
+		return Finding{Code: "secret-credentials-in-helper", Criterion: "credentials",
+			Problem: fmt.Sprintf("Secret %s was made from a docker config.json that holds no credentials for %s: docker keeps them in the credential helper %q (docker-credential-%s), and the file only has an empty entry. The kubelet cannot ask your helper.", secret, a.Key, helper, helper),
+			Expected: "a username and password in the secret itself", Try: fromFlags}
+	}
+	return Finding{Code: "secret-credentials-empty", Criterion: "credentials",
+		Problem:  fmt.Sprintf("Secret %s's entry for %s has no username, password or auth: nothing to log in with.", secret, a.Key),
+		Expected: "a username and password in the secret itself", Try: fromFlags}
 }
 
 var (

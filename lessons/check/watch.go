@@ -1,4 +1,4 @@
-package tui
+package check
 
 import (
 	"context"
@@ -11,14 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/imagelab/imagelab/lessons/check"
-)
-
-// Watch sources, as the UI names them.
-const (
-	sourceDockerConfig = "docker config"
 )
 
 // watchTimeout ends each watch request on the server's side before the
@@ -27,41 +19,42 @@ const (
 // and nothing is reported twice.
 var watchTimeout int64 = 10
 
-// watcher tells the app when the learner changes something the checks look
-// at: objects in the sandbox namespace (client-go watches) and the sandbox
-// docker config (fsnotify). It only says that something changed; the app
-// debounces and re-runs the current step's check.
+// Change says that something a check looks at changed: Kind is the
+// subject's kind, Name the object's name (empty for the docker config).
+type Change struct {
+	Kind, Name string
+}
+
+// watcher tells the app when the learner changes one of the subjects the
+// checks look at: objects in the sandbox namespace (client-go watches) and
+// the sandbox docker config (fsnotify). It only says that something
+// changed; the app debounces and re-runs the current step's check.
 type watcher struct {
-	changed func(what string)
+	changed func(Change)
 	status  func(source string, err error)
 
 	mu      sync.Mutex
 	failing map[string]bool
 }
 
-// watchSandbox runs until ctx ends.
-func watchSandbox(ctx context.Context, env *check.Env, changed func(what string), status func(source string, err error)) {
+// Watch keeps a watch open on each subject that can be watched (subjects
+// seen only by polling are the caller's to poll) until ctx ends. status
+// reports a source when it
+// starts or stops failing. Sources are named by subject kind. It returns
+// at once.
+func Watch(ctx context.Context, env *Env, subjects []*Subject, changed func(Change), status func(source string, err error)) {
 	w := &watcher{changed: changed, status: status, failing: map[string]bool{}}
-	if env.Kube != nil && env.Namespace != "" {
-		for name, fn := range kubeWatches(env.Kube, env.Namespace) {
-			go w.watchKube(ctx, name, fn)
+	for _, s := range subjects {
+		switch s.Seen {
+		case SeenByWatch:
+			if env.Kube != nil && env.Namespace != "" && s.Watch != nil {
+				go w.watchKube(ctx, s.Kind, s.Watch(env.Kube, env.Namespace))
+			}
+		case SeenInDockerConfig:
+			if env.DockerConfigDir != "" {
+				go w.watchDir(ctx, s.Kind, env.DockerConfigDir)
+			}
 		}
-	}
-	if env.DockerConfigDir != "" {
-		go w.watchDir(ctx, env.DockerConfigDir)
-	}
-}
-
-type watchFunc func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
-
-// kubeWatches are the kinds learners create or that show a pull's outcome.
-func kubeWatches(c kubernetes.Interface, ns string) map[string]watchFunc {
-	return map[string]watchFunc{
-		"pods":            c.CoreV1().Pods(ns).Watch,
-		"secrets":         c.CoreV1().Secrets(ns).Watch,
-		"serviceaccounts": c.CoreV1().ServiceAccounts(ns).Watch,
-		"events":          c.CoreV1().Events(ns).Watch,
-		"deployments":     c.AppsV1().Deployments(ns).Watch,
 	}
 }
 
@@ -77,7 +70,7 @@ func (w *watcher) setFailing(source string, err error) {
 }
 
 // watchKube keeps one watch open, resuming from the last resource version.
-func (w *watcher) watchKube(ctx context.Context, name string, fn watchFunc) {
+func (w *watcher) watchKube(ctx context.Context, name string, fn WatchFunc) {
 	rv := ""
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
@@ -124,12 +117,12 @@ func (w *watcher) drain(ctx context.Context, name string, wi watch.Interface, rv
 					rv = obj.GetResourceVersion()
 				}
 			default:
-				what := name
+				c := Change{Kind: name}
 				if obj, err := meta.Accessor(ev.Object); err == nil {
 					rv = obj.GetResourceVersion()
-					what = name + "/" + obj.GetName()
+					c.Name = obj.GetName()
 				}
-				w.changed(what)
+				w.changed(c)
 			}
 		}
 	}
@@ -137,7 +130,7 @@ func (w *watcher) drain(ctx context.Context, name string, wi watch.Interface, rv
 
 // watchDir watches the docker config dir: docker login writes config.json
 // there through a temporary file and a rename.
-func (w *watcher) watchDir(ctx context.Context, dir string) {
+func (w *watcher) watchDir(ctx context.Context, kind, dir string) {
 	fw, err := fsnotify.NewWatcher()
 	if err == nil {
 		if err = fw.Add(dir); err != nil {
@@ -145,7 +138,7 @@ func (w *watcher) watchDir(ctx context.Context, dir string) {
 		}
 	}
 	if err != nil {
-		w.setFailing(sourceDockerConfig, err)
+		w.setFailing(kind, err)
 		return
 	}
 	defer fw.Close()
@@ -158,13 +151,13 @@ func (w *watcher) watchDir(ctx context.Context, dir string) {
 				return
 			}
 			if filepath.Base(ev.Name) == "config.json" || ev.Has(fsnotify.Remove) {
-				w.changed(sourceDockerConfig)
+				w.changed(Change{Kind: kind})
 			}
 		case err, ok := <-fw.Errors:
 			if !ok {
 				return
 			}
-			w.setFailing(sourceDockerConfig, err)
+			w.setFailing(kind, err)
 		}
 	}
 }

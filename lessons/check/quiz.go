@@ -1,0 +1,46 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+func init() {
+	Register(Definition{
+		Name:     "quiz.choice",
+		Params:   []string{"correct", "options"},
+		Optional: []string{"explain-*"},
+		Needs:    NeedsAnswer,
+		Choice:   true,
+		Criteria: []Criterion{{Name: "answer", Doc: "the right option"}},
+		Run:      checkChoice,
+	})
+}
+
+// checkChoice grades a multiple-choice answer; params explain-<option>
+// say why an option is wrong (or right). A wrong pick is explained, and
+// costs the learner a retry delay (the app's and the CLI's business: see
+// progress.Store.Answer), so options can't be eliminated one by one.
+func checkChoice(_ context.Context, _ *Env, req Request) (Result, error) {
+	options := strings.Split(req.Params["options"], ",")
+	for i := range options {
+		options[i] = strings.ToLower(strings.TrimSpace(options[i]))
+	}
+	correct := strings.ToLower(req.Params["correct"])
+	answer := strings.ToLower(strings.Trim(strings.TrimSpace(req.Answer), "().) "))
+	oneOf := "one of " + strings.Join(options, ", ")
+	switch {
+	case answer == "":
+		return fail(Finding{Code: "answer-missing", Criterion: "answer", Problem: "No answer yet.", Expected: oneOf,
+			Try: "Type the letter of your choice and press enter (or pass --answer)."}), nil
+	case !slices.Contains(options, answer):
+		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: fmt.Sprintf("%s is not one of the options.", quote(req.Answer)),
+			Expected: oneOf, Try: "Answer with the option's letter."}), nil
+	case answer != correct:
+		return fail(Finding{Code: "wrong-choice", Criterion: "answer", Problem: fmt.Sprintf("%s is not right.", answer),
+			Try: req.Params["explain-"+answer]}), nil
+	}
+	return result(req.Params["explain-"+correct]), nil
+}
