@@ -345,7 +345,7 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 		return fail(Finding{Code: "pod-pulled-without-secret", Criterion: "refused",
 			Problem:  fmt.Sprintf("Pod %s got the image without credentials (%s).", podName, v.Reason),
 			Expected: "a pull refused with 401 Unauthorized", Evidence: v.Evidence,
-			Try:      "The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy."}), nil
+			Try: "The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy."}), nil
 	}
 	if env.Kubelet {
 		return fail(waitingForKubelet(pod, "refused", "the kubelet has not reported on the pull yet", "ErrImagePull or ImagePullBackOff")), nil
@@ -422,7 +422,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 		return fail(append(append(found, secrets...), Finding{Code: "pod-pull-failed", Criterion: "pulled",
 			Problem:  fmt.Sprintf("The kubelet could not pull %s (%s).", c.Image, v.Reason),
 			Expected: "the image pulled", Evidence: v.Evidence,
-			Try:      fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)})...), nil
+			Try: fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)})...), nil
 	}
 	found = append(found, secrets...)
 	if hasProblem(found) {

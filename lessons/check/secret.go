@@ -289,7 +289,7 @@ func emptyEntry(secret string, a DockerAuth, cfg DockerConfig, env *Env) Finding
 		secret, secret, env.Registry.Host, env.Registry.User)
 	if helper := cfg.HelperFor(a.Key); helper != "" {
 		return Finding{Code: "secret-credentials-in-helper", Criterion: "credentials",
-			Problem: fmt.Sprintf("Secret %s was made from a docker config.json that holds no credentials for %s: docker keeps them in the credential helper %q (docker-credential-%s), and the file only has an empty entry. The kubelet cannot ask your helper.", secret, a.Key, helper, helper),
+			Problem:  fmt.Sprintf("Secret %s was made from a docker config.json that holds no credentials for %s: docker keeps them in the credential helper %q (docker-credential-%s), and the file only has an empty entry. The kubelet cannot ask your helper.", secret, a.Key, helper, helper),
 			Expected: "a username and password in the secret itself", Try: fromFlags}
 	}
 	return Finding{Code: "secret-credentials-empty", Criterion: "credentials",
