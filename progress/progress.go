@@ -28,6 +28,44 @@ type Step struct {
 	Answer string `json:"answer,omitempty"`
 	// Hints is how many hints have been shown.
 	Hints int `json:"hints,omitempty"`
+	// WrongPicks counts the wrong picks of a choice quiz.
+	WrongPicks int `json:"wrongPicks,omitempty"`
+	// RetryAt is when a choice quiz takes an answer again after a wrong pick.
+	RetryAt *time.Time `json:"retryAt,omitempty"`
+}
+
+// QuizRetryDelay is how long a choice quiz waits after the n-th wrong
+// pick before it takes another answer: 10 s, doubling, at most 2 minutes.
+// A learner reads why the pick was wrong meanwhile; trying each option in
+// turn costs more than thinking it through.
+func QuizRetryDelay(n int) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return min(10*time.Second<<min(n-1, 4), 2*time.Minute)
+}
+
+// Pick records a choice quiz's answer; a wrong one starts a retry delay.
+func (s *Store) Pick(ref, answer string, correct bool, now time.Time) {
+	st := s.Step(ref)
+	st.Answer = answer
+	if correct {
+		st.RetryAt = nil
+		return
+	}
+	st.WrongPicks++
+	at := now.Add(QuizRetryDelay(st.WrongPicks))
+	st.RetryAt = &at
+}
+
+// RetryIn is how long until a choice quiz takes an answer again; 0 when
+// it does now.
+func (s *Store) RetryIn(ref string, now time.Time) time.Duration {
+	st, ok := s.State.Steps[ref]
+	if !ok || st.RetryAt == nil || !now.Before(*st.RetryAt) {
+		return 0
+	}
+	return st.RetryAt.Sub(now).Round(time.Second)
 }
 
 // State is the whole file.
@@ -128,6 +166,10 @@ func (s *Store) Clone() *Store {
 		if st.PassedAt != nil {
 			t := *st.PassedAt
 			cp.PassedAt = &t
+		}
+		if st.RetryAt != nil {
+			t := *st.RetryAt
+			cp.RetryAt = &t
 		}
 		c.State.Steps[ref] = &cp
 	}

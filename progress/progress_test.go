@@ -71,3 +71,29 @@ func TestCloneIsIndependent(t *testing.T) {
 		t.Errorf("clone changed with its original: %+v", c.State)
 	}
 }
+
+func TestQuizRetryDelay(t *testing.T) {
+	s := &Store{State: State{Steps: map[string]*Step{}}}
+	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	if d := s.RetryIn("l/q", now); d != 0 {
+		t.Fatalf("a new quiz waits %v", d)
+	}
+	s.Pick("l/q", "a", false, now)
+	if d := s.RetryIn("l/q", now); d != 10*time.Second {
+		t.Errorf("after one wrong pick: %v, want 10s", d)
+	}
+	s.Pick("l/q", "c", false, now.Add(10*time.Second))
+	if d := s.RetryIn("l/q", now.Add(10*time.Second)); d != 20*time.Second {
+		t.Errorf("after two wrong picks: %v, want 20s", d)
+	}
+	if d := s.Clone().RetryIn("l/q", now.Add(29*time.Second)); d != time.Second {
+		t.Errorf("the clone forgot the delay: %v", d)
+	}
+	s.Pick("l/q", "b", true, now.Add(40*time.Second))
+	if d := s.RetryIn("l/q", now.Add(40*time.Second)); d != 0 {
+		t.Errorf("a right pick still waits %v", d)
+	}
+	if got := QuizRetryDelay(10); got != 2*time.Minute {
+		t.Errorf("the delay grows past its cap: %v", got)
+	}
+}
