@@ -33,6 +33,8 @@ type Lesson struct {
 
 	// Dir is the lesson's folder in the content filesystem.
 	Dir string `yaml:"-" json:"-"`
+	// Number is the lesson's place in the curriculum, from 1.
+	Number int `yaml:"-" json:"-"`
 }
 
 // Step is one thing the learner does, and the check that proves it.
@@ -50,6 +52,8 @@ type Step struct {
 
 	// Lesson is the lesson the step belongs to.
 	Lesson *Lesson `yaml:"-" json:"-"`
+	// Number is the step's place in its lesson, from 1.
+	Number int `yaml:"-" json:"-"`
 	body   string
 }
 
@@ -70,6 +74,10 @@ type Solution struct {
 
 // Ref is the step's address: lesson-id/step-id.
 func (s *Step) Ref() string { return s.Lesson.ID + "/" + s.ID }
+
+// Position is where the step stands in the curriculum, as learners read
+// it and Find takes it: "2.3" is lesson 2, step 3.
+func (s *Step) Position() string { return fmt.Sprintf("%d.%d", s.Lesson.Number, s.Number) }
 
 // Definition is the step's check definition.
 func (s *Step) Definition() check.Definition {

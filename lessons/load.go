@@ -57,6 +57,14 @@ func Load(fsys fs.FS) (*Curriculum, error) {
 		}
 	}
 	sort.SliceStable(c.Lessons, func(i, j int) bool { return c.Lessons[i].Order < c.Lessons[j].Order })
+	for i, l := range c.Lessons {
+		l.Number = i + 1
+		for j, s := range l.Steps {
+			if s != nil {
+				s.Number = j + 1
+			}
+		}
+	}
 	errs = append(errs, validateCurriculum(c)...)
 	if len(c.Lessons) == 0 && len(errs) == 0 {
 		errs = append(errs, &LoadError{File: ".", Reason: "no lesson folders (a folder with lesson.yaml)"})

@@ -88,9 +88,6 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 	if o.answer != "" && (len(steps) != 1 || !steps[0].IsQuiz()) {
 		return &exitError{code: 2, err: fmt.Errorf("--answer goes with one quiz step, e.g. imagelab check image-names/full-name --answer …")}
 	}
-	if ss.warning != nil && !o.json {
-		fmt.Fprintln(out, "warning:", ss.warning)
-	}
 
 	lazy := &lazyEnv{flags: &o.sandbox, stateDir: ss.stateDir}
 	report := checkReport{}
@@ -138,7 +135,7 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 
 // runStep runs one step's check with a time limit and turns its outcome into a report.
 func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, answer string) stepReport {
-	r := stepReport{Step: s.Ref(), Position: position(cur, s), Title: s.Title}
+	r := stepReport{Step: s.Ref(), Position: s.Position(), Title: s.Title}
 	start := time.Now()
 
 	var env *check.Env
@@ -165,18 +162,6 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 		r.Status, r.Findings = statusNotPassed, res.Findings
 	}
 	return r
-}
-
-// position is "2.3": lesson 2, step 3.
-func position(cur *lessons.Curriculum, s *lessons.Step) string {
-	for li, l := range cur.Lessons {
-		for si, x := range l.Steps {
-			if x == s {
-				return fmt.Sprintf("%d.%d", li+1, si+1)
-			}
-		}
-	}
-	return "?"
 }
 
 func printReport(out io.Writer, rep checkReport) {

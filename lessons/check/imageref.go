@@ -191,7 +191,7 @@ func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
 
 // fullNameForm is what a full name looks like; quiz findings explain the
 // rule and never print the answer itself.
-const fullNameForm = "registry/account/image:tag, every part written out"
+const fullNameForm = "registry/[account/]image:tag, every part written out"
 
 // wrongParts names each part of the answer that differs from the name.
 func wrongParts(image string, want, got ImageParts) []Finding {
@@ -214,7 +214,7 @@ func wrongParts(image string, want, got ImageParts) []Finding {
 	if got.Tag != want.Tag || got.Digest != want.Digest {
 		out = append(out, Finding{Code: "wrong-tag", Criterion: "answer",
 			Problem:  fmt.Sprintf("The tag in your answer, %s, is not the one that is pulled.", quote(got.Tag)),
-			Expected: fullNameForm, Try: "Look for a ':' after the last '/'; a name without a tag means the tag latest."})
+			Expected: fullNameForm, Try: "Look for a ':' after the last '/'; where there is none, the runtime fills in its default tag."})
 	}
 	return out
 }
@@ -253,7 +253,7 @@ func registryTry(image string, want ImageParts) string {
 
 func accountTry(want ImageParts) string {
 	if want.Registry == "docker.io" && want.Account == "library" {
-		return "A Docker Hub image with no account belongs to the account library."
+		return "A Docker Hub name with no account is one of Docker Hub's official images, which live under one account of their own."
 	}
 	return "The account is what stands between the registry and the image name; not every name has one."
 }
@@ -278,16 +278,17 @@ func checkImagePart(_ context.Context, _ *Env, req Request) (Result, error) {
 	if strings.EqualFold(answer, expected) || (part == "tag" && strings.TrimPrefix(answer, ":") == expected) {
 		return result(fmt.Sprintf("%s is the %s of %s.", expected, part, want.Full)), nil
 	}
-	return fail(wrongPart(answer, part, want)), nil
+	return fail(wrongPart(answer, part, req.Params["image"], want)), nil
 }
 
 // wrongPart explains a wrong answer: the part the learner did give, when
-// it is one, or the rule for the part asked for.
-func wrongPart(answer, part string, want ImageParts) Finding {
+// it is one, or the rule for the part asked for. It names the image as the
+// step wrote it: its normalized form would give defaults away.
+func wrongPart(answer, part, image string, want ImageParts) Finding {
 	for _, other := range PartNames {
 		if other != part && want.part(other) != "" && strings.EqualFold(answer, want.part(other)) {
 			return Finding{Code: "wrong-part", Criterion: "answer",
-				Problem:  fmt.Sprintf("%s is the %s of %s, not its %s.", quote(answer), other, want.Full, part),
+				Problem:  fmt.Sprintf("%s is the %s of %s, not its %s.", quote(answer), other, image, part),
 				Expected: "the " + part, Try: partTry(part)}
 		}
 	}
@@ -296,7 +297,7 @@ func wrongPart(answer, part string, want ImageParts) Finding {
 			Expected: "host:port", Try: "Keep the host and its port together, as docker login takes them."}
 	}
 	return Finding{Code: "wrong-answer", Criterion: "answer",
-		Problem:  fmt.Sprintf("%s is not the %s of %s.", quote(answer), part, want.Full),
+		Problem:  fmt.Sprintf("%s is not the %s of %s.", quote(answer), part, image),
 		Expected: "the " + part, Try: partTry(part)}
 }
 
@@ -309,7 +310,7 @@ func partTry(part string) string {
 	case "image":
 		return "The image (repository) name is the last part of the path, before the tag."
 	case "tag":
-		return "The tag follows the last ':' after the last '/'; none written means latest."
+		return "The tag follows the last ':' after the last '/'; where none is written, the runtime fills in a default."
 	}
 	return ""
 }
