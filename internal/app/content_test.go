@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +113,10 @@ func TestIntegrationContent(t *testing.T) {
 			if len(before.Problems()) == 0 {
 				t.Errorf("fails with no finding to tell the learner why")
 			}
+			requireCriteria(t, s, before)
+			if s.Definition().Choice {
+				wrongOptionsFail(t, s, env, vals)
+			}
 			answer := applySolution(t, sb, s)
 			after := eventually(t, func() (check.Result, error) { return s.Run(ctx, env, vals, answer) })
 			if !after.Passed {
@@ -120,6 +125,7 @@ func TestIntegrationContent(t *testing.T) {
 			if after.Summary == "" {
 				t.Errorf("passes with no summary for the learner")
 			}
+			requireCriteria(t, s, after)
 		})
 		if !ok {
 			break // later steps build on this one
@@ -146,5 +152,28 @@ func TestIntegrationExistingFailureLeavesNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(state); len(entries) > 0 {
 		t.Errorf("files left in the state dir: %v", entries)
+	}
+}
+
+// wrongOptionsFail: a choice quiz fails for every option but the right
+// one, and explains each wrong pick.
+func wrongOptionsFail(t *testing.T, s *lessons.Step, env *check.Env, vals lessons.Values) {
+	t.Helper()
+	params := s.Params(vals)
+	for _, opt := range strings.Split(params["options"], ",") {
+		opt = strings.TrimSpace(opt)
+		if opt == params["correct"] {
+			continue
+		}
+		res, err := s.Run(context.Background(), env, vals, opt)
+		if err != nil {
+			t.Fatalf("option %s: %v", opt, err)
+		}
+		if res.Passed || !res.HasFinding("wrong-choice") {
+			t.Errorf("option %s passes or is not explained: %+v", opt, res)
+		}
+		if res.Problems()[0].Try == "" {
+			t.Errorf("option %s: no explanation of why it is wrong", opt)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
 )
 
 // TestIntegrationMistakes makes each mistake learners make with private
@@ -39,10 +40,31 @@ func TestIntegrationMistakes(t *testing.T) {
 		script string
 		want   string // the finding's code
 		passes bool   // the step still passes (the finding is advice)
+		// cleanup undoes what the script made outside the test's namespace.
+		cleanup string
+		// notMention must appear in no finding: another learner's namespace.
+		notMention string
 	}{
-		{name: "secret in another namespace", step: "pull-secrets/regcred",
-			script: `kubectl create namespace "$NS-other" && kubectl create secret docker-registry regcred -n "$NS-other" --docker-server="$REG" --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
-			want:   "secret-wrong-namespace"},
+		{name: "secret in the default namespace", step: "pull-secrets/regcred",
+			script:  `kubectl create secret docker-registry regcred -n default --docker-server="$REG" --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
+			cleanup: `kubectl delete secret regcred -n default --ignore-not-found`,
+			want:    "secret-wrong-namespace"},
+		{name: "a secret of that name in someone else's namespace is not named", step: "pull-secrets/regcred",
+			script:     `kubectl create namespace "$NS-someone" && kubectl create secret docker-registry regcred -n "$NS-someone" --docker-server="$REG" --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
+			want:       "secret-missing",
+			notMention: "-someone"},
+		{name: "secret made from a config.json whose login is in a credential helper", step: "pull-secrets/regcred",
+			script: `printf '{"auths": {"%s": {}}, "credsStore": "desktop"}' "$REG" > helper-config.json
+kubectl create secret generic regcred --type=kubernetes.io/dockerconfigjson --from-file=.dockerconfigjson=helper-config.json`,
+			want: "secret-credentials-in-helper"},
+		{name: "pod brings its own pull secret instead of inheriting it", step: "service-accounts/pod-with-serviceaccount",
+			files: map[string]string{"via-serviceaccount.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: via-serviceaccount\nspec:\n  serviceAccountName: puller\n  imagePullSecrets:\n  - name: regcred\n  containers:\n  - name: app\n    image: IMAGE\n"},
+			script: regcred + `
+kubectl create serviceaccount puller
+kubectl patch serviceaccount puller -p '{"imagePullSecrets": [{"name": "regcred"}]}'
+sed -i "s#IMAGE#$REG/apps/internal-app:1.0#" via-serviceaccount.yaml
+kubectl create -f via-serviceaccount.yaml && rm via-serviceaccount.yaml`,
+			want: "pod-own-pull-secrets"},
 		{name: "docker-server with another port", step: "pull-secrets/regcred",
 			script: `kubectl create secret docker-registry regcred --docker-server=` + otherPort + ` --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
 			want:   "secret-server-port"},
@@ -123,6 +145,9 @@ spec:
 			}
 			script := fmt.Sprintf("export NS=%s REG=%s REG_USER=%s REG_PASS=%s\n%s",
 				ns, reg.Host, reg.User, shellQuote(reg.Password), tc.script)
+			if tc.cleanup != "" {
+				t.Cleanup(func() { _, _ = learnerShell(t, sb, tc.cleanup) })
+			}
 			if out, err := learnerShell(t, sb, script); err != nil {
 				t.Fatalf("making the mistake: %v\n%s", err, out)
 			}
@@ -143,6 +168,52 @@ spec:
 					t.Errorf("  %s: %s", f.Code, f.Problem)
 				}
 			}
+			for _, f := range res.Findings {
+				if tc.notMention != "" && strings.Contains(f.Problem+f.Try+f.Expected, tc.notMention) {
+					t.Errorf("finding %s names another learner's namespace: %s", f.Code, f.Problem)
+				}
+			}
+			requireCriteria(t, step, res)
 		})
 	}
+}
+
+// requireCriteria: every problem a check reports is charged to one of the
+// criteria its definition declares, so an exam can give credit for the
+// others.
+func requireCriteria(t *testing.T, s *lessons.Step, res check.Result) {
+	t.Helper()
+	def := s.Definition()
+	names := map[string]bool{}
+	for _, c := range def.Criteria {
+		names[c.Name] = true
+	}
+	if len(names) == 0 {
+		t.Errorf("check %s declares no criteria", def.Name)
+	}
+	for _, f := range res.Problems() {
+		if !names[f.Criterion] {
+			t.Errorf("check %s: problem %s is charged to %q, not one of its criteria", def.Name, f.Code, f.Criterion)
+		}
+	}
+	if len(res.Criteria) != len(def.Criteria) {
+		t.Errorf("check %s scored %d criteria, declares %d", def.Name, len(res.Criteria), len(def.Criteria))
+	}
+	for _, c := range res.Criteria {
+		if res.Passed != c.Met && res.Passed {
+			t.Errorf("check %s passed with criterion %s unmet", def.Name, c.Name)
+		}
+	}
+	if !res.Passed && len(res.Criteria) > 0 && allMet(res.Criteria) {
+		t.Errorf("check %s failed with every criterion met: %+v", def.Name, res.Criteria)
+	}
+}
+
+func allMet(cs []check.CriterionVerdict) bool {
+	for _, c := range cs {
+		if !c.Met {
+			return false
+		}
+	}
+	return true
 }

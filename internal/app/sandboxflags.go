@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
@@ -139,11 +140,23 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 	return &check.Env{
 		Kube:            client,
 		Namespace:       sb.Namespace,
+		StrayNamespaces: strayNamespaces(sb),
 		Registry:        check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password},
 		DockerConfigDir: sb.DockerConfigDir,
 		WorkDir:         sb.WorkDir,
 		Kubelet:         sb.Kubelet,
 	}, nil
+}
+
+// strayNamespaces are where a learner's object put in the wrong place may
+// be: the namespace every kubectl command uses when none is named. A
+// sandbox is the learner's own cluster (kind, or one they named); checks
+// never look further, so a shared cluster's other namespaces stay unnamed.
+func strayNamespaces(sb *sandbox.Sandbox) []string {
+	if sb.Namespace == metav1.NamespaceDefault {
+		return nil
+	}
+	return []string{metav1.NamespaceDefault}
 }
 
 // values are the sandbox's facts the lesson texts use.
