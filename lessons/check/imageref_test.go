@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -161,4 +162,30 @@ func FuzzSplitImage(f *testing.F) {
 		}
 		_, _ = checkFullName(context.Background(), nil, Request{Params: map[string]string{"image": "nginx"}, Answer: s})
 	})
+}
+
+// TestAnswersAreQuotedShort: a pasted page of text is not echoed back.
+func TestAnswersAreQuotedShort(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	for _, tc := range []struct {
+		check  string
+		params map[string]string
+	}{
+		{"image.full-name", map[string]string{"image": "nginx"}},
+		{"image.part", map[string]string{"image": "nginx", "part": "registry"}},
+		{"quiz.choice", map[string]string{"options": "a,b", "correct": "a"}},
+	} {
+		res, err := Run(context.Background(), tc.check, &Env{}, Request{Params: tc.params, Answer: long})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.check, err)
+		}
+		if res.Passed || len(res.Findings) == 0 {
+			t.Fatalf("%s passed a page of x", tc.check)
+		}
+		for _, f := range res.Findings {
+			if n := len(f.Problem) + len(f.Try) + len(f.Expected); n > 400 {
+				t.Errorf("%s: finding %s is %d bytes long", tc.check, f.Code, n)
+			}
+		}
+	}
 }
