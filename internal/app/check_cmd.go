@@ -12,6 +12,7 @@ import (
 
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/progress"
 )
 
 // Step statuses in reports.
@@ -93,12 +94,17 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 	report := checkReport{}
 	for _, s := range steps {
 		answer := o.answer
-		if answer == "" {
+		var r stepReport
+		switch {
+		case answer == "":
 			answer = store.Step(s.Ref()).Answer
-		} else {
+			r = runStep(ctx, s, cur, lazy, answer)
+		case s.Definition().Choice:
+			r = pickChoice(ctx, s, cur, lazy, store, answer, time.Now())
+		default:
 			store.Step(s.Ref()).Answer = answer
+			r = runStep(ctx, s, cur, lazy, answer)
 		}
-		r := runStep(ctx, s, cur, lazy, answer)
 		switch r.Status {
 		case statusPassed:
 			report.Passed++
@@ -131,6 +137,22 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 		return errNotPassed
 	}
 	return nil
+}
+
+// pickChoice answers a choice quiz: a wrong pick is explained and starts
+// a retry delay, during which another pick is not taken.
+func pickChoice(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, store *progress.Store, answer string, now time.Time) stepReport {
+	if wait := store.RetryIn(s.Ref(), now); wait > 0 {
+		return stepReport{Step: s.Ref(), Position: s.Position(), Title: s.Title, Status: statusNotPassed,
+			Findings: []check.Finding{{Code: "quiz-retry-later", Severity: check.Problem, Criterion: "answer",
+				Problem: fmt.Sprintf("Your last pick was wrong; this quiz takes a new answer in %s.", wait),
+				Try:     "Read why that pick was wrong (imagelab check " + s.Ref() + " shows it again), and the step's text."}}}
+	}
+	r := runStep(ctx, s, cur, lazy, answer)
+	if r.Status != statusError {
+		store.Pick(s.Ref(), answer, r.Status == statusPassed, now)
+	}
+	return r
 }
 
 // runStep runs one step's check with a time limit and turns its outcome into a report.

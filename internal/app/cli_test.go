@@ -202,3 +202,24 @@ func TestEnvSendsDockerAndPodmanLoginsToTheSandbox(t *testing.T) {
 		}
 	}
 }
+
+// TestChoiceQuizWrongPickWaits: a wrong pick is explained, and the quiz
+// takes no other pick until its retry delay has passed, so options can't
+// be tried one by one; free-text quizzes have no delay.
+func TestChoiceQuizWrongPickWaits(t *testing.T) {
+	state := t.TempDir()
+	out, err := run(t, "check", "supply-chain/always-pull-images", "--answer", "a", "--state-dir", state)
+	if !errors.Is(err, errNotPassed) || !strings.Contains(out, "a is not right") {
+		t.Fatalf("wrong pick: err = %v\n%s", err, out)
+	}
+	out, err = run(t, "check", "supply-chain/always-pull-images", "--answer", "b", "--state-dir", state)
+	if !errors.Is(err, errNotPassed) || !strings.Contains(out, "takes a new answer in") {
+		t.Fatalf("a second pick right after a wrong one was taken: err = %v\n%s", err, out)
+	}
+	for range 2 { // free text: a wrong answer and a right one at once
+		_, _ = run(t, "check", "image-names/full-name", "--answer", "nginx", "--state-dir", state)
+	}
+	if out, err := run(t, "check", "image-names/full-name", "--answer", "docker.io/library/nginx:latest", "--state-dir", state); err != nil {
+		t.Fatalf("free-text quiz waited: %v\n%s", err, out)
+	}
+}
