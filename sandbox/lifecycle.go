@@ -87,7 +87,7 @@ func removeNamespace(ctx context.Context, sb *Sandbox) error {
 	if err != nil {
 		return fmt.Errorf("reading namespace %s: %w", sb.Namespace, err)
 	}
-	if !sb.CreatedNamespace || !sb.owns(ns.Labels) {
+	if !sb.CreatedNamespace || !sb.Owns(ns.Labels) {
 		return nil // not made by this sandbox: leave it
 	}
 	if err := client.CoreV1().Namespaces().Delete(ctx, sb.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -168,10 +168,7 @@ func StateLabel(stateDir string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// owns reports whether labels mark an object as this sandbox's.
-func (s *Sandbox) owns(labels map[string]string) bool {
+// Owns reports whether labels mark an object as this sandbox's.
+func (s *Sandbox) Owns(labels map[string]string) bool {
 	return labels[LabelManagedBy] == ManagedBy && s.ID != "" && labels[LabelSandboxID] == s.ID
 }
-
-// Owns reports whether an object with labels belongs to this sandbox.
-func (s *Sandbox) Owns(labels map[string]string) bool { return s.owns(labels) }
