@@ -1,3 +1,7 @@
+// This file is long on purpose: it is the kind provider's one create and
+// delete sequence, in the order kind's local-registry recipe gives it; split
+// by phase, the recipe would be read across files.
+
 package sandbox
 
 import (

@@ -1,3 +1,6 @@
+// (One file on purpose: a script anyone can read top to bottom to see how
+// each figure is measured.)
+//
 // Command bench measures imagelab as a learner meets it, on this machine,
 // and prints one table: start-up to the first frame (in a pty), a kept
 // sandbox to ready, one check (Go benchmarks against a real API server and

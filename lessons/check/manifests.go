@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // A manifestNote is something a learner's manifest says about pull secrets
@@ -184,4 +185,56 @@ func validYAML(data []byte) bool {
 			return false
 		}
 	}
+}
+
+// manifestNotes reads the learner's manifests in the work dir and the
+// pod's last-applied annotation, if any.
+func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
+	notes := scanManifestDir(env.WorkDir)
+	if pod != nil {
+		if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
+			notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
+		}
+	}
+	return notes
+}
+
+// explainManifests turns what the manifests say about podName's pull
+// secrets into findings: misplaced imagePullSecrets, and (when the live pod
+// has none) a change refused because pods are immutable.
+func explainManifests(notes []manifestNote, podName string, live *corev1.Pod) []Finding {
+	var found []Finding
+	seen := map[string]bool{}
+	for _, n := range notes {
+		if n.Kind == "Pod" && n.Name != "" && n.Name != podName {
+			continue
+		}
+		key := n.Issue + "|" + n.Kind + "|" + n.Name
+		if seen[key] {
+			continue // the same slip in the file and in the annotation
+		}
+		seen[key] = true
+		switch n.Issue {
+		case "under-container":
+			found = append(found, Finding{Code: "pod-secret-under-container",
+				Problem:  fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
+				Expected: "spec.imagePullSecrets, at the same level as containers", Try: "Move imagePullSecrets out of the container, two spaces left, next to containers:."})
+		case "outside-template":
+			found = append(found, Finding{Code: "deployment-secret-outside-template",
+				Problem:  fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
+				Expected: "spec.template.spec.imagePullSecrets", Try: "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers."})
+		case "invalid":
+			found = append(found, Finding{Code: "manifest-invalid", Severity: Advice,
+				Problem: fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
+				Try:     "YAML indents with spaces only, and a list item starts with \"- \"."})
+		case "declared":
+			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
+				found = append(found, Finding{Code: "pod-immutable",
+					Problem:  fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
+					Expected: "a pod created with imagePullSecrets",
+					Try:      fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName)})
+			}
+		}
+	}
+	return found
 }

@@ -2,17 +2,14 @@ package check
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
-	k8schain "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 )
 
 func init() {
@@ -61,44 +58,6 @@ func chargedTo(criterion string, list []Finding) []Finding {
 }
 
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
-
-// Container waiting reasons with which the kubelet reports a failed pull.
-var pullFailureReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"}
-
-// pullOutcome is what the kubelet has said about pulling one container's image.
-type pullOutcome int
-
-const (
-	pullUnknown pullOutcome = iota // the kubelet has not said yet (or no kubelet)
-	pullFailed
-	pullSucceeded
-)
-
-// kubeletVerdict reads a pod's container status and events the way a
-// learner reads kubectl describe: did the kubelet pull the image?
-type kubeletVerdict struct {
-	Outcome pullOutcome
-	Reason  string // ErrImagePull, Running, …
-	// Evidence is the kubelet's own words: the Failed/Pulled event text,
-	// or the container status message.
-	Evidence string
-	// FreshPull says the kubelet pulled the image for this pod (with its
-	// credentials), rather than found it already on the node.
-	FreshPull bool
-}
-
-// authRefusal tells a pull refused for credentials from other failures
-// (no such image, registry unreachable, imagePullPolicy: Never).
-func authRefusal(evidence string) bool {
-	e := strings.ToLower(evidence)
-	// Whole phrases, not bare status codes: a port (localhost:40123) may hold "401".
-	for _, w := range []string{"401 unauthorized", "403 forbidden", "unauthorized", "authorization failed", "no basic auth credentials", "access denied", "authentication required"} {
-		if strings.Contains(e, w) {
-			return true
-		}
-	}
-	return false
-}
 
 // podWithImage finds the pod and the container that runs image. Where
 // there is no such container it returns the findings that say why (no
@@ -212,106 +171,6 @@ func explainDeployment(d *appsv1.Deployment, want ImageParts, podName string, fo
 	return nil
 }
 
-// readVerdict gathers the kubelet's verdict on container c of pod: the
-// container's current state decides; the kubelet's events (of this pod and
-// container only) say it in its own words, or decide when the state says
-// nothing yet (a pod between attempts).
-func readVerdict(ctx context.Context, env *Env, pod *corev1.Pod, c *corev1.Container) (kubeletVerdict, error) {
-	var v kubeletVerdict
-	for _, cs := range append(slices.Clone(pod.Status.InitContainerStatuses), pod.Status.ContainerStatuses...) {
-		if cs.Name != c.Name {
-			continue
-		}
-		switch {
-		case cs.State.Waiting != nil && slices.Contains(pullFailureReasons, cs.State.Waiting.Reason):
-			v = kubeletVerdict{Outcome: pullFailed, Reason: cs.State.Waiting.Reason, Evidence: cs.State.Waiting.Message}
-		case cs.State.Running != nil:
-			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "Running"}
-		case cs.ImageID != "":
-			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "ImagePresent"}
-		}
-	}
-	events, err := env.Kube.CoreV1().Events(env.Namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: fields.Set{"involvedObject.name": pod.Name, "involvedObject.uid": string(pod.UID)}.AsSelector().String(),
-	})
-	if err != nil {
-		return v, fmt.Errorf("reading events of pod %s: %w", pod.Name, err)
-	}
-	paths := []string{"spec.containers{" + c.Name + "}", "spec.initContainers{" + c.Name + "}"}
-	var failed, pulled *corev1.Event
-	for i := range events.Items {
-		e := &events.Items[i]
-		if e.InvolvedObject.UID != pod.UID || !slices.Contains(paths, e.InvolvedObject.FieldPath) {
-			continue
-		}
-		switch {
-		case e.Reason == "Failed" && strings.Contains(e.Message, "pull"):
-			if failed == nil || !eventTime(*e).Time.Before(eventTime(*failed).Time) {
-				failed = e
-			}
-		case e.Reason == "Pulled":
-			if pulled == nil || !eventTime(*e).Time.Before(eventTime(*pulled).Time) {
-				pulled = e
-			}
-		}
-	}
-	if v.Outcome == pullUnknown { // the latest event speaks
-		switch {
-		case failed != nil && (pulled == nil || eventTime(*pulled).Time.Before(eventTime(*failed).Time)):
-			v = kubeletVerdict{Outcome: pullFailed, Reason: "ErrImagePull"}
-		case pulled != nil:
-			v = kubeletVerdict{Outcome: pullSucceeded, Reason: "Pulled"}
-		}
-	}
-	switch {
-	case v.Outcome == pullFailed && failed != nil:
-		v.Evidence = failed.Message
-	case v.Outcome == pullSucceeded && pulled != nil:
-		v.Evidence = pulled.Message
-		v.FreshPull = strings.HasPrefix(pulled.Message, "Successfully pulled")
-	}
-	return v, nil
-}
-
-func eventTime(e corev1.Event) metav1.Time {
-	if e.Series != nil && !e.Series.LastObservedTime.IsZero() {
-		return metav1.Time{Time: e.Series.LastObservedTime.Time}
-	}
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp
-	case !e.EventTime.IsZero():
-		return metav1.Time{Time: e.EventTime.Time}
-	}
-	return e.CreationTimestamp
-}
-
-// predictPull resolves the pod's pull secrets the way the kubelet does and
-// asks the registry for the manifest with them: what happens where no
-// kubelet runs.
-func predictPull(ctx context.Context, env *Env, pod *corev1.Pod, image string) (bool, error) {
-	names := make([]string, 0, len(pod.Spec.ImagePullSecrets))
-	for _, s := range pod.Spec.ImagePullSecrets {
-		names = append(names, s.Name)
-	}
-	// The ServiceAccount admission plugin has already copied the service
-	// account's pull secrets into the pod, as the kubelet sees it.
-	kc, err := k8schain.New(ctx, env.Kube, k8schain.Options{Namespace: pod.Namespace, ServiceAccountName: k8schain.NoServiceAccount, ImagePullSecrets: names})
-	if err != nil {
-		return false, fmt.Errorf("resolving pull secrets of pod %s: %w", pod.Name, err)
-	}
-	_, err = headManifestWithKeychain(ctx, env.transport(), image, kc)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, errUnauthorized):
-		return false, nil
-	case errors.Is(err, errNotFound):
-		return false, fmt.Errorf("%s is not in the registry: %w", image, err)
-	}
-	return false, fmt.Errorf("asking the registry for %s: %w", image, err)
-}
-
 // checkPullDenied passes when a pod runs the private image without
 // credentials and the pull was refused: the kubelet's own report where a
 // kubelet runs, the registry's refusal of the pod's (absent) credentials
@@ -360,17 +219,6 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 	}
 	return result(fmt.Sprintf("The registry refuses %s without credentials: this pod cannot pull it.", c.Image),
 		Finding{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused."}), nil
-}
-
-// kubeletSaid quotes the kubelet's own report on a pull.
-func kubeletSaid(v kubeletVerdict) Finding {
-	return Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}
-}
-
-func waitingForKubelet(pod *corev1.Pod, criterion, what, expected string) Finding {
-	return Finding{Code: "pod-waiting-for-kubelet", Criterion: criterion,
-		Problem:  fmt.Sprintf("Pod %s is %s: %s.", pod.Name, pod.Status.Phase, what),
-		Expected: expected, Try: "Wait a few seconds; kubectl describe pod " + pod.Name + " shows the events."}
 }
 
 // checkPulled passes when the pod runs the private image with a pull
@@ -498,58 +346,6 @@ func noPullSecret(ctx context.Context, env *Env, pod *corev1.Pod, secretName, se
 	}
 	return []Finding{{Code: "pod-no-pull-secret", Problem: problem, Expected: "imagePullSecrets: [{name: " + secretName + "}]",
 		Try: fmt.Sprintf("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)}}
-}
-
-// manifestNotes reads the learner's manifests in the work dir and the
-// pod's last-applied annotation, if any.
-func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
-	notes := scanManifestDir(env.WorkDir)
-	if pod != nil {
-		if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
-			notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
-		}
-	}
-	return notes
-}
-
-// explainManifests turns what the manifests say about podName's pull
-// secrets into findings: misplaced imagePullSecrets, and (when the live pod
-// has none) a change refused because pods are immutable.
-func explainManifests(notes []manifestNote, podName string, live *corev1.Pod) []Finding {
-	var found []Finding
-	seen := map[string]bool{}
-	for _, n := range notes {
-		if n.Kind == "Pod" && n.Name != "" && n.Name != podName {
-			continue
-		}
-		key := n.Issue + "|" + n.Kind + "|" + n.Name
-		if seen[key] {
-			continue // the same slip in the file and in the annotation
-		}
-		seen[key] = true
-		switch n.Issue {
-		case "under-container":
-			found = append(found, Finding{Code: "pod-secret-under-container",
-				Problem:  fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
-				Expected: "spec.imagePullSecrets, at the same level as containers", Try: "Move imagePullSecrets out of the container, two spaces left, next to containers:."})
-		case "outside-template":
-			found = append(found, Finding{Code: "deployment-secret-outside-template",
-				Problem:  fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
-				Expected: "spec.template.spec.imagePullSecrets", Try: "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers."})
-		case "invalid":
-			found = append(found, Finding{Code: "manifest-invalid", Severity: Advice,
-				Problem: fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
-				Try:     "YAML indents with spaces only, and a list item starts with \"- \"."})
-		case "declared":
-			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
-				found = append(found, Finding{Code: "pod-immutable",
-					Problem:  fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
-					Expected: "a pod created with imagePullSecrets",
-					Try:      fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName)})
-			}
-		}
-	}
-	return found
 }
 
 // hasPullSecret says where the pull secrets of a pod that should have

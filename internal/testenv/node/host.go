@@ -1,3 +1,7 @@
+// This file is long on purpose: everything the harness changes on the host
+// (containerd, mounts, bridge, iptables, sysctls) and undoes, side by side,
+// so that each change is read next to its cleanup.
+
 package node
 
 import (

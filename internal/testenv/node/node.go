@@ -1,3 +1,6 @@
+// (node.go is long on purpose: the start-up order of the control plane and
+// the node, one process after another, reads best in one place.)
+//
 // Package node runs a real one-node Kubernetes cluster as local processes
 // for integration tests: etcd, kube-apiserver, kube-scheduler and a kubelet
 // from BinDir, with Debian's containerd, runc and CNI plugins (installed by
