@@ -42,6 +42,10 @@ type Env struct {
 	Kubelet bool
 	// Transport reaches the registry; nil means http.DefaultTransport.
 	Transport http.RoundTripper
+	// Node is the control-plane node; nil where imagelab cannot reach it,
+	// and then NoNode says why and what to use instead.
+	Node   Node
+	NoNode string
 }
 
 // Registry is a private registry and the credentials for it.
@@ -239,6 +243,13 @@ func (env *Env) Provides(n Needs) error {
 	}
 	if n.Has(NeedsDockerConfig) && (env == nil || env.DockerConfigDir == "") {
 		missing = append(missing, "a docker config dir")
+	}
+	if n.Has(NeedsNode) && (env == nil || env.Node == nil) {
+		why := "this step works on the control-plane node, which only a sandbox imagelab made (imagelab up) gives it"
+		if env != nil && env.NoNode != "" {
+			why = env.NoNode
+		}
+		return fmt.Errorf("%w: %s", ErrUnavailable, why)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: this step needs %s", ErrNoSandbox, strings.Join(missing, " and "))

@@ -65,6 +65,8 @@ const (
 	NeedsCluster
 	NeedsRegistry
 	NeedsDockerConfig
+	// NeedsNode: the control-plane node (its files, its kubelet).
+	NeedsNode
 )
 
 // Has reports whether n includes all of x.
@@ -72,7 +74,7 @@ func (n Needs) Has(x Needs) bool { return n&x == x }
 
 // Sandbox reports whether a check with these needs talks to the sandbox
 // (and so can only run once it is ready).
-func (n Needs) Sandbox() bool { return n&(NeedsCluster|NeedsRegistry|NeedsDockerConfig) != 0 }
+func (n Needs) Sandbox() bool { return n&(NeedsCluster|NeedsRegistry|NeedsDockerConfig|NeedsNode) != 0 }
 
 // Seen says how the app learns that a subject changed.
 type Seen int
@@ -148,6 +150,9 @@ func (d Definition) validate() error {
 		}
 		if s.Namespaced && !d.Needs.Has(NeedsCluster) {
 			return fmt.Errorf("%s: resets %s objects but does not need the cluster", d.Name, s.Kind)
+		}
+		if (s == APIServerManifest || s == KubeletConfig) && !d.Needs.Has(NeedsNode|NeedsCluster) {
+			return fmt.Errorf("%s: resets %s but does not need the node and the cluster", d.Name, s.Kind)
 		}
 	}
 	for _, s := range d.Watches {
