@@ -95,13 +95,3 @@ func DefaultKeyMap() KeyMap {
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
 	}
 }
-
-// bindings is a help.KeyMap made of plain lists: the root assembles the
-// one for the focused component.
-type bindings struct {
-	short []key.Binding
-	full  [][]key.Binding
-}
-
-func (b bindings) ShortHelp() []key.Binding  { return b.short }
-func (b bindings) FullHelp() [][]key.Binding { return b.full }

@@ -28,7 +28,6 @@ type renderKey struct {
 type renderedMsg struct {
 	key renderKey
 	out string
-	err error
 }
 
 // stepMarkdown is the text of the step: its body, the hints shown so far
@@ -101,9 +100,14 @@ func renderMarkdown(style string, width int, md string) (string, error) {
 	return strings.Trim(out, "\n"), err
 }
 
-func renderCmd(key renderKey, md string) tea.Cmd {
+// renderCmd renders md for key; when glamour fails, the text shows
+// fallback (raw markdown beats no text).
+func renderCmd(key renderKey, md, fallback string) tea.Cmd {
 	return func() tea.Msg {
 		out, err := renderMarkdown(key.style, key.width, md)
-		return renderedMsg{key: key, out: out, err: err}
+		if err != nil {
+			out = fallback
+		}
+		return renderedMsg{key: key, out: out}
 	}
 }

@@ -13,74 +13,120 @@ import (
 	"github.com/imagelab/imagelab/progress"
 )
 
+// openStepMsg asks the root to go to a step.
+type openStepMsg struct{ step *lessons.Step }
+
 // sidebar lists the lessons and their steps with the learner's progress:
 // ✓ passed, ▸ current, ○ not yet. Focused (key l), it moves a cursor and
-// opens the step or lesson under it.
+// opens the step or lesson under it. It keeps its window on the cursor
+// (or the current step) as it changes, so View only draws.
 type sidebar struct {
-	c      *common
-	cur    *lessons.Curriculum
-	store  *progress.Store
-	cursor int // row under the cursor
-	offset int // first row shown
+	c             *common
+	store         *progress.Store
+	rows          []sidebarRow
+	current       *lessons.Step
+	focused       bool
+	cursor        int // row under the cursor
+	offset        int // first row shown
+	width, height int
 }
 
 // sidebarRow is a lesson title, a step, or a blank between lessons.
 type sidebarRow struct {
 	lesson *lessons.Lesson
 	step   *lessons.Step
-	num    int // the lesson's number
-	pos    string
 }
 
-func (s *sidebar) rows() []sidebarRow {
-	var out []sidebarRow
-	for li, l := range s.cur.Lessons {
+func newSidebar(c *common, cur *lessons.Curriculum, store *progress.Store, current *lessons.Step) sidebar {
+	s := sidebar{c: c, store: store}
+	for li, l := range cur.Lessons {
 		if li > 0 {
-			out = append(out, sidebarRow{})
+			s.rows = append(s.rows, sidebarRow{})
 		}
-		out = append(out, sidebarRow{lesson: l, num: li + 1})
-		for si, st := range l.Steps {
-			out = append(out, sidebarRow{lesson: l, step: st, num: li + 1, pos: fmt.Sprintf("%d.%d", li+1, si+1)})
+		s.rows = append(s.rows, sidebarRow{lesson: l})
+		for _, st := range l.Steps {
+			s.rows = append(s.rows, sidebarRow{lesson: l, step: st})
 		}
 	}
-	return out
+	s.setCurrent(current)
+	return s
+}
+
+// setCurrent marks the step the app shows and puts the cursor on it.
+func (s *sidebar) setCurrent(step *lessons.Step) {
+	s.current = step
+	s.cursorTo(step)
 }
 
 func (s *sidebar) cursorTo(step *lessons.Step) {
-	for i, r := range s.rows() {
+	for i, r := range s.rows {
 		if r.step == step {
 			s.cursor = i
-			return
+			break
 		}
 	}
+	s.follow()
+}
+
+// focus gives the list the keys, its cursor on the current step.
+func (s *sidebar) focus() {
+	s.focused = true
+	s.cursorTo(s.current)
+}
+
+// blur hands the keys back, the cursor back on the current step.
+func (s *sidebar) blur() {
+	s.focused = false
+	s.cursorTo(s.current)
+}
+
+func (s *sidebar) SetSize(w, h int) {
+	s.width, s.height = w, h
+	s.follow()
+}
+
+// follow keeps the anchor — the cursor when focused, else the current
+// step — in the window; the wheel may move the window meanwhile.
+func (s *sidebar) follow() {
+	if s.height <= 0 || len(s.rows) <= s.height {
+		s.offset = 0
+		return
+	}
+	anchor := s.cursor
+	if !s.focused {
+		anchor = 0
+		for i, r := range s.rows {
+			if r.step != nil && r.step == s.current {
+				anchor = i
+			}
+		}
+	}
+	if anchor < s.offset {
+		s.offset = anchor
+	}
+	if anchor >= s.offset+s.height {
+		s.offset = anchor - s.height + 1
+	}
+	s.offset = max(0, min(s.offset, len(s.rows)-s.height))
 }
 
 // move moves the cursor by d rows, over blanks.
 func (s *sidebar) move(d int) {
-	rows := s.rows()
-	i := s.cursor
-	for {
-		i += d
-		if i < 0 || i >= len(rows) {
-			return
-		}
-		if rows[i].lesson != nil {
+	for i := s.cursor + d; i >= 0 && i < len(s.rows); i += d {
+		if s.rows[i].lesson != nil {
 			s.cursor = i
 			return
 		}
 	}
 }
 
-func (s *sidebar) scroll(d int) { s.offset = max(0, s.offset+d) }
-
 // selected is the step the cursor opens: the step itself, or a lesson's
 // first step not passed yet.
 func (s *sidebar) selected() *lessons.Step {
-	rows := s.rows()
-	if s.cursor < 0 || s.cursor >= len(rows) || rows[s.cursor].lesson == nil {
+	if s.cursor < 0 || s.cursor >= len(s.rows) || s.rows[s.cursor].lesson == nil {
 		return nil
 	}
-	r := rows[s.cursor]
+	r := s.rows[s.cursor]
 	if r.step != nil {
 		return r.step
 	}
@@ -92,17 +138,57 @@ func (s *sidebar) selected() *lessons.Step {
 	return r.lesson.Steps[0]
 }
 
-// view draws the list in width×height, keeping the cursor (or the
-// current step) in sight.
-func (s *sidebar) view(width, height int, current *lessons.Step, focused bool) string {
+// handles says the focused list takes this key; the others go to the app.
+func (s *sidebar) handles(msg tea.KeyPressMsg) bool {
+	k := s.c.keys
+	return s.focused && key.Matches(msg, k.Up, k.Down, k.Select, k.Back)
+}
+
+// Update moves the cursor, opens the step under it, scrolls on the wheel.
+func (s *sidebar) Update(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	switch msg := msg.(type) {
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			s.offset = max(0, s.offset-3)
+		case tea.MouseWheelDown:
+			s.offset += 3
+		}
+	case tea.KeyPressMsg:
+		k := s.c.keys
+		switch {
+		case key.Matches(msg, k.Up):
+			s.move(-1)
+		case key.Matches(msg, k.Down):
+			s.move(1)
+		case key.Matches(msg, k.Select):
+			if step := s.selected(); step != nil {
+				cmd = send(openStepMsg{step})
+			}
+			s.blur()
+		case key.Matches(msg, k.Back):
+			s.blur()
+		}
+	}
+	s.follow()
+	return cmd
+}
+
+// View draws the rows in the window.
+func (s *sidebar) View() string {
 	st := s.c.styles
-	rows := s.rows()
-	lines := make([]string, len(rows))
-	anchor := 0
-	for i, r := range rows {
+	width := s.width
+	end := len(s.rows)
+	if s.height > 0 {
+		end = min(end, s.offset+s.height)
+	}
+	var lines []string
+	for i := s.offset; i < end; i++ {
+		r := s.rows[i]
+		var line string
 		switch {
 		case r.lesson == nil:
-			lines[i] = ""
 		case r.step == nil:
 			done := 0
 			for _, x := range r.lesson.Steps {
@@ -110,88 +196,42 @@ func (s *sidebar) view(width, height int, current *lessons.Step, focused bool) s
 					done++
 				}
 			}
-			count := fmt.Sprintf("%d/%d", done, len(r.lesson.Steps))
-			if done == len(r.lesson.Steps) {
-				count = "✓"
+			all := done == len(r.lesson.Steps)
+			count, countStyle := fmt.Sprintf("%d/%d", done, len(r.lesson.Steps)), st.Dim
+			if all {
+				count, countStyle = "✓", st.MarkDone
 			}
 			style := st.Lesson
-			if current != nil && current.Lesson == r.lesson {
+			if s.current != nil && s.current.Lesson == r.lesson {
 				style = st.LessonCurrent
 			}
-			title := ansi.Truncate(fmt.Sprintf("%d %s", r.num, r.lesson.Title), width-lipgloss.Width(count)-1, "…")
+			title := ansi.Truncate(fmt.Sprintf("%d %s", r.lesson.Number, r.lesson.Title), width-lipgloss.Width(count)-1, "…")
 			gap := max(1, width-lipgloss.Width(title)-lipgloss.Width(count))
-			lines[i] = style.Render(title) + strings.Repeat(" ", gap) + s.countStyle(done == len(r.lesson.Steps)).Render(count)
+			line = style.Render(title) + strings.Repeat(" ", gap) + countStyle.Render(count)
 		default:
 			mark, markStyle, textStyle := "○", st.MarkTodo, st.Step
 			if s.store.Passed(r.step.Ref()) {
 				mark, markStyle = "✓", st.MarkDone
 			}
-			if r.step == current {
+			if r.step == s.current {
 				if mark != "✓" {
 					mark = "▸"
 				}
 				markStyle, textStyle = st.MarkCurrent, st.StepCurrent
-				anchor = i
 			}
-			text := ansi.Truncate(r.step.Title, width-4, "…")
-			lines[i] = " " + markStyle.Render(mark) + " " + textStyle.Render(text)
+			line = " " + markStyle.Render(mark) + " " + textStyle.Render(ansi.Truncate(r.step.Title, width-4, "…"))
 		}
-		if focused && i == s.cursor {
-			lines[i] = st.Cursor.Render(ansi.Strip(padRight(lines[i], width)))
+		if s.focused && i == s.cursor {
+			line = st.Cursor.Render(ansi.Strip(padRight(line, width)))
 		}
-	}
-	if focused {
-		anchor = s.cursor
-	}
-	// Keep the anchor in sight; the wheel may move the window meanwhile.
-	if height > 0 && len(lines) > height {
-		if anchor < s.offset {
-			s.offset = anchor
-		}
-		if anchor >= s.offset+height {
-			s.offset = anchor - height + 1
-		}
-		s.offset = min(s.offset, len(lines)-height)
-		lines = lines[s.offset : s.offset+height]
-	} else {
-		s.offset = 0
+		lines = append(lines, line)
 	}
 	return strings.Join(lines, "\n")
 }
 
-func (s *sidebar) countStyle(done bool) lipgloss.Style {
-	if done {
-		return s.c.styles.MarkDone
-	}
-	return s.c.styles.Dim
+func (s *sidebar) ShortHelp() []key.Binding {
+	k := s.c.keys
+	return []key.Binding{k.ListMove, k.Select, k.Back}
 }
 
-// onSidebarKey handles the keys of the focused lesson list; ok is false for
-// keys it leaves to the app.
-func (m *Model) onSidebarKey(msg tea.KeyPressMsg) (cmd tea.Cmd, ok bool) {
-	k := m.c.keys
-	switch {
-	case key.Matches(msg, k.Up):
-		m.sidebar.move(-1)
-	case key.Matches(msg, k.Down):
-		m.sidebar.move(1)
-	case key.Matches(msg, k.Select):
-		m.focus = focusContent
-		if s := m.sidebar.selected(); s != nil {
-			return m.goTo(m.indexOf(s)), true
-		}
-	case key.Matches(msg, k.Back):
-		m.focus = focusContent
-		m.sidebar.cursorTo(m.step())
-	default:
-		return nil, false
-	}
-	return nil, true
-}
-
-func padRight(s string, w int) string {
-	if d := w - lipgloss.Width(s); d > 0 {
-		return s + strings.Repeat(" ", d)
-	}
-	return s
-}
+func (s *sidebar) FullHelp() [][]key.Binding { return [][]key.Binding{s.ShortHelp()} }

@@ -1,6 +1,7 @@
-// Package tui is imagelab's terminal app: the Bubble Tea root model, its
-// components (header, lesson sidebar, step text, result panel, dialogs),
-// styles and keys. It gets the curriculum, the progress file and the
+// Package tui is imagelab's terminal app: a Bubble Tea root model that
+// routes messages to its components (step text, result panel, answer
+// field, lesson sidebar, dialogs, sandbox tracker, check scheduler) and
+// composes their views. It gets the curriculum, the progress file and the
 // sandbox through Options and never touches the cluster, the registry or
 // files in Update: all of that runs in tea.Cmds and comes back as typed
 // messages, so the app stays responsive while the sandbox starts.
@@ -21,6 +22,26 @@ import (
 	"github.com/imagelab/imagelab/sandbox"
 )
 
+// Sandbox is what the app asks of the sandbox; internal/app implements it.
+// Every method is called from a tea.Cmd, never from Update.
+type Sandbox interface {
+	// Start creates or reuses the sandbox, reporting phases through
+	// report. It is called once at start-up and again on retry.
+	// sandbox.ErrNoSandbox means there is none to use yet.
+	Start(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error)
+	// CheckEnv is what the checks see of the sandbox.
+	CheckEnv(sb *sandbox.Sandbox) (*check.Env, error)
+	// Values are the sandbox's facts the lesson texts use.
+	Values(sb *sandbox.Sandbox) lessons.Values
+	// Shell is the learner's shell inside the sandbox, for key t (it may
+	// write rc files).
+	Shell(sb *sandbox.Sandbox) (*exec.Cmd, error)
+	// Remove removes the sandbox when the learner quits with "remove".
+	Remove(ctx context.Context, sb *sandbox.Sandbox) error
+	// ResetStep deletes what a step made in the sandbox.
+	ResetStep(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error
+}
+
 // Options is everything the app gets from its caller.
 type Options struct {
 	Curriculum *lessons.Curriculum
@@ -29,21 +50,9 @@ type Options struct {
 	// ProgressWarning is shown once: the progress file was damaged and moved aside.
 	ProgressWarning error
 
-	// StartSandbox creates or reuses the sandbox, reporting phases through
-	// report. It is called once at start-up (and again on retry) from a
-	// tea.Cmd. sandbox.ErrNoSandbox means there is none to use yet.
-	StartSandbox func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error)
-	// CheckEnv is what the checks see of the sandbox.
-	CheckEnv func(*sandbox.Sandbox) (*check.Env, error)
-	// Values are the sandbox's facts the lesson texts use.
-	Values func(*sandbox.Sandbox) lessons.Values
-	// ShellCommand is the learner's shell inside the sandbox, for key t.
-	// It is called from a tea.Cmd (it may write rc files).
-	ShellCommand func(*sandbox.Sandbox) (*exec.Cmd, error)
-	// RemoveSandbox removes the sandbox when the learner quits with "remove".
-	RemoveSandbox func(ctx context.Context, sb *sandbox.Sandbox) error
-	// ResetStep deletes what a step made; nil means r resets progress only.
-	ResetStep func(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error
+	// Sandbox is the sandbox the steps are done in; nil means there is
+	// none (only the steps that need no cluster work).
+	Sandbox Sandbox
 
 	// EnvCommand is the line that puts another terminal in the sandbox,
 	// shown for split-screen use (default: eval "$(imagelab env)").
@@ -97,7 +106,7 @@ func Run(ctx context.Context, opts Options, progOpts ...tea.ProgramOption) (Outc
 	if fm, ok := final.(*Model); ok {
 		m = fm
 	}
-	if serr := m.flush(); serr != nil && err == nil {
+	if serr := m.course.flush(); serr != nil && err == nil {
 		err = serr
 	}
 	if err != nil && (errors.Is(err, tea.ErrProgramKilled) || errors.Is(err, tea.ErrInterrupted)) && ctx.Err() != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,10 +169,57 @@ func start(t *testing.T, opts Options, w, h int) *app {
 	return &app{t: t, tm: tm, probe: p}
 }
 
-// noSandbox is a StartSandbox that finds none.
-func noSandbox(context.Context, sandbox.Reporter) (*sandbox.Sandbox, error) {
-	return nil, sandbox.ErrNoSandbox
+// fakeSandbox is a Sandbox made of functions, for tests; the ones left
+// nil do nothing (Shell has no shell to give).
+type fakeSandbox struct {
+	start  func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error)
+	env    func(sb *sandbox.Sandbox) (*check.Env, error)
+	values func(sb *sandbox.Sandbox) lessons.Values
+	remove func(ctx context.Context, sb *sandbox.Sandbox) error
+	reset  func(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error
 }
+
+func (f *fakeSandbox) Start(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	if f.start == nil {
+		return nil, sandbox.ErrNoSandbox
+	}
+	return f.start(ctx, report)
+}
+
+func (f *fakeSandbox) CheckEnv(sb *sandbox.Sandbox) (*check.Env, error) {
+	if f.env == nil {
+		return &check.Env{}, nil
+	}
+	return f.env(sb)
+}
+
+func (f *fakeSandbox) Values(sb *sandbox.Sandbox) lessons.Values {
+	if f.values == nil {
+		return lessons.Placeholder()
+	}
+	return f.values(sb)
+}
+
+func (f *fakeSandbox) Shell(*sandbox.Sandbox) (*exec.Cmd, error) {
+	return nil, errors.New("no shell in tests")
+}
+
+func (f *fakeSandbox) Remove(ctx context.Context, sb *sandbox.Sandbox) error {
+	if f.remove == nil {
+		return nil
+	}
+	return f.remove(ctx, sb)
+}
+
+func (f *fakeSandbox) ResetStep(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error {
+	if f.reset == nil {
+		return nil
+	}
+	return f.reset(ctx, sb, step)
+}
+
+// noSandbox finds no sandbox.
+var noSandbox = &fakeSandbox{}
 
 // lab is a sandbox on a fake clientset and a real in-process registry.
 type lab struct {
@@ -195,22 +243,25 @@ func newLab(t *testing.T) *lab {
 	return &lab{sb: sb, kube: fake.NewClientset(), reg: reg}
 }
 
-// options wires the lab into the app as internal/app does.
-func (l *lab) options() Options {
-	return Options{
-		StartSandbox: func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+// box is the lab as the app's Sandbox, wired as internal/app does.
+func (l *lab) box() *fakeSandbox {
+	return &fakeSandbox{
+		start: func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
 			report(sandbox.Event{Phase: sandbox.PhaseConnect, Message: "Connecting to the cluster"})
 			return l.sb, nil
 		},
-		CheckEnv: func(sb *sandbox.Sandbox) (*check.Env, error) {
+		env: func(sb *sandbox.Sandbox) (*check.Env, error) {
 			return &check.Env{Kube: l.kube, Namespace: sb.Namespace, DockerConfigDir: sb.DockerConfigDir, WorkDir: sb.WorkDir,
 				Registry: check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password}}, nil
 		},
-		Values: func(sb *sandbox.Sandbox) lessons.Values {
+		values: func(sb *sandbox.Sandbox) lessons.Values {
 			return lessons.Values{Registry: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password, Namespace: sb.Namespace}
 		},
 	}
 }
+
+// options are the app's options with the lab as its sandbox.
+func (l *lab) options() Options { return Options{Sandbox: l.box()} }
 
 // regcred is the secret kubectl create secret docker-registry makes.
 func (l *lab) regcred(password string) *corev1.Secret {
@@ -223,7 +274,7 @@ func (l *lab) regcred(password string) *corev1.Secret {
 }
 
 func TestNavigation(t *testing.T) {
-	opts := Options{StartSandbox: noSandbox}
+	opts := Options{Sandbox: noSandbox}
 	store, _, err := progress.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -245,10 +296,10 @@ func TestNavigation(t *testing.T) {
 		t.Errorf("a step that needs the cluster does not say so:\n%s", s)
 	}
 	m := a.quit()
-	if got := m.step().Ref(); got != "secrets/push" {
+	if got := m.course.step().Ref(); got != "secrets/push" {
 		t.Errorf("ended on %s", got)
 	}
-	if err := m.flush(); err != nil { // as Run does
+	if err := m.course.flush(); err != nil { // as Run does
 		t.Fatal(err)
 	}
 	// Where the learner is was saved, and a new app resumes there.
@@ -259,13 +310,13 @@ func TestNavigation(t *testing.T) {
 	if again.State.Current != "secrets/push" {
 		t.Errorf("saved current step %q, want secrets/push", again.State.Current)
 	}
-	b := start(t, Options{StartSandbox: noSandbox, Progress: again}, 120, 36)
+	b := start(t, Options{Sandbox: noSandbox, Progress: again}, 120, 36)
 	b.waitFor("2.2 Tag and push")
 	b.quit()
 }
 
 func TestHintsOneAtATime(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox}, 120, 36)
+	a := start(t, Options{Sandbox: noSandbox}, 120, 36)
 	a.waitFor("Every image has a full name")
 	if strings.Contains(a.screen(), "Hint 1") {
 		t.Fatal("a hint is shown before it was asked for")
@@ -280,13 +331,13 @@ func TestHintsOneAtATime(t *testing.T) {
 	a.keys("h")
 	a.waitFor("no more hints")
 	m := a.quit()
-	if got := m.store.Step("names/full-name").Hints; got != 3 {
+	if got := m.course.store.Step("names/full-name").Hints; got != 3 {
 		t.Errorf("hints seen = %d, want 3", got)
 	}
 }
 
 func TestSolutionAfterConfirmation(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox}, 120, 36)
+	a := start(t, Options{Sandbox: noSandbox}, 120, 36)
 	a.waitFor("Every image has a full name")
 	a.keys("s")
 	a.waitFor("Show the solution?", "You learn more by trying")
@@ -303,7 +354,7 @@ func TestSolutionAfterConfirmation(t *testing.T) {
 }
 
 func TestQuizAnswerInline(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox}, 120, 36)
+	a := start(t, Options{Sandbox: noSandbox}, 120, 36)
 	a.waitFor("press enter to type it")
 	a.keys("enter", "nginx", "enter")
 	a.waitFor("✗ Not quite.")
@@ -314,17 +365,17 @@ func TestQuizAnswerInline(t *testing.T) {
 	a.keys("docker.io/library/nginx:latest", "enter")
 	a.waitFor("✓ Right.", "1/5 ✓")
 	m := a.quit()
-	if !m.store.Passed("names/full-name") || m.store.Step("names/full-name").Answer != "docker.io/library/nginx:latest" {
-		t.Errorf("progress after the right answer: %+v", m.store.State.Steps["names/full-name"])
+	if !m.course.store.Passed("names/full-name") || m.course.store.Step("names/full-name").Answer != "docker.io/library/nginx:latest" {
+		t.Errorf("progress after the right answer: %+v", m.course.store.State.Steps["names/full-name"])
 	}
 }
 
 func TestResetAfterConfirmation(t *testing.T) {
 	l := newLab(t)
-	opts := l.options()
-	opts.DisableWatch = true
+	box := l.box()
+	opts := Options{Sandbox: box, DisableWatch: true}
 	var resets atomic.Int32
-	opts.ResetStep = func(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error {
+	box.reset = func(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error {
 		if sb != l.sb || step.Ref() != "secrets/regcred" {
 			t.Errorf("ResetStep(%v, %s)", sb, step.Ref())
 		}
@@ -352,7 +403,7 @@ func TestResetAfterConfirmation(t *testing.T) {
 		t.Errorf("ResetStep ran %d times", resets.Load())
 	}
 	m := a.quit()
-	if m.store.Passed("secrets/regcred") {
+	if m.course.store.Passed("secrets/regcred") {
 		t.Error("the step is still passed after its reset")
 	}
 }
@@ -360,9 +411,9 @@ func TestResetAfterConfirmation(t *testing.T) {
 func TestSandboxFailureBanner(t *testing.T) {
 	var calls atomic.Int32
 	l := newLab(t)
-	opts := l.options()
-	opts.DisableWatch = true
-	opts.StartSandbox = func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	box := l.box()
+	opts := Options{Sandbox: box, DisableWatch: true}
+	box.start = func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
 		if calls.Add(1) == 1 {
 			report(sandbox.Event{Phase: sandbox.PhaseCluster, Message: "Creating the kind cluster"})
 			return nil, errors.New("docker: no engine answers at unix:///var/run/docker.sock")
@@ -385,12 +436,12 @@ func TestSandboxFailureBanner(t *testing.T) {
 	a.waitGone("could not start")
 	a.quit()
 	if calls.Load() != 2 {
-		t.Errorf("StartSandbox called %d times, want 2", calls.Load())
+		t.Errorf("Start called %d times, want 2", calls.Load())
 	}
 }
 
 func TestNoSandboxBanner(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox, UpCommand: "imagelab up --state-dir /tmp/x"}, 80, 24)
+	a := start(t, Options{Sandbox: noSandbox, UpCommand: "imagelab up --state-dir /tmp/x"}, 80, 24)
 	a.waitFor("No sandbox yet.", "imagelab up --state-dir /tmp/x", "Every image has a full name")
 	golden.RequireEqual(t, a.screen())
 	a.quit()
@@ -530,10 +581,10 @@ func TestQuitAsksToKeepOrRemove(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			opts := l.options()
-			opts.DisableWatch = true
+			box := l.box()
+			opts := Options{Sandbox: box, DisableWatch: true}
 			var removed atomic.Bool
-			opts.RemoveSandbox = func(ctx context.Context, sb *sandbox.Sandbox) error {
+			box.remove = func(ctx context.Context, sb *sandbox.Sandbox) error {
 				removed.Store(sb == l.sb)
 				return nil
 			}
@@ -559,9 +610,9 @@ func TestQuitAsksToKeepOrRemove(t *testing.T) {
 
 func TestCtrlCQuitsWithoutAsking(t *testing.T) {
 	l := newLab(t)
-	opts := l.options()
-	opts.DisableWatch = true
-	opts.RemoveSandbox = func(context.Context, *sandbox.Sandbox) error {
+	box := l.box()
+	opts := Options{Sandbox: box, DisableWatch: true}
+	box.remove = func(context.Context, *sandbox.Sandbox) error {
 		t.Error("ctrl+c removed the sandbox")
 		return nil
 	}
@@ -583,7 +634,7 @@ func TestProgressWarningAndFinish(t *testing.T) {
 		store.MarkPassed(s.Ref(), testNow)
 	}
 	store.State.Current = "names/full-name"
-	a := start(t, Options{StartSandbox: noSandbox, Progress: store, Curriculum: cur,
+	a := start(t, Options{Sandbox: noSandbox, Progress: store, Curriculum: cur,
 		ProgressWarning: errors.New("progress file was damaged; it was moved to progress.json.damaged")}, 120, 36)
 	a.waitFor("Progress was reset.", "progress.json.damaged", "4/5 ✓")
 	a.keys("enter", "docker.io/library/nginx:latest", "enter")
@@ -595,7 +646,7 @@ func TestProgressWarningAndFinish(t *testing.T) {
 
 // TestNoColor: with the ASCII profile (NO_COLOR) the app writes no colour.
 func TestNoColor(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox}, 80, 24)
+	a := start(t, Options{Sandbox: noSandbox}, 80, 24)
 	a.waitFor("Every image has a full name")
 	a.quit()
 	out := readAll(t, a.tm)
@@ -608,7 +659,7 @@ func TestNoColor(t *testing.T) {
 
 // TestLightBackground: a light terminal gets the light styles.
 func TestLightBackground(t *testing.T) {
-	m := New(context.Background(), Options{Curriculum: fixture(t), StartSandbox: noSandbox})
+	m := New(context.Background(), Options{Curriculum: fixture(t), Sandbox: noSandbox})
 	if m.c.styles.Glamour != "dark" {
 		t.Fatalf("glamour style %q before the terminal answered, want dark", m.c.styles.Glamour)
 	}
@@ -640,7 +691,7 @@ func basicAuth(user, pass string) string {
 
 // TestMouseWheelScrolls: the wheel scrolls the step text under it.
 func TestMouseWheelScrolls(t *testing.T) {
-	a := start(t, Options{StartSandbox: noSandbox}, 80, 24)
+	a := start(t, Options{Sandbox: noSandbox}, 80, 24)
 	a.waitFor("Every image has a full name")
 	a.keys("h", "h", "h", "s", "y")
 	a.waitFor("Reference solution", "─ end ─")
@@ -669,7 +720,7 @@ func TestQuitWhileStartingWaitsForCleanup(t *testing.T) {
 		close(cleaned)
 		return nil, ctx.Err()
 	}
-	a := start(t, Options{Curriculum: fixture(t), Progress: store, StartSandbox: startSandbox}, 120, 36)
+	a := start(t, Options{Curriculum: fixture(t), Progress: store, Sandbox: &fakeSandbox{start: startSandbox}}, 120, 36)
 	a.waitFor("Creating the kind cluster")
 	m := a.quit()
 	m.cancel() // as Run does when the program ends

@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
 	"github.com/imagelab/imagelab/tui"
 )
@@ -35,18 +37,9 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 		Curriculum:      ss.cur,
 		Progress:        store,
 		ProgressWarning: ss.warning,
-		StartSandbox: func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
-			return o.startSandbox(ctx, stateDir, report)
-		},
-		CheckEnv:     checkEnv,
-		Values:       values,
-		ShellCommand: sandboxShell(stateDir),
-		RemoveSandbox: func(ctx context.Context, sb *sandbox.Sandbox) error {
-			return sandbox.Remove(ctx, sb, stateDir, sandbox.NoReport)
-		},
-		ResetStep:  resetStep,
-		EnvCommand: fmt.Sprintf(`eval "$(imagelab env%s)"`, stateDirFlag(g)),
-		UpCommand:  "imagelab up" + stateDirFlag(g),
+		Sandbox:         tuiSandbox{up: o, stateDir: stateDir},
+		EnvCommand:      fmt.Sprintf(`eval "$(imagelab env%s)"`, stateDirFlag(g)),
+		UpCommand:       "imagelab up" + stateDirFlag(g),
 	}
 	out, err := tui.Run(ctx, opts, tea.WithInput(streams.In), tea.WithOutput(streams.Out))
 	if err != nil {
@@ -101,6 +94,35 @@ func stateDirFlag(g *globalFlags) string {
 		return ""
 	}
 	return " --state-dir " + shellQuote(g.stateDir)
+}
+
+// tuiSandbox is the sandbox as the tutorial uses it (tui.Sandbox): started
+// as imagelab up would start it, with up's flags.
+type tuiSandbox struct {
+	up       *upOptions
+	stateDir string
+}
+
+var _ tui.Sandbox = tuiSandbox{}
+
+func (t tuiSandbox) Start(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+	return t.up.startSandbox(ctx, t.stateDir, report)
+}
+
+func (tuiSandbox) CheckEnv(sb *sandbox.Sandbox) (*check.Env, error) { return checkEnv(sb) }
+
+func (tuiSandbox) Values(sb *sandbox.Sandbox) lessons.Values { return values(sb) }
+
+func (t tuiSandbox) Shell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
+	return sandboxShell(t.stateDir)(sb)
+}
+
+func (t tuiSandbox) Remove(ctx context.Context, sb *sandbox.Sandbox) error {
+	return sandbox.Remove(ctx, sb, t.stateDir, sandbox.NoReport)
+}
+
+func (tuiSandbox) ResetStep(ctx context.Context, sb *sandbox.Sandbox, s *lessons.Step) error {
+	return resetStep(ctx, sb, s)
 }
 
 // sandboxShell is the learner's shell in the sandbox (as imagelab shell
