@@ -65,11 +65,16 @@ type CheckSpec struct {
 }
 
 // Solution is the reference solution, run by the content test: files
-// written to the work dir, then a shell script; or a quiz answer.
+// written to the work dir, then a shell script; or a quiz answer. A step
+// done on the control-plane node has a Node script instead, run in the
+// node's root shell, and RestartKubelet when the kubelet must read its
+// config again (systemctl restart kubelet).
 type Solution struct {
-	Answer string            `yaml:"answer"`
-	Files  map[string]string `yaml:"files"`
-	Run    string            `yaml:"run"`
+	Answer         string            `yaml:"answer"`
+	Files          map[string]string `yaml:"files"`
+	Run            string            `yaml:"run"`
+	Node           string            `yaml:"node"`
+	RestartKubelet bool              `yaml:"restartKubelet"`
 }
 
 // Ref is the step's address: lesson-id/step-id.
@@ -98,11 +103,23 @@ type Values struct {
 	User      string
 	Password  string
 	Namespace string
+	// APIServerManifest and KubeletConfig are where the control-plane
+	// node keeps the files the CKS lessons edit (kubeadm's paths on a
+	// kind node).
+	APIServerManifest string
+	KubeletConfig     string
 }
+
+// The kubeadm paths of the files the control-plane lessons edit.
+const (
+	KubeadmAPIServerManifest = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+	KubeadmKubeletConfig     = "/var/lib/kubelet/config.yaml"
+)
 
 // Placeholder values, shown while the sandbox is still being made.
 func Placeholder() Values {
-	return Values{Registry: "localhost:<port>", User: "<user>", Password: "<password>", Namespace: "<namespace>"}
+	return Values{Registry: "localhost:<port>", User: "<user>", Password: "<password>", Namespace: "<namespace>",
+		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig}
 }
 
 var funcs = template.FuncMap{
@@ -139,7 +156,8 @@ func (s *Step) Hint(i int, v Values) string { return mustRender(s.Ref()+" hint",
 
 // RenderedSolution is the solution with the sandbox's values filled in.
 func (s *Step) RenderedSolution(v Values) Solution {
-	out := Solution{Answer: mustRender(s.Ref()+" answer", s.Solution.Answer, v), Run: mustRender(s.Ref()+" run", s.Solution.Run, v)}
+	out := Solution{Answer: mustRender(s.Ref()+" answer", s.Solution.Answer, v), Run: mustRender(s.Ref()+" run", s.Solution.Run, v),
+		Node: mustRender(s.Ref()+" node", s.Solution.Node, v), RestartKubelet: s.Solution.RestartKubelet}
 	if len(s.Solution.Files) > 0 {
 		out.Files = make(map[string]string, len(s.Solution.Files))
 		for name, body := range s.Solution.Files {

@@ -153,11 +153,14 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 			if s.Solution.Answer == "" {
 				bad(field+".solution.answer", "a quiz step needs its answer")
 			}
-		} else if s.Solution.Run == "" && len(s.Solution.Files) == 0 {
-			bad(field+".solution", "needs run or files: the content test runs it")
+		} else if s.Solution.Run == "" && len(s.Solution.Files) == 0 && s.Solution.Node == "" {
+			bad(field+".solution", "needs run, files or node: the content test runs it")
+		}
+		if s.Solution.Node != "" && !def.Needs.Has(check.NeedsNode) {
+			bad(field+".solution.node", "check %s does not work on the node", def.Name)
 		}
 	}
-	texts := map[string]string{field + ".text": s.body, field + ".solution.answer": s.Solution.Answer, field + ".solution.run": s.Solution.Run}
+	texts := map[string]string{field + ".text": s.body, field + ".solution.answer": s.Solution.Answer, field + ".solution.run": s.Solution.Run, field + ".solution.node": s.Solution.Node}
 	for i, h := range s.Hints {
 		texts[fmt.Sprintf("%s.hints[%d]", field, i)] = h
 	}
