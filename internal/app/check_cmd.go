@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,6 +21,9 @@ const (
 	statusPassed    = "passed"
 	statusNotPassed = "not-passed"
 	statusError     = "error"
+	// statusUnavailable: the step cannot run on this sandbox (its
+	// control-plane node is out of reach); not a failure.
+	statusUnavailable = "unavailable"
 )
 
 // stepReport is one step's outcome, as printed and as JSON.
@@ -39,6 +43,8 @@ type checkReport struct {
 	Passed  int          `json:"passed"`
 	Failed  int          `json:"notPassed"`
 	Errors  int          `json:"errors"`
+	// Unavailable counts steps this sandbox cannot run; they fail nothing.
+	Unavailable int `json:"unavailable"`
 }
 
 type checkOptions struct {
@@ -111,6 +117,8 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 			store.MarkPassed(s.Ref(), time.Now())
 		case statusNotPassed:
 			report.Failed++
+		case statusUnavailable:
+			report.Unavailable++
 		default:
 			report.Errors++
 		}
@@ -176,6 +184,8 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 	res, err := s.Run(ctx, env, vals, answer)
 	r.Millis = time.Since(start).Milliseconds()
 	switch {
+	case errors.Is(err, check.ErrUnavailable):
+		r.Status, r.Error = statusUnavailable, err.Error()
 	case err != nil:
 		r.Status, r.Error = statusError, err.Error()
 	case res.Passed:
@@ -188,12 +198,15 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 
 func printReport(out io.Writer, rep checkReport) {
 	for _, r := range rep.Results {
-		mark := map[string]string{statusPassed: "✓", statusNotPassed: "✗", statusError: "!"}[r.Status]
+		mark := map[string]string{statusPassed: "✓", statusNotPassed: "✗", statusError: "!", statusUnavailable: "–"}[r.Status]
 		fmt.Fprintf(out, "%s %-4s %-40s %s\n", mark, r.Position, r.Step, r.Title)
 		if r.Summary != "" {
 			fmt.Fprintf(out, "       %s\n", r.Summary)
 		}
-		if r.Error != "" {
+		switch {
+		case r.Status == statusUnavailable:
+			fmt.Fprintf(out, "       not available here: %s\n", r.Error)
+		case r.Error != "":
 			fmt.Fprintf(out, "       could not check: %s\n", r.Error)
 		}
 		for _, f := range r.Findings {
@@ -216,6 +229,9 @@ func printReport(out io.Writer, rep checkReport) {
 	fmt.Fprintf(out, "\n%d passed, %d not yet", rep.Passed, rep.Failed)
 	if rep.Errors > 0 {
 		fmt.Fprintf(out, ", %d could not be checked", rep.Errors)
+	}
+	if rep.Unavailable > 0 {
+		fmt.Fprintf(out, ", %d not available on this sandbox", rep.Unavailable)
 	}
 	fmt.Fprintln(out)
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagelab/imagelab/lessons"
+
 	"github.com/creack/pty"
 
 	"github.com/imagelab/imagelab/progress"
@@ -207,12 +209,34 @@ func TestEnvSendsDockerAndPodmanLoginsToTheSandbox(t *testing.T) {
 // takes no other pick until its retry delay has passed, so options can't
 // be tried one by one; free-text quizzes have no delay.
 func TestChoiceQuizWrongPickWaits(t *testing.T) {
+	cur, err := lessons.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var quiz *lessons.Step
+	for _, s := range cur.Steps() {
+		if s.Definition().Choice {
+			quiz = s
+			break
+		}
+	}
+	if quiz == nil {
+		t.Fatal("the curriculum has no choice quiz to test")
+	}
+	params := quiz.Params(lessons.Placeholder())
+	right, wrong := params["correct"], ""
+	for _, o := range strings.Split(params["options"], ",") {
+		if o = strings.TrimSpace(o); o != right {
+			wrong = o
+			break
+		}
+	}
 	state := t.TempDir()
-	out, err := run(t, "check", "supply-chain/always-pull-images", "--answer", "a", "--state-dir", state)
-	if !errors.Is(err, errNotPassed) || !strings.Contains(out, "a is not right") {
+	out, err := run(t, "check", quiz.Ref(), "--answer", wrong, "--state-dir", state)
+	if !errors.Is(err, errNotPassed) || !strings.Contains(out, wrong+" is not right") {
 		t.Fatalf("wrong pick: err = %v\n%s", err, out)
 	}
-	out, err = run(t, "check", "supply-chain/always-pull-images", "--answer", "b", "--state-dir", state)
+	out, err = run(t, "check", quiz.Ref(), "--answer", right, "--state-dir", state)
 	if !errors.Is(err, errNotPassed) || !strings.Contains(out, "takes a new answer in") {
 		t.Fatalf("a second pick right after a wrong one was taken: err = %v\n%s", err, out)
 	}

@@ -22,13 +22,21 @@ func TestIntegrationReset(t *testing.T) {
 	sb, env := labSandbox(t, "reset", nil)
 	vals := values(sb)
 	ctx := context.Background()
+	// Steps on the control-plane node are reset on a real node, in
+	// TestIntegrationNodeContent: this sandbox has none.
+	var steps []*lessons.Step
 	for _, s := range cur.Steps() {
+		if !s.Needs().Has(check.NeedsNode) {
+			steps = append(steps, s)
+		}
+	}
+	for _, s := range steps {
 		answer := applySolution(t, sb, s)
 		if res := eventually(t, func() (check.Result, error) { return s.Run(ctx, env, vals, answer) }); !res.Passed {
 			t.Fatalf("%s does not pass after its solution: %+v", s.Ref(), res.Findings)
 		}
 	}
-	for _, s := range cur.Steps() {
+	for _, s := range steps {
 		if len(s.Reset) == 0 {
 			continue
 		}

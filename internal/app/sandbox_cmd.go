@@ -25,6 +25,7 @@ func addSandboxCommands(root *cobra.Command, g *globalFlags, streams Streams) {
 		newStatusCommand(g, streams),
 		newEnvCommand(g, streams),
 		newShellCommand(g, streams),
+		newNodeShellCommand(g, streams),
 		newResetCommand(g, streams),
 	)
 }
@@ -69,6 +70,9 @@ func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sa
 		sb, err = sandbox.UpKind(ctx, o.kindOptions(stateDir, report))
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := backUpNode(ctx, sb); err != nil {
 		return nil, err
 	}
 	return o.sandbox.override(sb), nil

@@ -137,7 +137,10 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	node, noNode := nodeOf(sb)
 	return &check.Env{
+		Node:            node,
+		NoNode:          noNode,
 		Kube:            client,
 		Namespace:       sb.Namespace,
 		StrayNamespaces: strayNamespaces(sb),
