@@ -161,20 +161,43 @@ func RandomPassword() (string, error) {
 
 // freePort finds a free TCP port on loopback, preferring the short ones
 // kind's own recipe uses (5001…): learners type it in every image name.
-func freePort() (int, error) {
-	for p := 5001; p < 5050; p++ {
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			ln.Close()
+// It skips the ports in tried: imagelab sees only the ports in use where it
+// runs, and the engine may refuse one that looks free here (Docker Desktop
+// on Windows refuses Hyper-V's reserved ranges, seen from WSL2 as free).
+// After a few refusals it takes a port the kernel picks, far from the
+// short range a reservation may cover.
+func freePort(tried map[int]bool) (int, error) {
+	if len(tried) < shortPortTries {
+		for p := 5001; p < 5050; p++ {
+			if tried[p] {
+				continue
+			}
+			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				ln.Close()
+				return p, nil
+			}
+		}
+	}
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !tried[p] {
 			return p, nil
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port on 127.0.0.1")
 }
+
+// shortPortTries is how many refused short ports send freePort to the
+// kernel's; registryPortTries bounds the ports tried in all.
+const (
+	shortPortTries    = 3
+	registryPortTries = 6
+)
 
 // Plan is what imagelab up would create: printed by up --dry-run.
 type Plan struct {
@@ -195,7 +218,7 @@ type Plan struct {
 // PlanKind describes the kind sandbox without creating anything.
 func PlanKind(opts KindOptions) (*Plan, error) {
 	opts.defaults()
-	port, err := freePort()
+	port, err := freePort(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -427,27 +450,41 @@ func (s *kindSession) startRegistry(ctx context.Context, sb *Sandbox) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
+	if err := s.runRegistry(ctx, sb, htpasswd); err != nil {
+		return err
+	}
+	return waitRegistry(ctx, sb.Registry, 30*time.Second)
+}
+
+// runRegistry starts the registry container on a free loopback port. A
+// port the engine refuses (taken, or reserved by the host) is not tried
+// again: the next attempt takes another.
+func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, htpasswd string) error {
+	o := s.opts
+	tried := map[int]bool{}
 	var runErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+	for range registryPortTries {
+		port, err := freePort(tried)
 		if err != nil {
 			return err
 		}
+		tried[port] = true
 		sb.Registry.Host = fmt.Sprintf("localhost:%d", port)
 		_, runErr = s.rt.run(ctx, nil, registryRunArgs(o.Name, sb.ID, StateLabel(o.StateDir), o.RegistryImage, htpasswd, port)...)
 		if !errors.Is(runErr, ErrPortTaken) {
 			break
 		}
-		// The port went to someone else between our check and docker's bind.
+		o.Report(Event{Phase: PhaseRegistry, Log: true, Message: fmt.Sprintf("port %d is not available; trying another", port)})
+		// The container was made before its port was refused.
 		_, _ = s.rt.run(ctx, nil, "rm", "-f", registryContainerName(o.Name))
 	}
 	if errors.Is(runErr, ErrImagePull) {
 		return fmt.Errorf("%w: %s (name a mirror or a local image with --registry-image): %v", ErrImagePull, o.RegistryImage, runErr)
 	}
-	if runErr != nil {
-		return runErr
+	if errors.Is(runErr, ErrPortTaken) {
+		return fmt.Errorf("no port the engine accepts after %d tries: %w", registryPortTries, runErr)
 	}
-	return waitRegistry(ctx, sb.Registry, 30*time.Second)
+	return runErr
 }
 
 // waitRegistry waits until the registry answers with the credentials.

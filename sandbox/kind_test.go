@@ -114,6 +114,9 @@ func TestClassifyRuntimeError(t *testing.T) {
 		{"docker: Error response from daemon: driver failed programming external connectivity on endpoint imagelab-registry: Bind for 127.0.0.1:5055 failed: port is already allocated.", errors.New("exit 125"), ErrPortTaken},
 		{`Unable to find image 'registry:3' locally
 docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host.`, errors.New("exit 125"), ErrImagePull},
+		{"Error response from daemon: Ports are not available: exposing port TCP 127.0.0.1:5001 -> 0.0.0.0:0: listen tcp 127.0.0.1:5001: bind: An attempt was made to access a socket in a way forbidden by its access permissions.", errors.New("exit 1"), ErrPortTaken},
+		{"Error response from daemon: Ports are not available: exposing port TCP 127.0.0.1:5001 -> 127.0.0.1:0: listen tcp4 127.0.0.1:5001: bind: address already in use", errors.New("exit 1"), ErrPortTaken},
+		{"Error: rootlessport listen tcp 127.0.0.1:5001: bind: address already in use", errors.New("exit 126"), ErrPortTaken},
 		{"docker: Error response from daemon: pull access denied for nope, repository does not exist", errors.New("exit 125"), ErrImagePull},
 	}
 	for _, tt := range tests {
@@ -131,5 +134,52 @@ func TestRedactHidesPasswords(t *testing.T) {
 	got := strings.Join(redact([]string{"-e", "REGISTRY_PASSWORD=hunter2", "--password=x"}), " ")
 	if strings.Contains(got, "hunter2") || strings.Contains(got, "=x") {
 		t.Errorf("redacted: %s", got)
+	}
+}
+
+// TestRegistryPortRefusedByTheHostIsRetried: Docker Desktop on Windows
+// refuses ports Windows reserved, which look free from WSL2. Each refused
+// port is taken as taken, and the next attempt uses another one.
+func TestRegistryPortRefusedByTheHostIsRetried(t *testing.T) {
+	calls := fakeEngine(t, "docker-desktop-windows") // refuses 5001-5003
+	opts := KindOptions{Name: "imagelab-port", StateDir: t.TempDir()}
+	opts.defaults()
+	var notes []string
+	opts.Report = func(e Event) { notes = append(notes, e.Message) }
+	s := &kindSession{opts: opts, rt: containerRuntime{bin: "docker"}}
+	sb := &Sandbox{Name: opts.Name, ID: NewID(), Registry: Registry{User: RegistryUser, Container: registryContainerName(opts.Name)}}
+	if err := s.runRegistry(t.Context(), sb, "/state/registry/htpasswd"); err != nil {
+		t.Fatalf("%v\ncalls:\n%s", err, calls)
+	}
+	var ports []string
+	for _, c := range append(calls.calls("docker run"), calls.calls("docker create")...) {
+		for _, f := range strings.Fields(c) {
+			if strings.HasPrefix(f, "127.0.0.1:") {
+				ports = append(ports, strings.Split(f, ":")[1])
+			}
+		}
+	}
+	if len(ports) < 2 || len(ports) != len(slices.Compact(slices.Sorted(slices.Values(ports)))) {
+		t.Errorf("ports tried %v: want each refused one once, then another\ncalls:\n%s", ports, calls)
+	}
+	if host := sb.Registry.Host; host == "localhost:5001" || host == "localhost:5002" || host == "localhost:5003" {
+		t.Errorf("registry on refused port: %s", host)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "not available") }) {
+		t.Errorf("no note about the refused port: %q", notes)
+	}
+}
+
+func TestFreePortSkipsTriedPorts(t *testing.T) {
+	tried := map[int]bool{}
+	for range shortPortTries + 2 {
+		p, err := freePort(tried)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tried[p] {
+			t.Fatalf("port %d offered twice (tried %v)", p, tried)
+		}
+		tried[p] = true
 	}
 }

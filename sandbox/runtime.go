@@ -15,7 +15,7 @@ var (
 	ErrNoDocker      = errors.New("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")
 	ErrDockerDown    = errors.New("Docker is installed but its engine does not answer: start Docker Desktop (or `colima start`, or the docker service) and run imagelab up again")
 	ErrDockerContext = errors.New("the current docker context names an engine that does not exist: `docker context ls` lists them, `docker context use default` picks the default")
-	ErrPortTaken     = errors.New("the port is already taken by another program")
+	ErrPortTaken     = errors.New("the port is not available (taken by another program, or reserved by the host)")
 	ErrImagePull     = errors.New("the image could not be pulled")
 	ErrNameClash     = errors.New("a cluster or container with imagelab's name exists that imagelab did not create; imagelab will not touch it")
 )
@@ -84,7 +84,7 @@ func classifyRuntimeError(command, stderr string, err error) error {
 		kind = ErrDockerDown
 	case strings.Contains(lower, "context") && (strings.Contains(lower, "not found") || strings.Contains(lower, "does not exist")):
 		kind = ErrDockerContext
-	case strings.Contains(lower, "port is already allocated"), strings.Contains(lower, "address already in use"):
+	case isPortRefusal(lower):
 		kind = ErrPortTaken
 	case strings.Contains(lower, "pull access denied"), strings.Contains(lower, "manifest unknown"),
 		strings.Contains(lower, "error pulling image"), strings.Contains(lower, "unable to find image") && strings.Contains(lower, "error"),
@@ -96,6 +96,24 @@ func classifyRuntimeError(command, stderr string, err error) error {
 		return fmt.Errorf("%w\n  (%s: %s)", kind, command, firstLine(msg))
 	}
 	return fmt.Errorf("%s: %s", command, msg)
+}
+
+// isPortRefusal tells whether the engine refused to bind a published port:
+// taken by another program (Docker Engine's and Podman's words), or refused
+// by the host (Docker Desktop: "Ports are not available", and on Windows a
+// port in a reserved range is "forbidden by its access permissions").
+func isPortRefusal(lower string) bool {
+	for _, words := range []string{
+		"port is already allocated",
+		"address already in use",
+		"ports are not available",
+		"forbidden by its access permissions",
+	} {
+		if strings.Contains(lower, words) {
+			return true
+		}
+	}
+	return false
 }
 
 func firstLine(s string) string {
