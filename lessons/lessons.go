@@ -8,12 +8,15 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 	"sync"
 	"text/template"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/imagelab/imagelab/lessons/check"
 )
@@ -49,6 +52,10 @@ type Step struct {
 	// Reset lists the objects (kind/name) the step creates in the lesson's
 	// namespace, which a reset of the step deletes.
 	Reset []string `yaml:"reset" json:"reset,omitempty"`
+	// Setup is what the step starts from, made by imagelab (a template of
+	// YAML documents: a broken workload to troubleshoot). Reset deletes
+	// it and makes it again.
+	Setup string `yaml:"setup" json:"-"`
 
 	// Lesson is the lesson the step belongs to.
 	Lesson *Lesson `yaml:"-" json:"-"`
@@ -125,6 +132,8 @@ func Placeholder() Values {
 var funcs = template.FuncMap{
 	// sq quotes a value for a POSIX shell, so a $ in a password stays a $.
 	"sq": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+	// json quotes a value as a JSON string, for docker configs in setups.
+	"json": func(s string) string { b, _ := json.Marshal(s); return string(b) },
 }
 
 func render(name, text string, v Values) (string, error) {
@@ -207,7 +216,51 @@ func (s *Step) ResetIn(ctx context.Context, env *check.Env, ownsNamespace bool) 
 }
 
 // Resets reports whether the step makes anything a reset must delete.
-func (s *Step) Resets() bool { return len(s.Reset) > 0 }
+func (s *Step) Resets() bool { return len(s.Reset) > 0 || s.Setup != "" }
+
+// SetUp makes what the step starts from, replacing what is there. A step
+// without setup starts from nothing and needs none.
+func (s *Step) SetUp(ctx context.Context, env *check.Env, v Values) error {
+	if s.Setup == "" {
+		return nil
+	}
+	def := s.Definition()
+	for _, doc := range setupDocs(mustRender(s.Ref()+" setup", s.Setup, v)) {
+		subject := def.ResetSubject(doc.kind)
+		if subject == nil || subject.Create == nil {
+			return fmt.Errorf("check %s cannot set up %s objects", def.Name, doc.kind)
+		}
+		if err := subject.Create(ctx, env, []byte(doc.body)); err != nil {
+			return fmt.Errorf("setting up %s: %w", s.Ref(), err)
+		}
+	}
+	return nil
+}
+
+// setupDoc is one YAML document of a step's setup.
+type setupDoc struct {
+	kind, name, body string
+}
+
+// setupDocs splits a setup into its documents, each with its kind (as
+// reset lists write it: lowercase) and name.
+func setupDocs(text string) []setupDoc {
+	var out []setupDoc
+	for _, body := range strings.Split(text, "\n---") {
+		var head struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		if strings.TrimSpace(body) == "" {
+			continue
+		}
+		_ = yaml.Unmarshal([]byte(body), &head)
+		out = append(out, setupDoc{kind: strings.ToLower(head.Kind), name: head.Metadata.Name, body: body})
+	}
+	return out
+}
 
 // Run runs the step's check.
 func (s *Step) Run(ctx context.Context, env *check.Env, v Values, answer string) (check.Result, error) {

@@ -178,6 +178,23 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 			bad(f, "template: %v", templateReason(err))
 		}
 	}
+	// A setup makes only what the step's reset deletes again.
+	if s.Setup != "" && def.Run != nil {
+		rendered, err := render(field+".setup", s.Setup, Placeholder())
+		if err != nil {
+			bad(field+".setup", "template: %v", templateReason(err))
+		}
+		for i, doc := range setupDocs(rendered) {
+			switch {
+			case doc.kind == "" || doc.name == "":
+				bad(fmt.Sprintf("%s.setup[%d]", field, i), "needs kind and metadata.name")
+			case def.ResetSubject(doc.kind) == nil || def.ResetSubject(doc.kind).Create == nil:
+				bad(fmt.Sprintf("%s.setup[%d]", field, i), "check %s cannot set up %s objects", def.Name, doc.kind)
+			case !slices.Contains(s.Reset, doc.kind+"/"+doc.name):
+				bad(fmt.Sprintf("%s.setup[%d]", field, i), "%s/%s is not in the step's reset list, so a reset would leave it", doc.kind, doc.name)
+			}
+		}
+	}
 	// What a step may reset is its check's to say: a reset its check
 	// cannot carry out would silently do nothing.
 	for i, r := range s.Reset {

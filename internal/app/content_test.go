@@ -114,6 +114,9 @@ func TestIntegrationContent(t *testing.T) {
 			continue
 		}
 		ok := t.Run(s.Ref(), func(t *testing.T) {
+			if err := s.SetUp(ctx, env, vals); err != nil {
+				t.Fatalf("setting the step up: %v", err)
+			}
 			before, err := s.Run(ctx, env, vals, "")
 			if err != nil {
 				t.Fatalf("check could not run in the starting state: %v", err)

@@ -65,6 +65,11 @@ kubectl patch serviceaccount puller -p '{"imagePullSecrets": [{"name": "regcred"
 sed -i "s#IMAGE#$REG/apps/internal-app:1.0#" via-serviceaccount.yaml
 kubectl create -f via-serviceaccount.yaml && rm via-serviceaccount.yaml`,
 			want: "pod-own-pull-secrets"},
+		{name: "troubleshooting: only the secret fixed, the pod still names a typo", step: "troubleshoot/broken-app",
+			script: `kubectl delete secret regcred-app && kubectl create secret docker-registry regcred-app --docker-server="$REG" --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
+			want:   "troubleshoot-pull-secret", notMention: "regcred"},
+		{name: "troubleshooting: the findings say where to look, not what is wrong", step: "troubleshoot/broken-app",
+			want: "troubleshoot-pull-secret", notMention: "localhost:5000"},
 		{name: "docker-server with another port", step: "pull-secrets/regcred",
 			script: `kubectl create secret docker-registry regcred --docker-server=` + otherPort + ` --docker-username="$REG_USER" --docker-password="$REG_PASS"`,
 			want:   "secret-server-port"},
@@ -138,6 +143,13 @@ spec:
 		t.Run(tc.name, func(t *testing.T) {
 			ns := fmt.Sprintf("mistake-%d", i)
 			sb, env := labSandbox(t, ns, reg)
+			step, err := cur.Find(tc.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := step.SetUp(context.Background(), env, values(sb)); err != nil {
+				t.Fatal(err)
+			}
 			for name, body := range tc.files {
 				if err := os.WriteFile(filepath.Join(sb.WorkDir, name), []byte(body), 0o644); err != nil {
 					t.Fatal(err)
@@ -150,10 +162,6 @@ spec:
 			}
 			if out, err := learnerShell(t, sb, script); err != nil {
 				t.Fatalf("making the mistake: %v\n%s", err, out)
-			}
-			step, err := cur.Find(tc.step)
-			if err != nil {
-				t.Fatal(err)
 			}
 			res, err := step.Run(context.Background(), env, values(sb), "")
 			if err != nil {

@@ -108,5 +108,9 @@ func resetStep(ctx context.Context, sb *sandbox.Sandbox, s *lessons.Step) error 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	return s.ResetIn(ctx, env, err == nil && sb.Owns(ns.Labels))
+	if err := s.ResetIn(ctx, env, err == nil && sb.Owns(ns.Labels)); err != nil {
+		return err
+	}
+	// Back to the step's starting state: what it starts from, made anew.
+	return s.SetUp(ctx, env, values(sb))
 }

@@ -31,6 +31,9 @@ func TestIntegrationReset(t *testing.T) {
 		}
 	}
 	for _, s := range steps {
+		if err := s.SetUp(ctx, env, vals); err != nil {
+			t.Fatalf("setting %s up: %v", s.Ref(), err)
+		}
 		answer := applySolution(t, sb, s)
 		if res := eventually(t, func() (check.Result, error) { return s.Run(ctx, env, vals, answer) }); !res.Passed {
 			t.Fatalf("%s does not pass after its solution: %+v", s.Ref(), res.Findings)

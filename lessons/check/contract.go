@@ -112,6 +112,10 @@ type Subject struct {
 	// Reset removes the named instance and waits until it is gone; nil
 	// when a step cannot reset this subject.
 	Reset func(ctx context.Context, env *Env, name string) error
+	// Create makes one instance from its YAML, in the learner's namespace,
+	// replacing one of the same name: what a step's setup starts from.
+	// nil when a step cannot set this subject up.
+	Create func(ctx context.Context, env *Env, doc []byte) error
 }
 
 func (s *Subject) String() string { return s.Kind }

@@ -14,10 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // The subjects the built-in checks judge. A check for a new kind of
@@ -49,8 +51,10 @@ type WatchFunc func(ctx context.Context, opts metav1.ListOptions) (watch.Interfa
 type WatchOpener func(c kubernetes.Interface, ns string) WatchFunc
 
 // ObjectClient is what a typed client-go client of a namespaced kind
-// offers (PodInterface, SecretInterface…): enough to watch, reset and wait.
+// offers (PodInterface, SecretInterface…): enough to set up, watch, reset
+// and wait.
 type ObjectClient[T runtime.Object] interface {
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
@@ -59,9 +63,33 @@ type ObjectClient[T runtime.Object] interface {
 // KubeObjects is the subject for a namespaced kind of Kubernetes object,
 // watched in the learner's namespace and reset by deleting it.
 func KubeObjects[T runtime.Object](kind string, client func(c kubernetes.Interface, ns string) ObjectClient[T]) *Subject {
-	return &Subject{
+	var subject *Subject
+	subject = &Subject{
 		Kind: kind, Seen: SeenByWatch, Namespaced: true,
 		Watch: func(c kubernetes.Interface, ns string) WatchFunc { return client(c, ns).Watch },
+		Create: func(ctx context.Context, env *Env, doc []byte) error {
+			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+			if err != nil {
+				return fmt.Errorf("reading a %s: %w", kind, err)
+			}
+			typed, ok := obj.(T)
+			if !ok {
+				return fmt.Errorf("a %T is not a %s", obj, kind)
+			}
+			acc, err := meta.Accessor(typed)
+			if err != nil {
+				return err
+			}
+			acc.SetNamespace(env.Namespace)
+			// What the step starts from replaces whatever is there.
+			if err := subject.Reset(ctx, env, acc.GetName()); err != nil {
+				return err
+			}
+			if _, err := client(env.Kube, env.Namespace).Create(ctx, typed, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("creating %s %s: %w", kind, acc.GetName(), err)
+			}
+			return nil
+		},
 		Reset: func(ctx context.Context, env *Env, objName string) error {
 			oc := client(env.Kube, env.Namespace)
 			// No grace period: a sandbox object has nothing to finish.
@@ -78,6 +106,7 @@ func KubeObjects[T runtime.Object](kind string, client func(c kubernetes.Interfa
 			})
 		},
 	}
+	return subject
 }
 
 // resetDockerLogin removes the sandbox registry's login from the sandbox's
