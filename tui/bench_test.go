@@ -18,7 +18,7 @@ func BenchmarkRenderMarkdown(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := lessons.Values{Registry: "localhost:5001", User: "learner", Password: "x", Namespace: "imagelab"}
+	v := lessons.NewValues("localhost:5001", "learner", "x", "imagelab")
 	md := stepMarkdown(s, v, len(s.Hints), true)
 	b.Run("first", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {

@@ -255,7 +255,7 @@ func (l *lab) box() *fakeSandbox {
 				Registry: check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password}}, nil
 		},
 		values: func(sb *sandbox.Sandbox) lessons.Values {
-			return lessons.Values{Registry: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password, Namespace: sb.Namespace}
+			return lessons.NewValues(sb.Registry.Host, sb.Registry.User, sb.Registry.Password, sb.Namespace)
 		},
 	}
 }
@@ -735,5 +735,93 @@ func TestQuitWhileStartingWaitsForCleanup(t *testing.T) {
 	case <-cleaned:
 	default:
 		t.Error("WaitStarting returned before the clean-up ended")
+	}
+}
+
+// clock is a pinned clock the test moves by hand.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time           { return testNow.Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// waitSaved waits until the progress file in dir satisfies ok.
+func waitSaved(t *testing.T, dir string, ok func(*progress.Store) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _, err := progress.Open(dir)
+		if err == nil && ok(s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the progress file never showed the change (%v)", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestChoiceQuizRetryDelay: a wrong pick in a choice quiz is explained,
+// saved, and refuses answers until its delay has passed, counting down;
+// a free-text quiz has no delay.
+func TestChoiceQuizRetryDelay(t *testing.T) {
+	cur, err := lessons.Load(os.DirFS("testdata/choice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	store, _, err := progress.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clk clock
+	a := start(t, Options{Sandbox: noSandbox, Curriculum: cur, Progress: store, Now: clk.now}, 80, 24)
+	a.waitFor("Which makes every pod pull", "press enter to type it", "enter answer")
+
+	a.keys("enter", "a", "enter")
+	s := a.waitFor("✗ Not quite.", "one pod's own choice", "answer again in 10s — read why above")
+	if strings.Contains(s, "enter answer") || strings.Contains(s, "enter to change it") {
+		t.Errorf("the screen offers to answer during the delay:\n%s", s)
+	}
+	waitSaved(t, dir, func(s *progress.Store) bool {
+		rec := s.State.Steps["quiz/pull"]
+		return rec != nil && rec.Answer == "a" && rec.WrongPicks == 1 && rec.RetryAt != nil
+	})
+
+	// enter is refused while the delay runs.
+	a.keys("enter")
+	time.Sleep(50 * time.Millisecond)
+	if s := a.screen(); strings.Contains(s, "Your answer ›") {
+		t.Fatalf("the answer field opened during the delay:\n%s", s)
+	}
+	clk.advance(4 * time.Second)
+	a.waitFor("answer again in 6s — read why above")
+	clk.advance(6 * time.Second)
+	a.waitGone("answer again in")
+	a.waitFor("(enter to change it)", "enter answer")
+
+	a.keys("enter")
+	a.waitFor("Your answer ›")
+	a.tm.Send(tea.KeyPressMsg{Code: tea.KeyBackspace})
+	a.keys("b", "enter")
+	a.waitFor("✓ Right.", "AlwaysPullImages makes every pod pull", "1/2 ✓")
+
+	// A free-text quiz: a wrong answer costs no delay.
+	a.keys("esc", "n")
+	a.waitFor("What \"nginx\" really means", "press enter to type it")
+	a.keys("enter", "nginx", "enter")
+	a.waitFor("✗ Not quite.")
+	a.keys("esc")
+	s = a.waitFor("(enter to change it)", "enter answer")
+	if strings.Contains(s, "answer again") {
+		t.Errorf("a free-text quiz counts down:\n%s", s)
+	}
+
+	m := a.quit()
+	pick := m.course.store.Step("quiz/pull")
+	if !pick.Passed || pick.WrongPicks != 1 || pick.RetryAt != nil || pick.Answer != "b" {
+		t.Errorf("the choice quiz's record: %+v", pick)
+	}
+	if free := m.course.store.Step("quiz/full-name"); free.RetryAt != nil || free.WrongPicks != 0 {
+		t.Errorf("the free-text quiz's record: %+v", free)
 	}
 }
