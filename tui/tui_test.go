@@ -741,7 +741,7 @@ func TestQuitWhileStartingWaitsForCleanup(t *testing.T) {
 // clock is a pinned clock the test moves by hand.
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) now() time.Time           { return testNow.Add(time.Duration(c.offset.Load())) }
+func (c *clock) now() time.Time          { return testNow.Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // waitSaved waits until the progress file in dir satisfies ok.
