@@ -5,14 +5,18 @@
 package sandbox
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,11 +111,15 @@ func RegistryConfigMap(registryHost, sandbox string) *corev1.ConfigMap {
 	}
 }
 
-// registryRunArgs are the docker run arguments of the registry container:
-// published on loopback only, htpasswd auth, deletes allowed (for resets).
-func registryRunArgs(sandbox, id, stateLabel, image, htpasswdPath string, port int) []string {
+// registryCreateArgs are the docker create arguments of the registry
+// container: published on loopback only, htpasswd auth, deletes allowed
+// (for resets). The htpasswd file is copied in before it starts
+// (registryAuthTar), never bind-mounted: Podman does not relabel a bind
+// mount for SELinux, and Docker Desktop refuses a path outside its shared
+// folders ("Mounts denied") — either way the registry could not read it.
+func registryCreateArgs(sandbox, id, stateLabel, image string, port int) []string {
 	return []string{
-		"run", "-d", "--restart=always",
+		"create", "--restart=always",
 		"--name", registryContainerName(sandbox),
 		"-p", fmt.Sprintf("127.0.0.1:%d:%d", port, registryContainerPort),
 		"--network", "bridge",
@@ -119,13 +127,45 @@ func registryRunArgs(sandbox, id, stateLabel, image, htpasswdPath string, port i
 		"--label", LabelSandbox + "=" + sandbox,
 		"--label", LabelSandboxID + "=" + id,
 		"--label", LabelStateDir + "=" + stateLabel,
-		"-v", htpasswdPath + ":/auth/htpasswd:ro",
 		"-e", "REGISTRY_AUTH=htpasswd",
 		"-e", "REGISTRY_AUTH_HTPASSWD_REALM=imagelab",
-		"-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
+		"-e", "REGISTRY_AUTH_HTPASSWD_PATH=" + registryHtpasswdPath,
 		"-e", "REGISTRY_STORAGE_DELETE_ENABLED=true",
 		image,
 	}
+}
+
+// registryHtpasswdPath is where the registry reads its htpasswd file.
+const registryHtpasswdPath = "/auth/htpasswd"
+
+// registryAuthTar is the tar stream `docker cp - <container>:/` unpacks:
+// auth/htpasswd, readable by the registry whatever user it runs as (the
+// file holds a bcrypt hash only).
+func registryAuthTar(htpasswdLine string) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Unix(0, 0)
+	if err := tw.WriteHeader(&tar.Header{Name: "auth/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime}); err != nil {
+		return nil, err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(registryHtpasswdPath, "/"), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(htpasswdLine)), ModTime: mtime}); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(tw, htpasswdLine); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// registryRunCommands are the commands that start the registry container,
+// as up --dry-run shows them.
+func registryRunCommands(rt, sandbox, id, stateLabel, image string, port int) []string {
+	name := registryContainerName(sandbox)
+	cmd := append([]string{rt}, registryCreateArgs(sandbox, id, stateLabel, image, port)...)
+	return append(cmd, "&&", "<tar of auth/htpasswd>", "|", rt, "cp", "-", name+":/", "&&", rt, "start", name)
 }
 
 // HtpasswdCost is the bcrypt cost of the sandbox registry's htpasswd.
@@ -242,7 +282,7 @@ func PlanKind(opts KindOptions) (*Plan, error) {
 	return &Plan{
 		Name: opts.Name, NodeImage: nodeImage, Runtime: rt, ClusterConfig: string(cfg),
 		RegistryImage: opts.RegistryImage, RegistryHost: host,
-		RegistryRun:   append([]string{rt}, registryRunArgs(opts.Name, "<random id>", StateLabel(opts.StateDir), opts.RegistryImage, filepath.Join(opts.StateDir, "registry", "htpasswd"), port)...),
+		RegistryRun:   registryRunCommands(rt, opts.Name, "<random id>", StateLabel(opts.StateDir), opts.RegistryImage, port),
 		NetworkJoin:   []string{rt, "network", "connect", kindNetwork, registryContainerName(opts.Name)},
 		HostsTomlPath: HostsTomlPath(host), HostsToml: HostsToml(registryContainerName(opts.Name)),
 		ConfigMap: string(cm), Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"),
@@ -254,6 +294,8 @@ type kindSession struct {
 	opts     KindOptions
 	rt       containerRuntime
 	provider *cluster.Provider
+	// registryLimit bounds the wait for the registry (default 30 s).
+	registryLimit time.Duration
 }
 
 func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error) {
@@ -430,37 +472,29 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 }
 
 // startRegistry runs the registry container on a free loopback port and
-// waits until it refuses an anonymous request (auth is on).
+// waits until it answers with the sandbox's credentials.
 func (s *kindSession) startRegistry(ctx context.Context, sb *Sandbox) error {
-	o := s.opts
-	dir := filepath.Join(o.StateDir, "registry")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	line, err := Htpasswd(sb.Registry.User, sb.Registry.Password)
 	if err != nil {
 		return err
 	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	// World-readable: the registry runs as another user in its container,
-	// and the file holds only a bcrypt hash.
-	if err := os.WriteFile(htpasswd, []byte(line), 0o644); err != nil {
+	auth, err := registryAuthTar(line)
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := s.runRegistry(ctx, sb, auth); err != nil {
 		return err
 	}
-	if err := s.runRegistry(ctx, sb, htpasswd); err != nil {
-		return err
-	}
-	return waitRegistry(ctx, sb.Registry, 30*time.Second)
+	return s.waitRegistry(ctx, sb, s.registryWait())
 }
 
-// runRegistry starts the registry container on a free loopback port. A
-// port the engine refuses (taken, or reserved by the host) is not tried
-// again: the next attempt takes another.
-func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, htpasswd string) error {
+// runRegistry creates the registry container on a free loopback port,
+// copies its htpasswd file in and starts it. A port the engine refuses
+// (taken, or reserved by the host) is not tried again: the next attempt
+// takes another.
+func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, auth []byte) error {
 	o := s.opts
+	name := registryContainerName(o.Name)
 	tried := map[int]bool{}
 	var runErr error
 	for range registryPortTries {
@@ -470,39 +504,87 @@ func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, htpasswd str
 		}
 		tried[port] = true
 		sb.Registry.Host = fmt.Sprintf("localhost:%d", port)
-		_, runErr = s.rt.run(ctx, nil, registryRunArgs(o.Name, sb.ID, StateLabel(o.StateDir), o.RegistryImage, htpasswd, port)...)
+		if _, runErr = s.rt.run(ctx, nil, registryCreateArgs(o.Name, sb.ID, StateLabel(o.StateDir), o.RegistryImage, port)...); runErr != nil {
+			break
+		}
+		if _, runErr = s.rt.run(ctx, bytes.NewReader(auth), "cp", "-", name+":/"); runErr != nil {
+			runErr = fmt.Errorf("copying the htpasswd file into the registry container: %w", runErr)
+			break
+		}
+		_, runErr = s.rt.run(ctx, nil, "start", name)
 		if !errors.Is(runErr, ErrPortTaken) {
 			break
 		}
 		o.Report(Event{Phase: PhaseRegistry, Log: true, Message: fmt.Sprintf("port %d is not available; trying another", port)})
 		// The container was made before its port was refused.
-		_, _ = s.rt.run(ctx, nil, "rm", "-f", registryContainerName(o.Name))
+		_, _ = s.rt.run(ctx, nil, "rm", "-f", name)
 	}
-	if errors.Is(runErr, ErrImagePull) {
+	switch {
+	case errors.Is(runErr, ErrImagePull):
 		return fmt.Errorf("%w: %s (name a mirror or a local image with --registry-image): %v", ErrImagePull, o.RegistryImage, runErr)
-	}
-	if errors.Is(runErr, ErrPortTaken) {
+	case errors.Is(runErr, ErrPortTaken):
 		return fmt.Errorf("no port the engine accepts after %d tries: %w", registryPortTries, runErr)
+	case runErr != nil && ctx.Err() == nil:
+		return s.withRegistryLogs(ctx, name, runErr)
 	}
 	return runErr
 }
 
-// waitRegistry waits until the registry answers with the credentials.
-func waitRegistry(ctx context.Context, r Registry, limit time.Duration) error {
+func (s *kindSession) registryWait() time.Duration {
+	if s.registryLimit > 0 {
+		return s.registryLimit
+	}
+	return 30 * time.Second
+}
+
+// waitRegistry waits until the registry container answers with the
+// credentials. A container that stopped or keeps restarting fails at once
+// (a registry that cannot start restarts forever); every failure carries
+// the container's last log lines, which say why.
+func (s *kindSession) waitRegistry(ctx context.Context, sb *Sandbox, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	var checked time.Time
 	for {
-		err := PingRegistry(ctx, r, nil)
+		err := PingRegistry(ctx, sb.Registry, nil)
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(checked) > 500*time.Millisecond {
+			checked = time.Now()
+			c, ierr := s.rt.inspect(ctx, sb.Registry.Container)
+			switch {
+			case ierr != nil:
+				return ierr
+			case c == nil:
+				return fmt.Errorf("the registry container %s is gone", sb.Registry.Container)
+			case c.Restarting || c.RestartCount > 0:
+				return s.withRegistryLogs(ctx, sb.Registry.Container, fmt.Errorf("the registry container %s keeps stopping (restarted %d times)", sb.Registry.Container, c.RestartCount))
+			case !c.Running:
+				return s.withRegistryLogs(ctx, sb.Registry.Container, fmt.Errorf("the registry container %s stopped", sb.Registry.Container))
 			}
-			return fmt.Errorf("the registry container did not answer in %s: %w", limit, err)
+		}
+		if time.Now().After(deadline) {
+			return s.withRegistryLogs(ctx, sb.Registry.Container, fmt.Errorf("the registry container did not answer in %s: %w", limit, err))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// registryLogLines is how many of the container's last log lines a
+// start-up error quotes.
+const registryLogLines = 15
+
+// withRegistryLogs adds the container's last log lines to err.
+func (s *kindSession) withRegistryLogs(ctx context.Context, container string, err error) error {
+	out, lerr := s.rt.combined(ctx, "logs", "--tail", strconv.Itoa(registryLogLines), container)
+	out = strings.TrimSpace(out)
+	if lerr != nil || out == "" {
+		return err
+	}
+	return fmt.Errorf("%w\nthe registry container's last lines (%s logs %s):\n  %s", err, s.rt.bin, container, strings.ReplaceAll(out, "\n", "\n  "))
 }
 
 // createCluster runs kind's Create; kind is not cancellable, so on Ctrl-C
@@ -643,7 +725,7 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 		if err := waitAPIServer(ctx, client, time.Minute); err != nil {
 			return nil, err
 		}
-		if err := waitRegistry(ctx, sb.Registry, 30*time.Second); err != nil {
+		if err := s.waitRegistry(ctx, sb, s.registryWait()); err != nil {
 			return nil, err
 		}
 	}

@@ -83,6 +83,12 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 	}
 	t.Logf("registry container answering after %s; seeding %s took %s", started.Round(time.Millisecond), digest, time.Since(start).Round(time.Millisecond))
 
+	// No bind mount: the htpasswd file was copied in (a bind mount is not
+	// relabelled for SELinux by Podman, and Docker Desktop refuses paths it
+	// does not share).
+	if out, err := docker(t, nil, "", "container", "inspect", "--format", "{{range .Mounts}}{{.Type}}:{{.Source}};{{end}}", sb.Registry.Container); err != nil || strings.Contains(out, "bind:") {
+		t.Errorf("registry mounts %q (%v), want no bind mount", out, err)
+	}
 	// Only loopback: the port is published on 127.0.0.1.
 	if out, _ := docker(t, nil, "", "port", sb.Registry.Container); !strings.HasPrefix(out, "5000/tcp -> 127.0.0.1:") {
 		t.Errorf("registry published as %q, want 127.0.0.1 only", out)

@@ -1,11 +1,15 @@
 package sandbox
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"sigs.k8s.io/yaml"
@@ -45,27 +49,59 @@ func TestHostsToml(t *testing.T) {
 	}
 }
 
-func TestRegistryRunArgs(t *testing.T) {
-	args := registryRunArgs("imagelab", "0123abcd", "feed", "registry:3", "/state/registry/htpasswd", 5055)
+func TestRegistryCreateArgs(t *testing.T) {
+	args := registryCreateArgs("imagelab", "0123abcd", "feed", "registry:3", 5055)
 	joined := strings.Join(args, " ")
 	for _, want := range []string{
+		"create --restart=always",
 		"-p 127.0.0.1:5055:5000", // loopback only
 		"--name imagelab-registry",
 		"--label app.kubernetes.io/managed-by=imagelab",
 		"--label imagelab.dev/sandbox=imagelab",
 		"--label imagelab.dev/sandbox-id=0123abcd",
 		"--label imagelab.dev/state=feed",
-		"-v /state/registry/htpasswd:/auth/htpasswd:ro",
 		"REGISTRY_AUTH=htpasswd",
 		"REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
 		"REGISTRY_STORAGE_DELETE_ENABLED=true",
 	} {
 		if !strings.Contains(joined, want) {
-			t.Errorf("docker run args lack %q: %s", want, joined)
+			t.Errorf("docker create args lack %q: %s", want, joined)
 		}
+	}
+	// No bind mount: the htpasswd file is copied in (registryAuthTar).
+	if slices.Contains(args, "-v") || slices.Contains(args, "--mount") || strings.Contains(joined, ":/auth") {
+		t.Errorf("the registry container bind-mounts a file: %s", joined)
 	}
 	if args[len(args)-1] != "registry:3" {
 		t.Errorf("image must come last: %v", args)
+	}
+}
+
+func TestRegistryAuthTar(t *testing.T) {
+	data, err := registryAuthTar("learner:$2a$04$hash\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(data))
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Name == "auth/htpasswd" {
+			body, _ := io.ReadAll(tr)
+			if string(body) != "learner:$2a$04$hash\n" || h.Mode&0o044 != 0o044 {
+				t.Errorf("htpasswd %q mode %o", body, h.Mode)
+			}
+		}
+	}
+	if !slices.Equal(names, []string{"auth/", "auth/htpasswd"}) {
+		t.Errorf("tar holds %v", names)
 	}
 }
 
@@ -148,11 +184,11 @@ func TestRegistryPortRefusedByTheHostIsRetried(t *testing.T) {
 	opts.Report = func(e Event) { notes = append(notes, e.Message) }
 	s := &kindSession{opts: opts, rt: containerRuntime{bin: "docker"}}
 	sb := &Sandbox{Name: opts.Name, ID: NewID(), Registry: Registry{User: RegistryUser, Container: registryContainerName(opts.Name)}}
-	if err := s.runRegistry(t.Context(), sb, "/state/registry/htpasswd"); err != nil {
+	if err := s.runRegistry(t.Context(), sb, nil); err != nil {
 		t.Fatalf("%v\ncalls:\n%s", err, calls)
 	}
 	var ports []string
-	for _, c := range append(calls.calls("docker run"), calls.calls("docker create")...) {
+	for _, c := range calls.calls("docker create") {
 		for _, f := range strings.Fields(c) {
 			if strings.HasPrefix(f, "127.0.0.1:") {
 				ports = append(ports, strings.Split(f, ":")[1])
@@ -181,5 +217,30 @@ func TestFreePortSkipsTriedPorts(t *testing.T) {
 			t.Fatalf("port %d offered twice (tried %v)", p, tried)
 		}
 		tried[p] = true
+	}
+}
+
+// TestRegistryStartFailureQuotesItsLogs: a registry that cannot start
+// restarts forever; up says so at once, with the container's own words,
+// instead of waiting for a timeout.
+func TestRegistryStartFailureQuotesItsLogs(t *testing.T) {
+	calls := fakeEngine(t, "docker-desktop-mac")
+	t.Setenv("FAKE_RESTARTING", "1")
+	t.Setenv("FAKE_LOGS", `time="2025-01-01T00:00:00Z" level=fatal msg="configuring application: auth: open /auth/htpasswd: permission denied"`)
+	opts := KindOptions{Name: "imagelab-logs", StateDir: t.TempDir()}
+	opts.defaults()
+	s := &kindSession{opts: opts, rt: containerRuntime{bin: "docker"}}
+	pw, _ := RandomPassword()
+	sb := &Sandbox{Name: opts.Name, ID: NewID(), Registry: Registry{User: RegistryUser, Password: pw, Container: registryContainerName(opts.Name)}}
+	start := time.Now()
+	err := s.startRegistry(t.Context(), sb)
+	if err == nil || !strings.Contains(err.Error(), "open /auth/htpasswd: permission denied") || !strings.Contains(err.Error(), "keeps stopping") {
+		t.Fatalf("err = %v\ncalls:\n%s", err, calls)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: a restarting registry should fail at once", took)
+	}
+	if len(calls.calls("docker cp - imagelab-logs-registry:/")) != 1 || len(calls.calls("docker start")) != 1 {
+		t.Errorf("want create, cp, start:\n%s", calls)
 	}
 }

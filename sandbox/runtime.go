@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -129,34 +130,47 @@ func (r containerRuntime) ping(ctx context.Context) error {
 	return err
 }
 
+// combined runs the runtime's CLI and returns stdout and stderr together,
+// in order (a container's logs go to both).
+func (r containerRuntime) combined(ctx context.Context, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, r.bin, args...).CombinedOutput()
+	return string(out), err
+}
+
 // container is what imagelab needs to know of a container.
 type container struct {
-	Running  bool
-	Labels   map[string]string
-	Networks []string
+	Running      bool
+	Restarting   bool
+	RestartCount int
+	Labels       map[string]string
+	Networks     []string
 }
+
+// inspectFormat is the template inspect asks for; Docker and Podman both
+// know these fields.
+const inspectFormat = `{{.State.Running}}|{{.State.Restarting}}|{{.RestartCount}}|{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}};{{end}}`
 
 // inspect returns the container, or nil when there is none by that name.
 func (r containerRuntime) inspect(ctx context.Context, name string) (*container, error) {
-	out, err := r.run(ctx, nil, "container", "inspect", "--format",
-		`{{.State.Running}}|{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}|{{range $k, $v := .NetworkSettings.Networks}}{{$k}};{{end}}`, name)
+	out, err := r.run(ctx, nil, "container", "inspect", "--format", inspectFormat, name)
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "no such container") || strings.Contains(strings.ToLower(err.Error()), "no such object") {
 			return nil, nil
 		}
 		return nil, err
 	}
-	parts := strings.SplitN(out, "|", 3)
-	if len(parts) != 3 {
+	parts := strings.SplitN(out, "|", 5)
+	if len(parts) != 5 {
 		return nil, fmt.Errorf("unexpected inspect output %q", out)
 	}
-	c := &container{Running: parts[0] == "true", Labels: map[string]string{}}
-	for _, kv := range strings.Split(parts[1], ";") {
+	c := &container{Running: parts[0] == "true", Restarting: parts[1] == "true", Labels: map[string]string{}}
+	c.RestartCount, _ = strconv.Atoi(parts[2])
+	for _, kv := range strings.Split(parts[3], ";") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			c.Labels[k] = v
 		}
 	}
-	for _, n := range strings.Split(parts[2], ";") {
+	for _, n := range strings.Split(parts[4], ";") {
 		if n != "" {
 			c.Networks = append(c.Networks, n)
 		}

@@ -90,10 +90,13 @@ fake_main() {
 		name=
 		for a in "$@"; do name=$a; done
 		fake_get "$name" || fake_no_such "$name"
-		running=false restarting=false
+		running=false restarting=false restarts=0
 		[ "$state" = running ] && running=true
-		if [ "$state" = running ] && [ -n "$FAKE_RESTARTING" ]; then restarting=true; fi
-		printf '%s|%s|%s|%s\n' "$running" "$restarting" "$labels" "$networks"
+		if [ "$state" = running ] && [ -n "$FAKE_RESTARTING" ]; then
+			restarting=true
+			restarts=3
+		fi
+		printf '%s|%s|%s|%s|%s\n' "$running" "$restarting" "$restarts" "$labels" "$networks"
 		;;
 	logs)
 		printf '%s\n' "$FAKE_LOGS" >&2
