@@ -75,8 +75,6 @@ func (a *answerField) focus() tea.Cmd {
 	return a.input.Focus()
 }
 
-func (a *answerField) blur() { a.input.Blur() }
-
 // clear empties the field of a step that was reset.
 func (a *answerField) clear(ref string) {
 	delete(a.submitted, ref)

@@ -95,3 +95,52 @@ func DefaultKeyMap() KeyMap {
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
 	}
 }
+
+// enableKeys enables the bindings that do something now, so the help bar
+// shows only those.
+func (m *Model) enableKeys() {
+	k := &m.c.keys
+	s := m.course.step()
+	quiz := s.IsQuiz()
+	k.Next.SetEnabled(!m.course.last())
+	k.Prev.SetEnabled(m.course.idx > 0)
+	// h stays on when every hint is shown, to say there are no more.
+	k.Hint.SetEnabled(len(s.Hints) > 0)
+	k.Solution.SetEnabled(!m.text.solutionShown())
+	k.Answer.SetEnabled(quiz && m.answer.retryIn() <= 0)
+	k.Check.SetEnabled(!quiz && m.sandbox.ready())
+	k.Shell.SetEnabled(m.sandbox.ready())
+	k.Retry.SetEnabled(m.sandbox.state == sandboxFailed)
+	k.JumpLesson.SetEnabled(len(m.course.cur.Lessons) > 1)
+}
+
+// ShortHelp is the focused component's keys, for the help bar: the open
+// dialog's, the answer field's, the lesson list's, or else the step's.
+func (m *Model) ShortHelp() []key.Binding {
+	switch {
+	case m.dialog.open():
+		return m.dialog.ShortHelp()
+	case m.answer.focused():
+		return m.answer.ShortHelp()
+	case m.sidebar.focused:
+		return m.sidebar.ShortHelp()
+	}
+	k := m.c.keys
+	out := []key.Binding{k.Retry, k.Answer, k.Check, k.Hint, k.Next, k.Prev, k.Shell, k.Solution, k.Lessons, k.Reset}
+	out = append(out, m.text.ShortHelp()...)
+	return append(out, m.panel.ShortHelp()...)
+}
+
+// FullHelp is every key of the step and its panes, for the ? screen.
+func (m *Model) FullHelp() [][]key.Binding {
+	k := m.c.keys
+	moving := []key.Binding{k.Next, k.Prev, k.Lessons, k.JumpLesson}
+	for _, g := range append(m.text.FullHelp(), m.panel.FullHelp()...) {
+		moving = append(moving, g...)
+	}
+	return [][]key.Binding{
+		moving,
+		{k.Hint, k.Solution, k.Answer, k.Check, k.Reset, k.Shell, k.Retry},
+		{k.Help, k.Quit, k.ForceQuit},
+	}
+}

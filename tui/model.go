@@ -218,106 +218,6 @@ func (m *Model) refresh() tea.Cmd {
 	return tea.Batch(m.text.sync(m.sandbox.vals, m.course.hintsShown()), spin, m.answer.tick())
 }
 
-// enableKeys enables the bindings that do something now, so the help bar
-// shows only those.
-func (m *Model) enableKeys() {
-	k := &m.c.keys
-	s := m.course.step()
-	quiz := s.IsQuiz()
-	k.Next.SetEnabled(!m.course.last())
-	k.Prev.SetEnabled(m.course.idx > 0)
-	// h stays on when every hint is shown, to say there are no more.
-	k.Hint.SetEnabled(len(s.Hints) > 0)
-	k.Solution.SetEnabled(!m.text.solutionShown())
-	k.Answer.SetEnabled(quiz && m.answer.retryIn() <= 0)
-	k.Check.SetEnabled(!quiz && m.sandbox.ready())
-	k.Shell.SetEnabled(m.sandbox.ready())
-	k.Retry.SetEnabled(m.sandbox.state == sandboxFailed)
-	k.JumpLesson.SetEnabled(len(m.course.cur.Lessons) > 1)
-}
-
-// onChecked takes a verdict: the scheduler keeps it, a submitted answer
-// is judged, and a pass is recorded.
-func (m *Model) onChecked(msg checkedMsg) tea.Cmd {
-	cmd := m.checks.Update(msg, m.target())
-	if m.ctx.Err() != nil {
-		return nil
-	}
-	changed := m.answer.judged(msg)
-	if msg.err == nil && msg.result.Passed && !m.course.store.Passed(msg.ref) {
-		m.course.store.MarkPassed(msg.ref, m.c.now())
-		changed = true
-		if m.course.allPassed() {
-			m.dialog.showFinish(len(m.course.steps), len(m.course.cur.Lessons))
-		}
-	}
-	if changed {
-		cmd = tea.Batch(cmd, m.course.save())
-	}
-	return cmd
-}
-
-// onAnswer records a submitted answer and checks it.
-func (m *Model) onAnswer(msg answerMsg) tea.Cmd {
-	m.course.store.Step(msg.ref).Answer = msg.answer
-	m.checks.forget(msg.ref)
-	cmds := []tea.Cmd{m.course.save()}
-	if msg.ref == m.course.step().Ref() {
-		cmds = append(cmds, m.checks.run(m.target()))
-	}
-	return tea.Batch(cmds...)
-}
-
-func (m *Model) onConfirmed(msg confirmedMsg) tea.Cmd {
-	s := m.course.step()
-	if msg.ref != s.Ref() {
-		return nil
-	}
-	switch msg.kind {
-	case confirmSolution:
-		m.text.showSolution()
-	case confirmReset:
-		return m.sandbox.resetCmd(s)
-	}
-	return nil
-}
-
-func (m *Model) onReset(msg resetMsg) tea.Cmd {
-	m.course.store.Reset(msg.ref)
-	m.checks.forget(msg.ref)
-	m.text.forget(msg.ref)
-	m.answer.clear(msg.ref)
-	cmds := []tea.Cmd{m.course.save()}
-	switch {
-	case msg.err != nil:
-		cmds = append(cmds, m.panel.setFlash("reset: "+msg.err.Error()))
-	case m.sandbox.sb == nil:
-		cmds = append(cmds, m.panel.setFlash("progress reset (what you made in the sandbox is left as it is)"))
-	default:
-		cmds = append(cmds, m.panel.setFlash("step reset"))
-	}
-	if msg.ref == m.course.step().Ref() {
-		cmds = append(cmds, m.checks.run(m.target()))
-	}
-	return tea.Batch(cmds...)
-}
-
-// goTo moves to step i and saves where the learner is.
-func (m *Model) goTo(i int) tea.Cmd {
-	if i < 0 || i >= len(m.course.steps) || i == m.course.idx {
-		return nil
-	}
-	m.course.idx = i
-	s := m.course.step()
-	m.course.store.State.Current = s.Ref()
-	m.sidebar.blur()
-	m.sidebar.setCurrent(s)
-	m.text.setStep(s)
-	m.panel.gotoTop()
-	m.answer.setStep(s)
-	return tea.Batch(m.checks.enter(m.target()), m.course.save())
-}
-
 // onKey routes a key: an open dialog takes them all, then the focused
 // component, then the app's own keys; what is left scrolls the step.
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -372,31 +272,6 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) showHint() tea.Cmd {
-	s := m.course.step()
-	rec := m.course.store.Step(s.Ref())
-	if rec.Hints >= len(s.Hints) {
-		if len(s.Hints) == 0 {
-			return m.panel.setFlash("this step has no hints — s shows the solution")
-		}
-		return m.panel.setFlash("no more hints — s shows the solution")
-	}
-	rec.Hints++
-	m.text.showEnd()
-	return m.course.save()
-}
-
-// askQuit opens the quit dialog when there is a sandbox to keep or
-// remove; otherwise it quits.
-func (m *Model) askQuit() tea.Cmd {
-	sb := m.sandbox.sb
-	if !m.sandbox.ready() || sb == nil {
-		return tea.Quit
-	}
-	m.dialog.askQuit(fmt.Sprintf(" (%s, namespace %s)", sb.Provider, sb.Namespace))
-	return nil
-}
-
 // onWheel scrolls the pane under the pointer.
 func (m *Model) onWheel(msg tea.MouseWheelMsg) tea.Cmd {
 	switch {
@@ -408,37 +283,6 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) tea.Cmd {
 		return m.panel.Update(msg)
 	}
 	return m.text.Update(msg)
-}
-
-// ShortHelp is the focused component's keys, for the help bar: the open
-// dialog's, the answer field's, the lesson list's, or else the step's.
-func (m *Model) ShortHelp() []key.Binding {
-	switch {
-	case m.dialog.open():
-		return m.dialog.ShortHelp()
-	case m.answer.focused():
-		return m.answer.ShortHelp()
-	case m.sidebar.focused:
-		return m.sidebar.ShortHelp()
-	}
-	k := m.c.keys
-	out := []key.Binding{k.Retry, k.Answer, k.Check, k.Hint, k.Next, k.Prev, k.Shell, k.Solution, k.Lessons, k.Reset}
-	out = append(out, m.text.ShortHelp()...)
-	return append(out, m.panel.ShortHelp()...)
-}
-
-// FullHelp is every key of the step and its panes, for the ? screen.
-func (m *Model) FullHelp() [][]key.Binding {
-	k := m.c.keys
-	moving := []key.Binding{k.Next, k.Prev, k.Lessons, k.JumpLesson}
-	for _, g := range append(m.text.FullHelp(), m.panel.FullHelp()...) {
-		moving = append(moving, g...)
-	}
-	return [][]key.Binding{
-		moving,
-		{k.Hint, k.Solution, k.Answer, k.Check, k.Reset, k.Shell, k.Retry},
-		{k.Help, k.Quit, k.ForceQuit},
-	}
 }
 
 // outcome is what Run reports.

@@ -1,0 +1,117 @@
+package tui
+
+import (
+	"fmt"
+
+	tea "charm.land/bubbletea/v2"
+)
+
+// The root's actions: what it does with the components' requests and the
+// results of their Cmds, on the course and across components.
+
+// onChecked takes a verdict: the scheduler keeps it, a submitted answer
+// is judged, and a pass is recorded.
+func (m *Model) onChecked(msg checkedMsg) tea.Cmd {
+	cmd := m.checks.Update(msg, m.target())
+	if m.ctx.Err() != nil {
+		return nil
+	}
+	changed := m.answer.judged(msg)
+	if msg.err == nil && msg.result.Passed && !m.course.store.Passed(msg.ref) {
+		m.course.store.MarkPassed(msg.ref, m.c.now())
+		changed = true
+		if m.course.allPassed() {
+			m.dialog.showFinish(len(m.course.steps), len(m.course.cur.Lessons))
+		}
+	}
+	if changed {
+		cmd = tea.Batch(cmd, m.course.save())
+	}
+	return cmd
+}
+
+// onAnswer records a submitted answer and checks it.
+func (m *Model) onAnswer(msg answerMsg) tea.Cmd {
+	m.course.store.Step(msg.ref).Answer = msg.answer
+	m.checks.forget(msg.ref)
+	cmds := []tea.Cmd{m.course.save()}
+	if msg.ref == m.course.step().Ref() {
+		cmds = append(cmds, m.checks.run(m.target()))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) onConfirmed(msg confirmedMsg) tea.Cmd {
+	s := m.course.step()
+	if msg.ref != s.Ref() {
+		return nil
+	}
+	switch msg.kind {
+	case confirmSolution:
+		m.text.showSolution()
+	case confirmReset:
+		return m.sandbox.resetCmd(s)
+	}
+	return nil
+}
+
+func (m *Model) onReset(msg resetMsg) tea.Cmd {
+	m.course.store.Reset(msg.ref)
+	m.checks.forget(msg.ref)
+	m.text.forget(msg.ref)
+	m.answer.clear(msg.ref)
+	cmds := []tea.Cmd{m.course.save()}
+	switch {
+	case msg.err != nil:
+		cmds = append(cmds, m.panel.setFlash("reset: "+msg.err.Error()))
+	case m.sandbox.sb == nil:
+		cmds = append(cmds, m.panel.setFlash("progress reset (what you made in the sandbox is left as it is)"))
+	default:
+		cmds = append(cmds, m.panel.setFlash("step reset"))
+	}
+	if msg.ref == m.course.step().Ref() {
+		cmds = append(cmds, m.checks.run(m.target()))
+	}
+	return tea.Batch(cmds...)
+}
+
+// goTo moves to step i and saves where the learner is.
+func (m *Model) goTo(i int) tea.Cmd {
+	if i < 0 || i >= len(m.course.steps) || i == m.course.idx {
+		return nil
+	}
+	m.course.idx = i
+	s := m.course.step()
+	m.course.store.State.Current = s.Ref()
+	m.sidebar.blur()
+	m.sidebar.setCurrent(s)
+	m.text.setStep(s)
+	m.panel.gotoTop()
+	m.answer.setStep(s)
+	return tea.Batch(m.checks.enter(m.target()), m.course.save())
+}
+
+func (m *Model) showHint() tea.Cmd {
+	s := m.course.step()
+	rec := m.course.store.Step(s.Ref())
+	if rec.Hints >= len(s.Hints) {
+		if len(s.Hints) == 0 {
+			return m.panel.setFlash("this step has no hints — s shows the solution")
+		}
+		return m.panel.setFlash("no more hints — s shows the solution")
+	}
+	rec.Hints++
+	m.text.showEnd()
+	return m.course.save()
+}
+
+// askQuit opens the quit dialog when there is a sandbox to keep or
+// remove; otherwise it quits.
+func (m *Model) askQuit() tea.Cmd {
+	sb := m.sandbox.sb
+	if !m.sandbox.ready() || sb == nil {
+		return tea.Quit
+	}
+	m.dialog.askQuit(fmt.Sprintf(" (%s, namespace %s)", sb.Provider, sb.Namespace))
+	return nil
+}
