@@ -115,6 +115,23 @@ type Values struct {
 	// kind node).
 	APIServerManifest string
 	KubeletConfig     string
+	// N are the names of the objects the steps ask for ({{.N.Regcred}}).
+	// A lesson uses DefaultNames; an exam draws new ones, so nothing can
+	// be typed from memory.
+	N Names
+}
+
+// Names are the names of the objects the steps ask the learner to make.
+// A step that asks for a new one adds a field here (the loader refuses a
+// name that is not one).
+type Names struct {
+	Anonymous, Regcred, InternalApp, Puller, ViaServiceAccount, Pinned, BrokenApp, RegcredApp string
+}
+
+// DefaultNames are the names the lessons use.
+var DefaultNames = Names{
+	Anonymous: "anonymous", Regcred: "regcred", InternalApp: "internal-app", Puller: "puller",
+	ViaServiceAccount: "via-serviceaccount", Pinned: "pinned", BrokenApp: "broken-app", RegcredApp: "regcred-app",
 }
 
 // The kubeadm paths of the files the control-plane lessons edit.
@@ -123,15 +140,23 @@ const (
 	KubeadmKubeletConfig     = "/var/lib/kubelet/config.yaml"
 )
 
+// NewValues are a sandbox's values: its registry, credentials and
+// namespace, with the lessons' names and kubeadm's node paths.
+func NewValues(registry, user, password, namespace string) Values {
+	return Values{Registry: registry, User: user, Password: password, Namespace: namespace,
+		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig, N: DefaultNames}
+}
+
 // Placeholder values, shown while the sandbox is still being made.
 func Placeholder() Values {
-	return Values{Registry: "localhost:<port>", User: "<user>", Password: "<password>", Namespace: "<namespace>",
-		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig}
+	return NewValues("localhost:<port>", "<user>", "<password>", "<namespace>")
 }
 
 var funcs = template.FuncMap{
 	// sq quotes a value for a POSIX shell, so a $ in a password stays a $.
 	"sq": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+	// typo misspells a name as a hurried colleague would: its last letter lost.
+	"typo": func(s string) string { return s[:max(len(s)-1, 0)] },
 	// json quotes a value as a JSON string, for docker configs in setups.
 	"json": func(s string) string { b, _ := json.Marshal(s); return string(b) },
 }
@@ -193,10 +218,10 @@ var ErrNotOurNamespace = errors.New("the namespace was not created by imagelab, 
 // list, by the subject its check declares (the loader made sure there is
 // one). ownsNamespace says env.Namespace is imagelab's own; objects in any
 // other namespace are left for the learner to delete.
-func (s *Step) ResetIn(ctx context.Context, env *check.Env, ownsNamespace bool) error {
+func (s *Step) ResetIn(ctx context.Context, env *check.Env, v Values, ownsNamespace bool) error {
 	def := s.Definition()
 	var errs []error
-	for _, item := range s.Reset {
+	for _, item := range s.ResetItems(v) {
 		kind, name, _ := strings.Cut(item, "/")
 		subject := def.ResetSubject(kind)
 		switch {
@@ -213,6 +238,15 @@ func (s *Step) ResetIn(ctx context.Context, env *check.Env, ownsNamespace bool) 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ResetItems are the step's reset list with the sandbox's names filled in.
+func (s *Step) ResetItems(v Values) []string {
+	out := make([]string, len(s.Reset))
+	for i, r := range s.Reset {
+		out[i] = mustRender(s.Ref()+" reset", r, v)
+	}
+	return out
 }
 
 // Resets reports whether the step makes anything a reset must delete.

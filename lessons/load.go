@@ -190,14 +190,19 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 				bad(fmt.Sprintf("%s.setup[%d]", field, i), "needs kind and metadata.name")
 			case def.ResetSubject(doc.kind) == nil || def.ResetSubject(doc.kind).Create == nil:
 				bad(fmt.Sprintf("%s.setup[%d]", field, i), "check %s cannot set up %s objects", def.Name, doc.kind)
-			case !slices.Contains(s.Reset, doc.kind+"/"+doc.name):
+			case !slices.Contains(s.ResetItems(Placeholder()), doc.kind+"/"+doc.name):
 				bad(fmt.Sprintf("%s.setup[%d]", field, i), "%s/%s is not in the step's reset list, so a reset would leave it", doc.kind, doc.name)
 			}
 		}
 	}
 	// What a step may reset is its check's to say: a reset its check
 	// cannot carry out would silently do nothing.
-	for i, r := range s.Reset {
+	for i, raw := range s.Reset {
+		r, err := render(field+".reset", raw, Placeholder())
+		if err != nil {
+			bad(fmt.Sprintf("%s.reset[%d]", field, i), "template: %v", templateReason(err))
+			continue
+		}
 		kind, name, ok := strings.Cut(r, "/")
 		switch {
 		case !ok || name == "":

@@ -214,7 +214,7 @@ func workThrough(sb *sandbox.Sandbox, state string) ([]time.Duration, float64, e
 	if _, err := tm.WaitText(app, "sandbox ready", 10*time.Second); err != nil {
 		return nil, 0, err
 	}
-	vals := lessons.Values{Registry: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password, Namespace: sb.Namespace}
+	vals := lessons.NewValues(sb.Registry.Host, sb.Registry.User, sb.Registry.Password, sb.Namespace)
 	var green []time.Duration
 	onStep := func(pos, title string) error {
 		// The header's first line names the current step.

@@ -68,7 +68,7 @@ func BenchmarkRenderStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	s, _ := cur.Find("pull-secrets/regcred")
-	v := lessons.Values{Registry: "localhost:5001", User: "learner", Password: "x", Namespace: "imagelab"}
+	v := lessons.NewValues("localhost:5001", "learner", "x", "imagelab")
 	for b.Loop() {
 		_ = s.Body(v)
 	}

@@ -108,7 +108,7 @@ func resetStep(ctx context.Context, sb *sandbox.Sandbox, s *lessons.Step) error 
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if err := s.ResetIn(ctx, env, err == nil && sb.Owns(ns.Labels)); err != nil {
+	if err := s.ResetIn(ctx, env, values(sb), err == nil && sb.Owns(ns.Labels)); err != nil {
 		return err
 	}
 	// Back to the step's starting state: what it starts from, made anew.

@@ -167,7 +167,7 @@ func values(sb *sandbox.Sandbox) lessons.Values {
 	if sb == nil {
 		return lessons.Placeholder()
 	}
-	return lessons.Values{Registry: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password, Namespace: sb.Namespace}
+	return lessons.NewValues(sb.Registry.Host, sb.Registry.User, sb.Registry.Password, sb.Namespace)
 }
 
 // lazyEnv builds the check environment on first need, so quiz steps run

@@ -155,10 +155,10 @@ func TestIntegrationWatchAndResetFollowTheDefinition(t *testing.T) {
 		t.Errorf("criteria = %+v, want %+v", res.Criteria, want)
 	}
 
-	if err := step.ResetIn(ctx, env, false); !errors.Is(err, lessons.ErrNotOurNamespace) {
+	if err := step.ResetIn(ctx, env, lessons.Placeholder(), false); !errors.Is(err, lessons.ErrNotOurNamespace) {
 		t.Errorf("reset deleted in a namespace that is not imagelab's: %v", err)
 	}
-	if err := step.ResetIn(ctx, env, true); err != nil {
+	if err := step.ResetIn(ctx, env, lessons.Placeholder(), true); err != nil {
 		t.Fatalf("reset: %v", err)
 	}
 	if _, err := api.Client.CoreV1().ConfigMaps(ns).Get(ctx, "greeting", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
