@@ -52,7 +52,8 @@ type KindOptions struct {
 	RegistryImage string // default registry:3; a mirror for air-gapped machines
 	StateDir      string
 	Seed          SeedOptions
-	// Runtime is "docker" or "podman"; empty detects, as kind does.
+	// Runtime is "docker" or "podman"; empty follows KIND_EXPERIMENTAL_PROVIDER
+	// or detects, as kind does (chooseRuntime).
 	Runtime string
 	Report  Reporter
 	// WaitForReady bounds the wait for the control plane (default 3 minutes).
@@ -263,7 +264,7 @@ func PlanKind(opts KindOptions) (*Plan, error) {
 		return nil, err
 	}
 	rt := "docker"
-	if r, err := detectRuntime(opts.Runtime); err == nil {
+	if r, err := chooseRuntime(context.Background(), opts.Runtime, nil); err == nil {
 		rt = r.bin
 	}
 	cfg, err := yaml.Marshal(KindConfig(opts.Name, opts.NodeImage))
@@ -303,11 +304,10 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 	if opts.StateDir == "" {
 		return nil, errors.New("no state dir")
 	}
-	rt, err := detectRuntime(opts.Runtime)
+	rt, err := chooseRuntime(ctx, opts.Runtime, func(msg string) {
+		opts.Report(Event{Phase: PhaseConnect, Log: true, Message: msg})
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := rt.ping(ctx); err != nil {
 		return nil, err
 	}
 	popt := cluster.ProviderWithDocker()

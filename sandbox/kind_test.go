@@ -244,3 +244,53 @@ func TestRegistryStartFailureQuotesItsLogs(t *testing.T) {
 		t.Errorf("want create, cp, start:\n%s", calls)
 	}
 }
+
+// TestRuntimeChoice: which runtime makes the sandbox, on each platform's
+// CLI (stand-ins under testdata/engines print what the real ones print).
+func TestRuntimeChoice(t *testing.T) {
+	tests := []struct {
+		name, platform, env, prefer string
+		want, arch                  string
+		wantErr                     error
+		errHas, noteHas             string
+	}{
+		{name: "Docker Desktop", platform: "docker-desktop-mac", want: "docker", arch: "arm64"},
+		{name: "podman-docker is Podman", platform: "podman-docker", want: "podman", arch: "amd64"},
+		{name: "--runtime docker with podman-docker", platform: "podman-docker", prefer: "docker", want: "podman", noteHas: "podman-docker"},
+		{name: "Docker stopped, Podman running", platform: "docker-stopped-podman-running", want: "podman", arch: "arm64", noteHas: "docker does not answer"},
+		{name: "Docker named but stopped", platform: "docker-stopped-podman-running", prefer: "docker", wantErr: ErrDockerDown},
+		{name: "Docker Desktop on Windows not started", platform: "docker-desktop-windows-stopped", wantErr: ErrDockerDown, errHas: "start Docker Desktop"},
+		{name: "both: kind's order, docker first", platform: "docker-and-podman", want: "docker"},
+		{name: "KIND_EXPERIMENTAL_PROVIDER=podman", platform: "docker-and-podman", env: "podman", want: "podman", noteHas: ProviderEnv},
+		{name: "KIND_EXPERIMENTAL_PROVIDER=nerdctl", platform: "docker-and-podman", env: "nerdctl", errHas: "docker or podman"},
+		{name: "the saved sandbox's runtime beats the variable", platform: "docker-and-podman", env: "docker", prefer: "podman", want: "podman"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := fakeEngine(t, tt.platform)
+			t.Setenv(ProviderEnv, tt.env)
+			var notes []string
+			s, err := newKindSession(t.Context(), KindOptions{StateDir: t.TempDir(), Runtime: tt.prefer, Report: func(e Event) { notes = append(notes, e.Message) }})
+			if tt.wantErr != nil || tt.errHas != "" {
+				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("err = %v, want %v containing %q", err, tt.wantErr, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\ncalls:\n%s", err, calls)
+			}
+			if s.rt.bin != tt.want || (tt.arch != "" && s.rt.arch != tt.arch) {
+				t.Errorf("runtime %s (%s), want %s (%s)\ncalls:\n%s", s.rt.bin, s.rt.arch, tt.want, tt.arch, calls)
+			}
+			if tt.noteHas != "" && !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, tt.noteHas) }) {
+				t.Errorf("notes %q lack %q", notes, tt.noteHas)
+			}
+			for _, n := range notes {
+				if strings.Contains(n, "Docker Desktop") {
+					t.Errorf("told to start Docker Desktop: %q", n)
+				}
+			}
+		})
+	}
+}

@@ -118,8 +118,8 @@ func isUnder(p, dir string) bool {
 // (they carry its label) when no sandbox record is left, after a crash for
 // instance. It returns their names. Without an engine there is nothing to do.
 func RemoveLeftovers(ctx context.Context, stateDir string) ([]string, error) {
-	rt, err := detectRuntime("")
-	if err != nil || rt.ping(ctx) != nil {
+	rt, err := chooseRuntime(ctx, "", nil)
+	if err != nil {
 		return nil, nil
 	}
 	out, err := rt.run(ctx, nil, "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelManagedBy+"="+ManagedBy,

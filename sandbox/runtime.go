@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 var (
 	ErrNoDocker      = errors.New("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")
 	ErrDockerDown    = errors.New("Docker is installed but its engine does not answer: start Docker Desktop (or `colima start`, or the docker service) and run imagelab up again")
+	ErrPodmanDown    = errors.New("Podman is installed but does not answer: start it (`podman machine start` on macOS and Windows; `podman info` says what is wrong) and run imagelab up again")
 	ErrDockerContext = errors.New("the current docker context names an engine that does not exist: `docker context ls` lists them, `docker context use default` picks the default")
 	ErrPortTaken     = errors.New("the port is not available (taken by another program, or reserved by the host)")
 	ErrImagePull     = errors.New("the image could not be pulled")
@@ -25,20 +27,113 @@ var (
 // so the learner's DOCKER_HOST and docker context are honoured.
 type containerRuntime struct {
 	bin string // "docker" or "podman"
+	// arch is the engine's architecture (GOARCH names), known once it answered.
+	arch string
 }
 
-// detectRuntime finds docker or podman on PATH (kind's order: docker first).
-func detectRuntime(prefer string) (containerRuntime, error) {
-	candidates := []string{"docker", "podman"}
-	if prefer != "" {
-		candidates = []string{prefer}
+// ProviderEnv is kind's variable naming its node provider; imagelab
+// honours it as kind does (docker or podman).
+const ProviderEnv = "KIND_EXPERIMENTAL_PROVIDER"
+
+// chooseRuntime decides which runtime makes the sandbox, and makes sure
+// its engine answers. In order:
+//
+//  1. prefer: --runtime, or the runtime the saved sandbox was made with;
+//  2. KIND_EXPERIMENTAL_PROVIDER, as kind reads it;
+//  3. what is installed, as kind detects it: docker only when `docker -v`
+//     says "Docker version" (Fedora's podman-docker shim says "podman
+//     version": that is Podman), then podman.
+//
+// A named runtime must answer. A detected one that does not is passed
+// over for the next that does: Docker installed but stopped while Podman
+// runs means Podman, not "start Docker Desktop". note reports the choice
+// when it is not the obvious one.
+func chooseRuntime(ctx context.Context, prefer string, note func(string)) (containerRuntime, error) {
+	if note == nil {
+		note = func(string) {}
 	}
-	for _, c := range candidates {
-		if _, err := exec.LookPath(c); err == nil {
-			return containerRuntime{bin: c}, nil
+	named := prefer
+	if named == "" {
+		switch env := os.Getenv(ProviderEnv); env {
+		case "":
+		case "docker", "podman":
+			named = env
+			note("using " + env + " as " + ProviderEnv + " says")
+		case "nerdctl", "finch", "nerdctl.lima":
+			return containerRuntime{}, fmt.Errorf("%s=%s: imagelab runs its registry with docker or podman; unset it or set it to docker or podman", ProviderEnv, env)
+		default:
+			note(fmt.Sprintf("ignoring %s=%q (kind knows docker, podman, nerdctl)", ProviderEnv, env))
 		}
 	}
-	return containerRuntime{}, ErrNoDocker
+	switch named {
+	case "":
+	case "docker", "podman":
+		rt, ok := installedAs(named)
+		if !ok {
+			return containerRuntime{}, fmt.Errorf("%w (%s was asked for)", ErrNoDocker, named)
+		}
+		if rt.bin != named {
+			note("docker here is Podman's docker command (podman-docker): using podman")
+		}
+		return rt, rt.ping(ctx)
+	default:
+		return containerRuntime{}, fmt.Errorf("unknown container runtime %q: docker or podman", named)
+	}
+
+	var candidates []containerRuntime
+	if isCLI("docker", "Docker version") {
+		candidates = append(candidates, containerRuntime{bin: "docker"})
+	}
+	if isCLI("podman", "podman version") {
+		candidates = append(candidates, containerRuntime{bin: "podman"})
+	}
+	if len(candidates) == 0 {
+		return containerRuntime{}, ErrNoDocker
+	}
+	var first error
+	for i := range candidates {
+		rt := &candidates[i]
+		err := rt.ping(ctx)
+		if err == nil {
+			if i > 0 {
+				note(fmt.Sprintf("%s does not answer; using %s, which does", candidates[0].bin, rt.bin))
+			}
+			return *rt, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return containerRuntime{}, first
+}
+
+// installedAs finds the runtime named: docker is Podman when docker is
+// Podman's docker command.
+func installedAs(name string) (containerRuntime, bool) {
+	if name == "docker" {
+		switch {
+		case isCLI("docker", "Docker version"):
+			return containerRuntime{bin: "docker"}, true
+		case isCLI("docker", "podman version") && isCLI("podman", "podman version"):
+			return containerRuntime{bin: "podman"}, true
+		}
+		return containerRuntime{}, false
+	}
+	return containerRuntime{bin: name}, isCLI(name, "podman version")
+}
+
+// isCLI tells whether `bin -v` prints a first line starting with prefix,
+// as kind's IsAvailable checks (stdout only: podman-docker's note goes to
+// stderr).
+func isCLI(bin, prefix string) bool {
+	out, err := exec.Command(bin, "-v").Output()
+	if err != nil {
+		return false
+	}
+	return strings.HasPrefix(strings.TrimSpace(string(out)), prefix)
 }
 
 // run runs the runtime's CLI and returns its trimmed stdout; a failure's
@@ -83,6 +178,9 @@ func classifyRuntimeError(command, stderr string, err error) error {
 	case strings.Contains(lower, "cannot connect to the docker daemon"), strings.Contains(lower, "is the docker daemon running"),
 		strings.Contains(lower, "error during connect"), strings.Contains(lower, "cannot connect to podman"):
 		kind = ErrDockerDown
+		if strings.HasPrefix(command, "podman") {
+			kind = ErrPodmanDown
+		}
 	case strings.Contains(lower, "context") && (strings.Contains(lower, "not found") || strings.Contains(lower, "does not exist")):
 		kind = ErrDockerContext
 	case isPortRefusal(lower):
@@ -124,10 +222,18 @@ func firstLine(s string) string {
 	return s
 }
 
-// ping checks that the engine answers.
-func (r containerRuntime) ping(ctx context.Context) error {
-	_, err := r.run(ctx, nil, "version", "--format", "{{.Server.Version}}")
-	return err
+// ping checks that the engine answers, and learns its architecture.
+func (r *containerRuntime) ping(ctx context.Context) error {
+	args := []string{"version", "--format", "{{.Server.Arch}}"}
+	if r.bin == "podman" {
+		args = []string{"info", "--format", "{{.Host.Arch}}"}
+	}
+	out, err := r.run(ctx, nil, args...)
+	if err != nil {
+		return err
+	}
+	r.arch = strings.TrimSpace(out)
+	return nil
 }
 
 // combined runs the runtime's CLI and returns stdout and stderr together,

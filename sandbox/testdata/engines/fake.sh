@@ -28,7 +28,11 @@ fake_get() {
 fake_put() { printf '%s\n%s\n%s\n%s\n' "$2" "$3" "$4" "$5" >"$FAKE_STATE/$1"; }
 
 fake_no_such() {
-	printf 'Error response from daemon: No such container: %s\n' "$1" >&2
+	if [ "$fake_cli" = podman ]; then
+		printf 'Error: no such container %s\n' "$1" >&2
+	else
+		printf 'Error response from daemon: No such container: %s\n' "$1" >&2
+	fi
 	exit 1
 }
 
