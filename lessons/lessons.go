@@ -56,6 +56,16 @@ type Step struct {
 	// YAML documents: a broken workload to troubleshoot). Reset deletes
 	// it and makes it again.
 	Setup string `yaml:"setup" json:"-"`
+	// After are the steps (lesson/step) whose outcome this one builds on:
+	// a pod that pulls with the secret an earlier step made. Where the
+	// step stands alone (an exam task in its own namespace), imagelab
+	// makes what those steps give first.
+	After []string `yaml:"after" json:"after,omitempty"`
+	// Given is this step's outcome as objects (a template of YAML
+	// documents), for steps that need it and stand alone.
+	Given string `yaml:"given" json:"-"`
+	// Weight is the step's share of an exam's score (default 4).
+	Weight int `yaml:"weight" json:"weight,omitempty"`
 
 	// Lesson is the lesson the step belongs to.
 	Lesson *Lesson `yaml:"-" json:"-"`
@@ -255,20 +265,48 @@ func (s *Step) Resets() bool { return len(s.Reset) > 0 || s.Setup != "" }
 // SetUp makes what the step starts from, replacing what is there. A step
 // without setup starts from nothing and needs none.
 func (s *Step) SetUp(ctx context.Context, env *check.Env, v Values) error {
-	if s.Setup == "" {
+	return s.create(ctx, env, v, "setup", s.Setup)
+}
+
+// Give makes the step's outcome (its Given objects), as if the learner
+// had done it: for a later step that stands alone.
+func (s *Step) Give(ctx context.Context, env *check.Env, v Values) error {
+	return s.create(ctx, env, v, "given", s.Given)
+}
+
+func (s *Step) create(ctx context.Context, env *check.Env, v Values, what, text string) error {
+	if text == "" {
 		return nil
 	}
 	def := s.Definition()
-	for _, doc := range setupDocs(mustRender(s.Ref()+" setup", s.Setup, v)) {
+	for _, doc := range setupDocs(mustRender(s.Ref()+" "+what, text, v)) {
 		subject := def.ResetSubject(doc.kind)
 		if subject == nil || subject.Create == nil {
-			return fmt.Errorf("check %s cannot set up %s objects", def.Name, doc.kind)
+			return fmt.Errorf("check %s cannot make %s objects", def.Name, doc.kind)
 		}
 		if err := subject.Create(ctx, env, []byte(doc.body)); err != nil {
-			return fmt.Errorf("setting up %s: %w", s.Ref(), err)
+			return fmt.Errorf("%s of %s: %w", what, s.Ref(), err)
 		}
 	}
 	return nil
+}
+
+// Prepare makes a step stand alone: the outcomes of the steps it needs
+// (in order), then its own setup.
+func (c *Curriculum) Prepare(ctx context.Context, s *Step, env *check.Env, v Values) error {
+	for _, ref := range s.After {
+		dep, err := c.Find(ref)
+		if err != nil {
+			return err
+		}
+		if err := c.Prepare(ctx, dep, env, v); err != nil {
+			return err
+		}
+		if err := dep.Give(ctx, env, v); err != nil {
+			return err
+		}
+	}
+	return s.SetUp(ctx, env, v)
 }
 
 // setupDoc is one YAML document of a step's setup.

@@ -178,22 +178,29 @@ func validateStep(s *Step, field string, bad func(field, format string, args ...
 			bad(f, "template: %v", templateReason(err))
 		}
 	}
-	// A setup makes only what the step's reset deletes again.
-	if s.Setup != "" && def.Run != nil {
-		rendered, err := render(field+".setup", s.Setup, Placeholder())
+	// A setup, or a given outcome, makes only what the step's reset
+	// deletes again.
+	for what, text := range map[string]string{"setup": s.Setup, "given": s.Given} {
+		if text == "" || def.Run == nil {
+			continue
+		}
+		rendered, err := render(field+"."+what, text, Placeholder())
 		if err != nil {
-			bad(field+".setup", "template: %v", templateReason(err))
+			bad(field+"."+what, "template: %v", templateReason(err))
 		}
 		for i, doc := range setupDocs(rendered) {
 			switch {
 			case doc.kind == "" || doc.name == "":
-				bad(fmt.Sprintf("%s.setup[%d]", field, i), "needs kind and metadata.name")
+				bad(fmt.Sprintf("%s.%s[%d]", field, what, i), "needs kind and metadata.name")
 			case def.ResetSubject(doc.kind) == nil || def.ResetSubject(doc.kind).Create == nil:
-				bad(fmt.Sprintf("%s.setup[%d]", field, i), "check %s cannot set up %s objects", def.Name, doc.kind)
+				bad(fmt.Sprintf("%s.%s[%d]", field, what, i), "check %s cannot make %s objects", def.Name, doc.kind)
 			case !slices.Contains(s.ResetItems(Placeholder()), doc.kind+"/"+doc.name):
-				bad(fmt.Sprintf("%s.setup[%d]", field, i), "%s/%s is not in the step's reset list, so a reset would leave it", doc.kind, doc.name)
+				bad(fmt.Sprintf("%s.%s[%d]", field, what, i), "%s/%s is not in the step's reset list, so a reset would leave it", doc.kind, doc.name)
 			}
 		}
+	}
+	if s.Weight < 0 {
+		bad(field+".weight", "must not be negative")
 	}
 	// What a step may reset is its check's to say: a reset its check
 	// cannot carry out would silently do nothing.
@@ -222,6 +229,19 @@ func listOrNothing(xs []string) string {
 
 func validateCurriculum(c *Curriculum) []error {
 	var errs []error
+	for _, l := range c.Lessons {
+		for i, s := range l.Steps {
+			for _, ref := range s.After {
+				dep, err := c.Find(ref)
+				switch {
+				case err != nil:
+					errs = append(errs, &LoadError{File: path.Join(l.Dir, "lesson.yaml"), Field: fmt.Sprintf("steps[%d].after", i), Reason: err.Error()})
+				case dep.Given == "":
+					errs = append(errs, &LoadError{File: path.Join(l.Dir, "lesson.yaml"), Field: fmt.Sprintf("steps[%d].after", i), Reason: fmt.Sprintf("%s gives no outcome (given:) to build on", ref)})
+				}
+			}
+		}
+	}
 	ids, orders := map[string]string{}, map[int]string{}
 	for _, l := range c.Lessons {
 		file := path.Join(l.Dir, "lesson.yaml")
