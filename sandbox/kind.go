@@ -36,7 +36,9 @@ import (
 // Defaults of the kind sandbox.
 const (
 	DefaultName          = "imagelab"
-	DefaultRegistryImage = "registry:3"
+	// DefaultRegistryImage is kind's recipe's registry:3 by its full name:
+	// Podman resolves short names only through aliases it may lack.
+	DefaultRegistryImage = "docker.io/library/registry:3"
 	// RegistryUser is the registry's one user.
 	RegistryUser = "learner"
 	// kindNetwork is the docker network kind puts its nodes on.
@@ -49,7 +51,7 @@ const (
 type KindOptions struct {
 	Name          string // cluster name (default imagelab)
 	NodeImage     string // default: kind's own default node image
-	RegistryImage string // default registry:3; a mirror for air-gapped machines
+	RegistryImage string // default docker.io/library/registry:3; a mirror for air-gapped machines
 	StateDir      string
 	Seed          SeedOptions
 	// Runtime is "docker" or "podman"; empty follows KIND_EXPERIMENTAL_PROVIDER
@@ -266,6 +268,7 @@ func PlanKind(opts KindOptions) (*Plan, error) {
 	rt := "docker"
 	if r, err := chooseRuntime(context.Background(), opts.Runtime, nil); err == nil {
 		rt = r.bin
+		opts.RegistryImage = r.imageName(context.Background(), opts.RegistryImage)
 	}
 	cfg, err := yaml.Marshal(KindConfig(opts.Name, opts.NodeImage))
 	if err != nil {
@@ -314,6 +317,7 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 	if rt.bin == "podman" {
 		popt = cluster.ProviderWithPodman()
 	}
+	opts.RegistryImage = rt.imageName(ctx, opts.RegistryImage)
 	return &kindSession{opts: opts, rt: rt, provider: cluster.NewProvider(popt, cluster.ProviderWithLogger(kindLogger{opts.Report}))}, nil
 }
 

@@ -294,3 +294,57 @@ func TestRuntimeChoice(t *testing.T) {
 		})
 	}
 }
+
+func TestFullImageName(t *testing.T) {
+	for in, want := range map[string]string{
+		"registry:3":                     "docker.io/library/registry:3",
+		"library/registry:3":             "docker.io/library/registry:3",
+		"kindest/node:v1.37.0":           "docker.io/kindest/node:v1.37.0",
+		"docker.io/library/registry:3":   "docker.io/library/registry:3",
+		"imagelab.local/registry:3":      "imagelab.local/registry:3",
+		"localhost/registry:3":           "localhost/registry:3",
+		"mirror:5000/library/registry:3": "mirror:5000/library/registry:3",
+		"registry@sha256:0123":           "docker.io/library/registry@sha256:0123",
+	} {
+		if got := FullImageName(in); got != want {
+			t.Errorf("FullImageName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRegistryImageNameUnderPodman: Podman gets the registry image by its
+// full name (no short-name alias needed); an image named with
+// --registry-image is kept as given when Podman has it by that name.
+func TestRegistryImageNameUnderPodman(t *testing.T) {
+	tests := []struct {
+		name, platform, image, local, want string
+	}{
+		{"default, Podman", "podman-docker", "", "", "docker.io/library/registry:3"},
+		{"short name, Podman", "podman-docker", "registry:3", "", "docker.io/library/registry:3"},
+		{"mirror, Podman", "podman-docker", "mirror.example.com/registry:3", "", "mirror.example.com/registry:3"},
+		{"a local build by its short name, Podman", "podman-docker", "my-registry:3", "my-registry:3", "my-registry:3"},
+		{"short name, Docker", "docker-desktop-mac", "registry:3", "", "registry:3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := fakeEngine(t, tt.platform)
+			t.Setenv("FAKE_IMAGES", tt.local)
+			s, err := newKindSession(t.Context(), KindOptions{Name: "imagelab-img", StateDir: t.TempDir(), RegistryImage: tt.image})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb := &Sandbox{Name: "imagelab-img", ID: NewID(), Registry: Registry{User: RegistryUser, Container: registryContainerName("imagelab-img")}}
+			if err := s.runRegistry(t.Context(), sb, nil); err != nil {
+				t.Fatal(err)
+			}
+			created := calls.calls(s.rt.bin + " create")
+			if len(created) != 1 || !strings.HasSuffix(created[0], " "+tt.want) {
+				t.Errorf("created %q, want the image %s\ncalls:\n%s", created, tt.want, calls)
+			}
+			plan, err := PlanKind(KindOptions{Name: "imagelab-img", StateDir: t.TempDir(), RegistryImage: tt.image})
+			if err != nil || plan.RegistryImage != tt.want {
+				t.Errorf("plan shows %q (%v), want %s", plan.RegistryImage, err, tt.want)
+			}
+		})
+	}
+}

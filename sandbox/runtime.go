@@ -236,6 +236,40 @@ func (r *containerRuntime) ping(ctx context.Context) error {
 	return nil
 }
 
+// imageName is the name to give the runtime for image: Podman gets the
+// full name (docker.io/library/… for a short one, as kind's Podman
+// provider does for its own images), since it resolves short names only
+// through aliases it may lack — unless it has an image by the name as
+// given (a local build, say), which it finds without resolving.
+func (r containerRuntime) imageName(ctx context.Context, image string) string {
+	if r.bin != "podman" {
+		return image
+	}
+	full := FullImageName(image)
+	if full == image {
+		return image
+	}
+	if _, err := r.run(ctx, nil, "image", "exists", image); err == nil {
+		return image
+	}
+	return full
+}
+
+// FullImageName spells out the registry and account a short image name
+// leaves to Docker's defaults: registry:3 is docker.io/library/registry:3.
+// The rule is Docker's (and kind's): the first part is a registry only
+// with a dot or a port in it, or when it is localhost.
+func FullImageName(image string) string {
+	first, rest, found := strings.Cut(image, "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return image
+	}
+	if !found {
+		return "docker.io/library/" + image
+	}
+	return "docker.io/" + first + "/" + rest
+}
+
 // combined runs the runtime's CLI and returns stdout and stderr together,
 // in order (a container's logs go to both).
 func (r containerRuntime) combined(ctx context.Context, args ...string) (string, error) {

@@ -14,6 +14,7 @@
 #   FAKE_STATE  a directory for the containers' state (one file per container)
 #   FAKE_LOGS   the lines `logs` prints (the container's own output)
 #   FAKE_RESTARTING  non-empty: started containers keep restarting
+#   FAKE_IMAGES the images the engine has, by the names `image exists` knows
 
 fake_log() { [ -n "$FAKE_LOG" ] && printf '%s\n' "$*" >>"$FAKE_LOG"; return 0; }
 
@@ -111,6 +112,13 @@ fake_main() {
 		fake_put "$3" "$state" "$port" "$labels" "$networks;$2"
 		;;
 	ps)
+		;;
+	image)
+		# image exists NAME: the images the test says are there (FAKE_IMAGES).
+		for i in $FAKE_IMAGES; do
+			[ "$i" = "$2" ] && exit 0
+		done
+		exit 1
 		;;
 	*)
 		printf 'fake %s: no stand-in for %s\n' "$fake_cli" "$cmd" >&2
