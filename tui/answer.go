@@ -59,7 +59,7 @@ func (a *answerField) restyle() { a.input.SetStyles(textinput.DefaultStyles(a.c.
 func (a *answerField) setStep(step *lessons.Step) {
 	a.step = step
 	a.input.Blur()
-	a.input.SetValue(a.store.Step(step.Ref()).Answer)
+	a.input.SetValue(record(a.store, step.Ref()).Answer)
 }
 
 func (a *answerField) SetSize(w, _ int) { a.input.SetWidth(max(10, w-20)) }
@@ -156,7 +156,7 @@ func (a *answerField) tick() tea.Cmd {
 // View is the answer line of the result panel.
 func (a *answerField) View() string {
 	st := a.c.styles
-	answer := a.store.Step(a.step.Ref()).Answer
+	answer := record(a.store, a.step.Ref()).Answer
 	switch {
 	case a.focused():
 		return st.Label.Render("Your answer ") + a.input.View()

@@ -216,3 +216,23 @@ func TestHelpFollowsFocus(t *testing.T) {
 		}
 	}
 }
+
+// TestViewChangesNothing: drawing the app twice draws the same and leaves
+// the progress and the components as they were.
+func TestViewChangesNothing(t *testing.T) {
+	m := New(context.Background(), Options{Curriculum: fixture(t), Sandbox: noSandbox, Now: func() time.Time { return testNow }})
+	for _, msg := range []tea.Msg{tea.WindowSizeMsg{Width: 80, Height: 8}, tea.KeyPressMsg{Code: 'l', Text: "l"}, keyDown, keyDown, keyDown, keyDown} {
+		m.Update(msg)
+	}
+	steps, side := len(m.course.store.State.Steps), m.sidebar
+	first := m.View().Content
+	if again := m.View().Content; again != first {
+		t.Error("two views of the same state differ")
+	}
+	if len(m.course.store.State.Steps) != steps || m.sidebar.offset != side.offset || m.sidebar.cursor != side.cursor {
+		t.Error("View changed the state")
+	}
+	if !strings.Contains(first, "Tag and push") || strings.Contains(first, "1 Image names") {
+		t.Errorf("the lesson list does not follow its cursor:\n%s", first)
+	}
+}

@@ -75,10 +75,19 @@ func (c *course) lessonTarget(i int) (*lessons.Step, bool) {
 }
 
 // answer is the quiz answer last given on the current step.
-func (c *course) answer() string { return c.store.Step(c.step().Ref()).Answer }
+func (c *course) answer() string { return record(c.store, c.step().Ref()).Answer }
 
 func (c *course) hintsShown() int {
-	return min(c.store.Step(c.step().Ref()).Hints, len(c.step().Hints))
+	return min(record(c.store, c.step().Ref()).Hints, len(c.step().Hints))
+}
+
+// record is the learner's record of step ref, read without adding one
+// (Store.Step adds it): views and reads leave the store as it is.
+func record(store *progress.Store, ref string) progress.Step {
+	if st, ok := store.State.Steps[ref]; ok {
+		return *st
+	}
+	return progress.Step{}
 }
 
 func (c *course) passedCount() int {
