@@ -35,7 +35,7 @@ import (
 
 // Defaults of the kind sandbox.
 const (
-	DefaultName          = "imagelab"
+	DefaultName = "imagelab"
 	// DefaultRegistryImage is kind's recipe's registry:3 by its full name:
 	// Podman resolves short names only through aliases it may lack.
 	DefaultRegistryImage = "docker.io/library/registry:3"
