@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/progress"
 )
 
@@ -134,7 +135,7 @@ func (a *answerField) judged(msg checkedMsg) bool {
 		return false // not an answer the learner just gave: a recheck
 	}
 	delete(a.submitted, msg.ref)
-	if msg.err != nil || !sub.step.Definition().Choice {
+	if msg.err != nil || !sub.step.Definition().Choice || !check.Picked(msg.result) {
 		return false
 	}
 	a.store.Pick(msg.ref, msg.answer, msg.result.Passed, a.c.now())

@@ -156,8 +156,8 @@ func pickChoice(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, l
 				Problem: fmt.Sprintf("Your last pick was wrong; this quiz takes a new answer in %s.", wait),
 				Try:     "Read why that pick was wrong (imagelab check " + s.Ref() + " shows it again), and the step's text."}}}
 	}
-	r := runStep(ctx, s, cur, lazy, answer)
-	if r.Status != statusError {
+	r, res := runStepResult(ctx, s, cur, lazy, answer)
+	if r.Status != statusError && check.Picked(res) {
 		store.Pick(s.Ref(), answer, r.Status == statusPassed, now)
 	}
 	return r
@@ -165,6 +165,12 @@ func pickChoice(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, l
 
 // runStep runs one step's check with a time limit and turns its outcome into a report.
 func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, answer string) stepReport {
+	r, _ := runStepResult(ctx, s, cur, lazy, answer)
+	return r
+}
+
+// runStepResult is runStep with the check's result too.
+func runStepResult(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy *lazyEnv, answer string) (stepReport, check.Result) {
 	r := stepReport{Step: s.Ref(), Position: s.Position(), Title: s.Title}
 	start := time.Now()
 
@@ -175,7 +181,7 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 		if err != nil {
 			r.Status, r.Error = statusError, "needs the sandbox: "+err.Error()
 			r.Millis = time.Since(start).Milliseconds()
-			return r
+			return r, check.Result{}
 		}
 		env, vals = e, values(sb)
 	}
@@ -193,7 +199,7 @@ func runStep(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, lazy
 	default:
 		r.Status, r.Findings = statusNotPassed, res.Findings
 	}
-	return r
+	return r, res
 }
 
 func printReport(out io.Writer, rep checkReport) {

@@ -247,3 +247,27 @@ func TestChoiceQuizWrongPickWaits(t *testing.T) {
 		t.Fatalf("free-text quiz waited: %v\n%s", err, out)
 	}
 }
+
+// TestNoOptionIsNoPick: an answer that is none of the options is a typo,
+// not a wrong pick: no retry delay.
+func TestNoOptionIsNoPick(t *testing.T) {
+	cur, err := lessons.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cur.Steps() {
+		if !s.Definition().Choice {
+			continue
+		}
+		state := t.TempDir()
+		if out, err := run(t, "check", s.Ref(), "--answer", "zz", "--state-dir", state); !errors.Is(err, errNotPassed) || !strings.Contains(out, "not one of the options") {
+			t.Fatalf("%s: %v\n%s", s.Ref(), err, out)
+		}
+		right := s.Params(lessons.Placeholder())["correct"]
+		if out, err := run(t, "check", s.Ref(), "--answer", right, "--state-dir", state); err != nil {
+			t.Errorf("%s: the right pick after a typo waited: %v\n%s", s.Ref(), err, out)
+		}
+		return
+	}
+	t.Fatal("no choice quiz in the curriculum")
+}

@@ -39,8 +39,17 @@ func checkChoice(_ context.Context, _ *Env, req Request) (Result, error) {
 		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: fmt.Sprintf("%s is not one of the options.", quote(req.Answer)),
 			Expected: oneOf, Try: "Answer with the option's letter."}), nil
 	case answer != correct:
-		return fail(Finding{Code: "wrong-choice", Criterion: "answer", Problem: fmt.Sprintf("%s is not right.", answer),
-			Try: req.Params["explain-"+answer]}), nil
+		problem := fmt.Sprintf("%s is not right.", answer)
+		if why := req.Params["explain-"+answer]; why != "" {
+			problem = fmt.Sprintf("%s is not right: %s", answer, why)
+		}
+		return fail(Finding{Code: "wrong-choice", Criterion: "answer", Problem: problem,
+			Try: "Read the step's text again with that in mind; the quiz takes another pick after a short wait."}), nil
 	}
 	return result(req.Params["explain-"+correct]), nil
 }
+
+// Picked reports whether a choice quiz's result judged one of its options,
+// right or wrong. An answer that is no option at all (a typo) is not a
+// pick, and costs no retry delay.
+func Picked(r Result) bool { return r.Passed || r.HasFinding("wrong-choice") }
