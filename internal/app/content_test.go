@@ -186,7 +186,7 @@ func wrongOptionsFail(t *testing.T, s *lessons.Step, env *check.Env, vals lesson
 		if res.Passed || !res.HasFinding("wrong-choice") {
 			t.Errorf("option %s passes or is not explained: %+v", opt, res)
 		}
-		if res.Problems()[0].Try == "" {
+		if why := params["explain-"+opt]; why == "" || !strings.Contains(res.Problems()[0].Problem, why) {
 			t.Errorf("option %s: no explanation of why it is wrong", opt)
 		}
 	}

@@ -134,7 +134,7 @@ func TestChoiceQuiz(t *testing.T) {
 		}
 	}
 	res, _ := checkChoice(context.Background(), nil, Request{Params: params, Answer: "a"})
-	if len(res.Findings) != 1 || res.Findings[0].Try != "no: a" {
+	if len(res.Findings) != 1 || !strings.HasSuffix(res.Findings[0].Problem, ": no: a") {
 		t.Errorf("a wrong choice should explain itself: %+v", res.Findings)
 	}
 }
