@@ -125,6 +125,9 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	if seed.Transport == nil {
 		seed.Transport = opts.Transport
 	}
+	if seed.Platform == nil {
+		seed.Platform = nodePlatform(ctx, client) // nil: an index, for every platform
+	}
 	if _, err = Seed(ctx, sb.Registry, seed); err != nil {
 		return nil, err
 	}

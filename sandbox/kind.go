@@ -463,7 +463,16 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	done()
 
 	done = o.Report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
-	if _, err := Seed(ctx, sb.Registry, o.Seed); err != nil {
+	seed := o.Seed
+	if seed.Platform == nil {
+		// The node's, not imagelab's own: an amd64 imagelab (Rosetta) or a
+		// remote engine may serve nodes of another architecture.
+		seed.Platform = nodePlatform(ctx, client)
+	}
+	if seed.Platform == nil {
+		seed.Platform = LinuxPlatform(s.rt.arch)
+	}
+	if _, err := Seed(ctx, sb.Registry, seed); err != nil {
 		return sb, err
 	}
 	done()

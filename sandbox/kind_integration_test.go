@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons/check"
 )
@@ -281,5 +284,28 @@ func TestIntegrationLearnersFilesUntouched(t *testing.T) {
 		if e.Name() != ".kube" && e.Name() != ".docker" && e.Name() != ".bash_history" {
 			t.Errorf("new file in HOME: %s", e.Name())
 		}
+	}
+}
+
+// TestIntegrationNodePlatform: the seed's platform comes from the Node
+// objects' status.nodeInfo, as the kubelet reports it.
+func TestIntegrationNodePlatform(t *testing.T) {
+	api := testenv.SharedAPIServer(t)
+	ctx := t.Context()
+	if p := nodePlatform(ctx, api.Client); p != nil {
+		t.Fatalf("no node yet, got %s", p)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "imagelab-test-arm-node"}}
+	node, err := api.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
+	node.Status.NodeInfo.Architecture, node.Status.NodeInfo.OperatingSystem = "arm64", "linux"
+	if _, err := api.Client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := nodePlatform(ctx, api.Client); p == nil || p.String() != "linux/arm64" {
+		t.Errorf("node platform %v, want linux/arm64", p)
 	}
 }

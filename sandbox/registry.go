@@ -9,12 +9,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -74,6 +75,12 @@ type SeedOptions struct {
 	Transport http.RoundTripper
 	// Force pushes again even when the image is there.
 	Force bool
+	// Platform is the nodes' platform: the seed is built for it, whatever
+	// imagelab itself was built for (an amd64 imagelab under Rosetta, or a
+	// remote engine, serves arm64 nodes). Nil when unknown: the seed is
+	// then an index of every Linux platform the source has, and each node
+	// pulls its own.
+	Platform *v1.Platform
 }
 
 // Seed puts apps/internal-app:1.0 into the registry: the source image plus
@@ -96,44 +103,192 @@ func Seed(ctx context.Context, r Registry, opts SeedOptions) (v1.Hash, error) {
 	if src == "" {
 		src = DefaultSeedSource
 	}
-	base, err := loadSeedSource(ctx, src, rt)
+	base, err := loadSeedSource(ctx, src, rt, opts.Platform)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the seed image %s: %w (use --seed-image to name a mirror or a local tarball)", src, err)
 	}
-	img, err := addSeedLayer(base, src == DefaultSeedSource)
+	push := []remote.Option{remote.WithContext(ctx), remote.WithAuth(r.Auth()), remote.WithTransport(rt)}
+	setCmd := src == DefaultSeedSource
+	if base.index != nil {
+		idx, err := seedIndex(base.index, setCmd)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := remote.WriteIndex(target, idx, push...); err != nil {
+			return v1.Hash{}, fmt.Errorf("pushing %s: %w", target, err)
+		}
+		return idx.Digest()
+	}
+	if err := checkPlatform(base.image, opts.Platform); err != nil {
+		return v1.Hash{}, fmt.Errorf("the seed image %s: %w", src, err)
+	}
+	img, err := addSeedLayer(base.image, setCmd)
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Write(target, img, remote.WithContext(ctx), remote.WithAuth(r.Auth()), remote.WithTransport(rt)); err != nil {
+	if err := remote.Write(target, img, push...); err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", target, err)
 	}
 	return img.Digest()
 }
 
-func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper) (v1.Image, error) {
+// seedBase is what the seed is built on: one image, or, when the nodes'
+// platform is unknown, an index to seed every platform of.
+type seedBase struct {
+	image v1.Image
+	index v1.ImageIndex
+}
+
+func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, p *v1.Platform) (seedBase, error) {
 	if fi, err := os.Stat(src); err == nil {
 		if fi.IsDir() {
 			idx, err := layout.ImageIndexFromPath(src)
 			if err != nil {
-				return nil, err
+				return seedBase{}, err
 			}
-			m, err := idx.IndexManifest()
-			if err != nil {
-				return nil, err
-			}
-			if len(m.Manifests) == 0 {
-				return nil, errors.New("the OCI layout holds no image")
-			}
-			return idx.Image(m.Manifests[0].Digest)
+			return fromIndex(idx, p)
 		}
-		return tarball.ImageFromPath(src, nil)
+		img, err := tarball.ImageFromPath(src, nil)
+		return seedBase{image: img}, err
 	}
 	ref, err := name.ParseReference(src)
 	if err != nil {
+		return seedBase{}, err
+	}
+	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(rt))
+	if err != nil {
+		return seedBase{}, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return seedBase{}, err
+		}
+		return fromIndex(idx, p)
+	}
+	img, err := desc.Image()
+	return seedBase{image: img}, err
+}
+
+// fromIndex picks the image for platform p from an index (an OCI layout's
+// too), or keeps the index when p is unknown.
+func fromIndex(idx v1.ImageIndex, p *v1.Platform) (seedBase, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return seedBase{}, err
+	}
+	if len(m.Manifests) == 0 {
+		return seedBase{}, errors.New("the index holds no image")
+	}
+	if len(m.Manifests) == 1 {
+		// An OCI layout's index.json often points at one image, or at the
+		// image's own index (buildx, skopeo): look through it.
+		d := m.Manifests[0]
+		if d.MediaType.IsIndex() {
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return seedBase{}, err
+			}
+			return fromIndex(child, p)
+		}
+		if d.Platform == nil {
+			img, err := idx.Image(d.Digest)
+			return seedBase{image: img}, err
+		}
+	}
+	if p == nil {
+		return seedBase{index: idx}, nil
+	}
+	var have []string
+	for _, d := range m.Manifests {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		dp := d.Platform
+		if dp == nil {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return seedBase{}, err
+			}
+			cf, err := img.ConfigFile()
+			if err != nil {
+				return seedBase{}, err
+			}
+			dp = cf.Platform()
+		}
+		if dp == nil {
+			continue
+		}
+		if dp.Satisfies(*p) {
+			img, err := idx.Image(d.Digest)
+			return seedBase{image: img}, err
+		}
+		have = append(have, dp.String())
+	}
+	return seedBase{}, fmt.Errorf("no image for the nodes' platform %s in it (it has %s): name one for %s, or an index that has it", p, strings.Join(have, ", "), p)
+}
+
+// checkPlatform refuses an image built for another platform than the
+// nodes': the kubelet would refuse it ("no match for platform"), or the
+// container would fail with "exec format error".
+func checkPlatform(img v1.Image, p *v1.Platform) error {
+	if p == nil {
+		return nil
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	have := cf.Platform()
+	if have == nil || have.Architecture == "" {
+		return nil // an image without a platform runs anywhere it can
+	}
+	if !have.Satisfies(v1.Platform{OS: p.OS, Architecture: p.Architecture}) {
+		return fmt.Errorf("it is built for %s, the nodes run %s: name one for %s (or an index) with --seed-image", have, p, p)
+	}
+	return nil
+}
+
+// seedIndex adds imagelab's layer to each Linux image of idx: a seed for
+// every platform the source has, when the nodes' platform is unknown.
+func seedIndex(idx v1.ImageIndex, setCmd bool) (v1.ImageIndex, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
 		return nil, err
 	}
-	return remote.Image(ref, remote.WithContext(ctx), remote.WithTransport(rt),
-		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
+	var adds []mutate.IndexAddendum
+	for _, d := range m.Manifests {
+		// Attestations are unknown/unknown: not an image a node runs.
+		if !d.MediaType.IsImage() || d.Platform == nil || d.Platform.OS != "linux" {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		seeded, err := addSeedLayer(img, setCmd)
+		if err != nil {
+			return nil, err
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: seeded, Descriptor: v1.Descriptor{Platform: d.Platform}})
+	}
+	if len(adds) == 0 {
+		return nil, errors.New("the seed index has no Linux image")
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return nil, err
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, mt), adds...), nil
+}
+
+// LinuxPlatform is the platform of a Linux node of architecture arch (as
+// GOARCH names it); nil when arch is unknown.
+func LinuxPlatform(arch string) *v1.Platform {
+	if arch == "" {
+		return nil
+	}
+	return &v1.Platform{OS: "linux", Architecture: arch}
 }
 
 // seedPage is the layer imagelab adds: a page the app serves, which also
