@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -134,8 +135,19 @@ func (s *checkScheduler) Update(msg tea.Msg, t checkTarget) tea.Cmd {
 				return s.run(t)
 			}
 		}
+		if msg.ref == t.step.Ref() {
+			// An API server restarting after a manifest edit: keep asking.
+			return s.ensurePolling(t)
+		}
 	}
 	return nil
+}
+
+// unreachable says the step's last check could not reach the cluster or
+// the registry (an API server restarting, say): it is tried again.
+func (s *checkScheduler) unreachable(ref string) bool {
+	o, ok := s.results[ref]
+	return ok && errors.Is(o.err, check.ErrUnreachable)
 }
 
 // run checks the step, unless it can't run yet.
@@ -224,7 +236,7 @@ func (s *checkScheduler) pollWanted(t checkTarget) bool {
 		return false
 	}
 	def := t.step.Definition()
-	return def.Polls() || s.watchFailing(def)
+	return def.Polls() || s.watchFailing(def) || s.unreachable(t.step.Ref())
 }
 
 // pollEvery is how often a step is polled, when it is.
@@ -233,6 +245,19 @@ func (s *checkScheduler) pollEvery(def check.Definition) time.Duration {
 		return check.WatchFailedPollInterval
 	}
 	return check.RegistryPollInterval
+}
+
+// polledWhat names what polling a step asks, for the status line.
+func polledWhat(def check.Definition) string {
+	switch {
+	case def.Watching(check.RegistryRepository.Kind):
+		return "the registry"
+	case def.Watching(check.KubeletConfig.Kind):
+		return "the kubelet"
+	case def.Watching(check.APIServerManifest.Kind):
+		return "the API server"
+	}
+	return "the sandbox"
 }
 
 func (s *checkScheduler) ensurePolling(t checkTarget) tea.Cmd {
@@ -251,10 +276,12 @@ func (s *checkScheduler) status(t checkTarget) string {
 	switch {
 	case s.disabled:
 		return "press c to check"
+	case s.unreachable(t.step.Ref()):
+		return fmt.Sprintf("not answering (restarting?): checking again every %s; c checks now", s.pollEvery(def))
 	case s.watchFailing(def):
 		return fmt.Sprintf("watching failed (%s): checking every %s; c checks now", s.failingSummary(), s.pollEvery(def))
 	case s.pollWanted(t):
-		return fmt.Sprintf("checking the registry every %s; c checks now", s.pollEvery(def))
+		return fmt.Sprintf("checking %s every %s; c checks now", polledWhat(def), s.pollEvery(def))
 	}
 	return "watching namespace " + t.vals.Namespace + " and your docker login · c checks now"
 }

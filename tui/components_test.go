@@ -140,7 +140,8 @@ func TestAnswerFieldPicks(t *testing.T) {
 	if !ok || msg.answer != "a" {
 		t.Fatalf("enter submitted %+v", msg)
 	}
-	if !a.judged(checkedMsg{ref: pull.Ref(), answer: "a"}) {
+	wrong := check.Result{Findings: []check.Finding{{Code: "wrong-choice", Severity: check.Problem}}}
+	if !a.judged(checkedMsg{ref: pull.Ref(), answer: "a", result: wrong}) {
 		t.Fatal("the wrong pick was not recorded")
 	}
 	if a.focused() || a.retryIn() != 10*time.Second || !strings.Contains(a.countdown(), "answer again in 10s") {

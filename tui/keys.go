@@ -1,6 +1,9 @@
 package tui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+	"github.com/imagelab/imagelab/lessons/check"
+)
 
 // KeyMap is every key binding, as data. The help bar shows the bindings
 // of the focused component that are enabled in the current state.
@@ -18,7 +21,9 @@ type KeyMap struct {
 	Check    key.Binding
 	Reset    key.Binding
 	Shell    key.Binding
-	Retry    key.Binding
+	// NodeShell opens a root shell on the control-plane node (the exam's ssh).
+	NodeShell key.Binding
+	Retry     key.Binding
 
 	// Scrolling the step text (the mouse wheel scrolls the pane under it).
 	Up       key.Binding
@@ -60,13 +65,14 @@ func DefaultKeyMap() KeyMap {
 		Lessons:    key.NewBinding(key.WithKeys("l", "tab"), key.WithHelp("l", "lessons")),
 		JumpLesson: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to lesson")),
 
-		Hint:     key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "hint")),
-		Solution: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "solution")),
-		Answer:   key.NewBinding(key.WithKeys("enter", "a"), key.WithHelp("enter", "answer")),
-		Check:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "check")),
-		Reset:    key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reset")),
-		Shell:    key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "shell")),
-		Retry:    key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "retry sandbox")),
+		Hint:      key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "hint")),
+		Solution:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "solution")),
+		Answer:    key.NewBinding(key.WithKeys("enter", "a"), key.WithHelp("enter", "answer")),
+		Check:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "check")),
+		Reset:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reset")),
+		Shell:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "shell")),
+		NodeShell: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "node shell")),
+		Retry:     key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "retry sandbox")),
 
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "scroll up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "scroll down")),
@@ -110,6 +116,8 @@ func (m *Model) enableKeys() {
 	k.Answer.SetEnabled(quiz && m.answer.retryIn() <= 0)
 	k.Check.SetEnabled(!quiz && m.sandbox.ready())
 	k.Shell.SetEnabled(m.sandbox.ready())
+	// The node shell is offered where a step works on the node.
+	k.NodeShell.SetEnabled(m.sandbox.ready() && s.Needs().Has(check.NeedsNode))
 	k.Retry.SetEnabled(m.sandbox.state == sandboxFailed)
 	k.JumpLesson.SetEnabled(len(m.course.cur.Lessons) > 1)
 }
@@ -126,7 +134,7 @@ func (m *Model) ShortHelp() []key.Binding {
 		return m.sidebar.ShortHelp()
 	}
 	k := m.c.keys
-	out := []key.Binding{k.Retry, k.Answer, k.Check, k.Hint, k.Next, k.Prev, k.Shell, k.Solution, k.Lessons, k.Reset}
+	out := []key.Binding{k.Retry, k.Answer, k.Check, k.Hint, k.Next, k.Prev, k.Shell, k.NodeShell, k.Solution, k.Lessons, k.Reset}
 	out = append(out, m.text.ShortHelp()...)
 	return append(out, m.panel.ShortHelp()...)
 }
@@ -140,7 +148,7 @@ func (m *Model) FullHelp() [][]key.Binding {
 	}
 	return [][]key.Binding{
 		moving,
-		{k.Hint, k.Solution, k.Answer, k.Check, k.Reset, k.Shell, k.Retry},
+		{k.Hint, k.Solution, k.Answer, k.Check, k.Reset, k.Shell, k.NodeShell, k.Retry},
 		{k.Help, k.Quit, k.ForceQuit},
 	}
 }

@@ -255,7 +255,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Reset):
 		body := "This forgets the step's progress, answer and hints."
 		if m.sandbox.canReset(s) {
-			body = fmt.Sprintf("This deletes what the step made in the sandbox (%s) and forgets its progress, answer and hints.", strings.Join(s.Reset, ", "))
+			body = fmt.Sprintf("This deletes what the step made in the sandbox (%s) and forgets its progress, answer and hints.", strings.Join(s.ResetItems(m.sandbox.vals), ", "))
 		}
 		m.dialog.ask(confirmReset, s.Ref(), "Reset this step?", body)
 	case key.Matches(msg, k.Answer):
@@ -263,7 +263,9 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Check):
 		return tea.Batch(m.checks.run(m.target()), m.panel.setFlash("checking now"))
 	case key.Matches(msg, k.Shell):
-		return m.sandbox.shellCmd()
+		return m.sandbox.shellCmd(false)
+	case key.Matches(msg, k.NodeShell):
+		return m.sandbox.shellCmd(true)
 	case key.Matches(msg, k.Retry):
 		return m.sandbox.retry()
 	default:

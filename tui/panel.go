@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -171,8 +172,13 @@ func (p *resultPanel) render(ps panelState, w int) string {
 // verdict is the status line and the findings of a check.
 func (p *resultPanel) verdict(ps panelState, w int, pass, fail string) string {
 	st := p.c.styles
-	if ps.outcome.err != nil {
-		return wrap(st.NotYet.Render("! Could not check: ")+ps.outcome.err.Error(), w)
+	switch err := ps.outcome.err; {
+	case errors.Is(err, check.ErrUnavailable):
+		return wrap(st.Dim.Render("– Not available on this sandbox: ")+strings.TrimPrefix(err.Error(), check.ErrUnavailable.Error()+": "), w)
+	case errors.Is(err, check.ErrAPIServerRestarting):
+		return wrap(st.Checking.Render(p.c.frame+" The API server is restarting")+st.Dim.Render(" (the kubelet restarts it after a manifest edit; it takes a few seconds)."), w)
+	case err != nil:
+		return wrap(st.NotYet.Render("! Could not check: ")+err.Error(), w)
 	}
 	r := ps.outcome.result
 	var b []string

@@ -214,10 +214,15 @@ func (t *sandboxTracker) resetCmd(step *lessons.Step) tea.Cmd {
 	}
 }
 
-// shellCmd prepares the sandbox shell.
-func (t *sandboxTracker) shellCmd() tea.Cmd {
+// shellCmd prepares the sandbox shell, or a root shell on the
+// control-plane node.
+func (t *sandboxTracker) shellCmd(node bool) tea.Cmd {
 	box, sb := t.box, t.sb
 	return func() tea.Msg {
+		if node {
+			cmd, err := box.NodeShell(sb)
+			return shellReadyMsg{cmd: cmd, err: err}
+		}
 		cmd, err := box.Shell(sb)
 		return shellReadyMsg{cmd: cmd, err: err}
 	}

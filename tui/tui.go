@@ -36,6 +36,9 @@ type Sandbox interface {
 	// Shell is the learner's shell inside the sandbox, for key t (it may
 	// write rc files).
 	Shell(sb *sandbox.Sandbox) (*exec.Cmd, error)
+	// NodeShell is a root shell on the control-plane node, for key T; an
+	// error says why there is none (a cluster imagelab did not make).
+	NodeShell(sb *sandbox.Sandbox) (*exec.Cmd, error)
 	// Remove removes the sandbox when the learner quits with "remove".
 	Remove(ctx context.Context, sb *sandbox.Sandbox) error
 	// ResetStep deletes what a step made in the sandbox.

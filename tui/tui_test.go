@@ -204,6 +204,10 @@ func (f *fakeSandbox) Shell(*sandbox.Sandbox) (*exec.Cmd, error) {
 	return nil, errors.New("no shell in tests")
 }
 
+func (f *fakeSandbox) NodeShell(*sandbox.Sandbox) (*exec.Cmd, error) {
+	return nil, sandbox.ErrNoNode
+}
+
 func (f *fakeSandbox) Remove(ctx context.Context, sb *sandbox.Sandbox) error {
 	if f.remove == nil {
 		return nil

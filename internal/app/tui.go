@@ -117,6 +117,16 @@ func (t tuiSandbox) Shell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
 	return sandboxShell(t.stateDir)(sb)
 }
 
+func (tuiSandbox) NodeShell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
+	n, err := sb.ControlPlane()
+	if err != nil {
+		return nil, err
+	}
+	sh := n.ShellCommand()
+	note := fmt.Sprintf("imagelab: a root shell on %s, the control-plane node (the API server's manifest is in /etc/kubernetes/manifests, the kubelet's config is /var/lib/kubelet/config.yaml).\nType exit to go back to the lesson.", n.Name())
+	return exec.Command("/bin/sh", append([]string{"-c", `printf '%s\n\n' "$0"; exec "$@"`, note}, sh.Args...)...), nil
+}
+
 func (t tuiSandbox) Remove(ctx context.Context, sb *sandbox.Sandbox) error {
 	return sandbox.Remove(ctx, sb, t.stateDir, sandbox.NoReport)
 }
