@@ -32,6 +32,8 @@ type Step struct {
 	WrongPicks int `json:"wrongPicks,omitempty"`
 	// RetryAt is when a choice quiz takes an answer again after a wrong pick.
 	RetryAt *time.Time `json:"retryAt,omitempty"`
+	// SetUp says imagelab made what the step starts from (its setup).
+	SetUp bool `json:"setUp,omitempty"`
 }
 
 // QuizRetryDelay is how long a choice quiz waits after the n-th wrong

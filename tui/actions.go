@@ -56,6 +56,17 @@ func (m *Model) onConfirmed(msg confirmedMsg) tea.Cmd {
 }
 
 func (m *Model) onReset(msg resetMsg) tea.Cmd {
+	if msg.setup {
+		if msg.err != nil {
+			return m.panel.setFlash("setting the step up: " + msg.err.Error())
+		}
+		m.course.store.Step(msg.ref).SetUp = true
+		cmds := []tea.Cmd{m.course.save(), m.panel.setFlash("the step is set up in the sandbox")}
+		if msg.ref == m.course.step().Ref() {
+			cmds = append(cmds, m.checks.run(m.target()))
+		}
+		return tea.Batch(cmds...)
+	}
 	m.course.store.Reset(msg.ref)
 	m.checks.forget(msg.ref)
 	m.text.forget(msg.ref)
@@ -69,10 +80,26 @@ func (m *Model) onReset(msg resetMsg) tea.Cmd {
 	default:
 		cmds = append(cmds, m.panel.setFlash("step reset"))
 	}
+	if msg.err == nil && m.sandbox.sb != nil && m.course.step().Setup != "" {
+		m.course.store.Step(msg.ref).SetUp = true // reset made it anew
+	}
 	if msg.ref == m.course.step().Ref() {
 		cmds = append(cmds, m.checks.run(m.target()))
 	}
 	return tea.Batch(cmds...)
+}
+
+// setUpIfNew makes what the current step starts from, the first time the
+// learner comes to it with the sandbox ready.
+func (m *Model) setUpIfNew() tea.Cmd {
+	s := m.course.step()
+	if s.Setup == "" || !m.sandbox.ready() {
+		return nil
+	}
+	if rec, ok := m.course.store.State.Steps[s.Ref()]; ok && rec.SetUp {
+		return nil
+	}
+	return m.sandbox.setUpCmd(s)
 }
 
 // goTo moves to step i and saves where the learner is.
@@ -88,7 +115,7 @@ func (m *Model) goTo(i int) tea.Cmd {
 	m.text.setStep(s)
 	m.panel.gotoTop()
 	m.answer.setStep(s)
-	return tea.Batch(m.checks.enter(m.target()), m.course.save())
+	return tea.Batch(m.checks.enter(m.target()), m.course.save(), m.setUpIfNew())
 }
 
 func (m *Model) showHint() tea.Cmd {

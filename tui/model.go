@@ -117,7 +117,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		was := m.sandbox.ready()
 		cmd = m.sandbox.Update(msg)
 		if !was && m.sandbox.ready() {
-			cmd = tea.Batch(cmd, m.checks.watch(m.sandbox.env, m.course.steps), m.checks.enter(m.target()))
+			cmd = tea.Batch(cmd, m.checks.watch(m.sandbox.env, m.course.steps), m.checks.enter(m.target()), m.setUpIfNew())
 		}
 	case changeMsg, debounceMsg, pollMsg, watchStatusMsg:
 		cmd = m.checks.Update(msg, m.target())

@@ -40,8 +40,10 @@ type (
 		vals    lessons.Values
 		err     error
 	}
-	// resetMsg ends a step reset.
+	// resetMsg ends a step reset (setup: the first set-up of a step that
+	// starts from something imagelab makes).
 	resetMsg struct {
+		setup bool
 		ref string
 		err error
 	}
@@ -202,15 +204,21 @@ func (t *sandboxTracker) canReset(step *lessons.Step) bool {
 }
 
 // resetCmd deletes what the step made in the sandbox, when there is one.
-func (t *sandboxTracker) resetCmd(step *lessons.Step) tea.Cmd {
+func (t *sandboxTracker) resetCmd(step *lessons.Step) tea.Cmd { return t.resetOrSetUp(step, false) }
+
+// setUpCmd makes what a step starts from, the first time the learner
+// comes to it: a reset, which deletes what is there and makes it anew.
+func (t *sandboxTracker) setUpCmd(step *lessons.Step) tea.Cmd { return t.resetOrSetUp(step, true) }
+
+func (t *sandboxTracker) resetOrSetUp(step *lessons.Step, setup bool) tea.Cmd {
 	ctx, box, sb := t.ctx, t.box, t.sb
 	return func() tea.Msg {
 		if sb == nil {
-			return resetMsg{ref: step.Ref()}
+			return resetMsg{ref: step.Ref(), setup: setup}
 		}
 		ctx, cancel := context.WithTimeout(ctx, resetTimeout)
 		defer cancel()
-		return resetMsg{ref: step.Ref(), err: box.ResetStep(ctx, sb, step)}
+		return resetMsg{ref: step.Ref(), setup: setup, err: box.ResetStep(ctx, sb, step)}
 	}
 }
 

@@ -829,3 +829,34 @@ func TestChoiceQuizRetryDelay(t *testing.T) {
 		t.Errorf("the free-text quiz's record: %+v", free)
 	}
 }
+
+// TestStepSetUpOnce: a step that starts from something imagelab makes is
+// set up when the learner first comes to it with the sandbox ready, and
+// not again on coming back.
+func TestStepSetUpOnce(t *testing.T) {
+	cur, err := lessons.Load(os.DirFS("testdata/setup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	box := l.box()
+	var mu sync.Mutex
+	var setups []string
+	box.reset = func(_ context.Context, _ *sandbox.Sandbox, step *lessons.Step) error {
+		mu.Lock()
+		defer mu.Unlock()
+		setups = append(setups, step.Ref())
+		return nil
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(setups) }
+	a := start(t, Options{Sandbox: box, Curriculum: cur}, 120, 36)
+	a.waitFor("sandbox ready", "the step is set up")
+	a.keys("n")
+	a.waitFor("Another step")
+	a.keys("p")
+	a.waitFor("A broken pod")
+	time.Sleep(300 * time.Millisecond)
+	if n := count(); n != 1 {
+		t.Errorf("set up %d times (%v), want once", n, setups)
+	}
+}
