@@ -44,8 +44,8 @@ type (
 	// starts from something imagelab makes).
 	resetMsg struct {
 		setup bool
-		ref string
-		err error
+		ref   string
+		err   error
 	}
 	// shellReadyMsg carries the shell command, ready to run.
 	shellReadyMsg struct {
