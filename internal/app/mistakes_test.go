@@ -138,6 +138,124 @@ spec:
 		{name: "docker login to another port", step: "private-registry/login",
 			script: `printf '{"auths": {"` + otherPort + `": {"auth": "%s"}}}' "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" > "$DOCKER_CONFIG/config.json"`,
 			want:   "docker-login-wrong-port"},
+		// Registry allowlists. The policy and binding are cluster-wide and
+		// named by the step, so each case deletes them before it starts
+		// (the content test leaves its own) and when it ends; each binding
+		// selects the case's namespace alone, so nothing is refused
+		// elsewhere even while one lingers.
+		{name: "allowlist with startsWith and no slash", step: "admission/registry-allowlist",
+			script: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found
+cat > policy.yaml <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: private-registry-only}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+  validations:
+  - expression: "object.spec.containers.all(c, c.image.startsWith('$REG'))"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: private-registry-only}
+spec:
+  policyName: private-registry-only
+  validationActions: [Deny]
+  matchResources: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}}
+EOF
+kubectl apply -f policy.yaml`,
+			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
+			want:    "admission-allows-look-alike"},
+		{name: "allowlist on pods only", step: "admission/registry-allowlist",
+			script: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found
+cat > policy.yaml <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: private-registry-only}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+  validations:
+  - expression: "object.spec.containers.all(c, c.image.startsWith('$REG/'))"
+  - expression: "!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image.startsWith('$REG/'))"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: private-registry-only}
+spec:
+  policyName: private-registry-only
+  validationActions: [Deny]
+  matchResources: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}}
+EOF
+kubectl apply -f policy.yaml`,
+			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
+			want:    "admission-allows-deployments"},
+		{name: "allowlist binding that only warns", step: "admission/registry-allowlist",
+			script: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found
+cat > policy.yaml <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: private-registry-only}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+  validations:
+  - expression: "object.spec.containers.all(c, c.image.startsWith('$REG/'))"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: private-registry-only}
+spec:
+  policyName: private-registry-only
+  validationActions: [Warn]
+  matchResources: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}}
+EOF
+kubectl apply -f policy.yaml`,
+			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
+			want:    "admission-binding-no-deny"},
+		{name: "allowlist policy without a binding", step: "admission/registry-allowlist",
+			script: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found
+cat > policy.yaml <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: private-registry-only}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+  validations:
+  - expression: "object.spec.containers.all(c, c.image.startsWith('$REG/'))"
+EOF
+kubectl apply -f policy.yaml`,
+			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
+			want:    "admission-policy-no-binding"},
+		{name: "allowlist binding with a typo in policyName", step: "admission/registry-allowlist",
+			script: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found
+cat > policy.yaml <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: private-registry-only}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods]}
+  validations:
+  - expression: "object.spec.containers.all(c, c.image.startsWith('$REG/'))"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: private-registry-only}
+spec:
+  policyName: private-registry-onyl
+  validationActions: [Deny]
+  matchResources: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: $NS}}}
+EOF
+kubectl apply -f policy.yaml`,
+			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
+			want:    "admission-binding-missing-policy"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
