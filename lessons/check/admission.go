@@ -61,10 +61,10 @@ func init() {
 // The cluster-scoped subjects of the step, and the learner's namespace,
 // whose labels decide what a binding's namespaceSelector selects.
 var (
-	ValidatingAdmissionPolicies = clusterObjects("validatingadmissionpolicy", func(c kubernetes.Interface) ObjectClient[*admissionv1.ValidatingAdmissionPolicy] {
+	ValidatingAdmissionPolicies = clusterObjects("validatingadmissionpolicy", "ValidatingAdmissionPolicy '%s'", func(c kubernetes.Interface) ObjectClient[*admissionv1.ValidatingAdmissionPolicy] {
 		return c.AdmissionregistrationV1().ValidatingAdmissionPolicies()
 	}, policyConcernsOnly)
-	ValidatingAdmissionPolicyBindings = clusterObjects("validatingadmissionpolicybinding", func(c kubernetes.Interface) ObjectClient[*admissionv1.ValidatingAdmissionPolicyBinding] {
+	ValidatingAdmissionPolicyBindings = clusterObjects("validatingadmissionpolicybinding", "with binding '%s'", func(c kubernetes.Interface) ObjectClient[*admissionv1.ValidatingAdmissionPolicyBinding] {
 		return c.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
 	}, bindingConcernsOnly)
 	LearnerNamespace = &Subject{Kind: "namespace", Seen: SeenByWatch,
@@ -80,14 +80,16 @@ var (
 // namespace's labels the API server enforces it: its admission plugin
 // rebuilds its policies about once a second (policyRefreshInterval in
 // k8s.io/apiserver). Watches report changes this much later, so the check
-// they start sees the change in force; reset waits as long.
+// they start sees the change in force.
 var AdmissionSettle = 1500 * time.Millisecond
 
 // clusterObjects is the subject for a cluster-scoped kind: watched across
 // the cluster, its events reported once they are in force, and reset by
 // deleting the named object — only where concerns says it concerns the
 // learner's namespace alone, or the cluster is imagelab's own (env.Node).
-func clusterObjects[T runtime.Object](kind string, client func(c kubernetes.Interface) ObjectClient[T],
+// cited is how a refusal names an instance ("ValidatingAdmissionPolicy
+// '%s'"): reset waits until the API server no longer cites it.
+func clusterObjects[T runtime.Object](kind, cited string, client func(c kubernetes.Interface) ObjectClient[T],
 	concerns func(ctx context.Context, env *Env, obj T) (bool, error)) *Subject {
 	return &Subject{
 		Kind: kind, Seen: SeenByWatch,
@@ -120,10 +122,18 @@ func clusterObjects[T runtime.Object](kind string, client func(c kubernetes.Inte
 				_, err := oc.Get(ctx, name, metav1.GetOptions{})
 				return apierrors.IsNotFound(err), nil
 			})
-			if err == nil {
-				sleep(ctx, AdmissionSettle) // until the API server stops enforcing it
+			if err != nil {
+				return err
 			}
-			return err
+			// Gone from the API, it may still be enforced for a moment:
+			// wait until a refusal no longer names it, so that the step's
+			// check fails again at once.
+			docker := probe{name: "imagelab-probe-docker-io", image: dockerHubImage, what: "a pod running " + dockerHubImage}
+			_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*AdmissionSettle+time.Second, true, func(ctx context.Context) (bool, error) {
+				a, err := docker.ask(ctx, env)
+				return err != nil || !strings.Contains(a.said, fmt.Sprintf(cited, name)), nil
+			})
+			return nil
 		},
 	}
 }
