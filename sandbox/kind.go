@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -338,8 +339,8 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		}
 		sb, err := s.reuse(ctx, old)
 		switch {
-		case err == nil:
-			return sb, nil
+		case err == nil, errors.Is(err, ErrSeed):
+			return sb, err
 		case errors.Is(err, errRemake):
 			// Definitely not usable (never finished, or its cluster is
 			// gone): clean up and make it again.
@@ -359,6 +360,9 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 	}
 
 	sb, err := s.create(ctx)
+	if errors.Is(err, ErrSeed) {
+		return sb, err // the sandbox is made; the next up retries the seed
+	}
 	if err != nil {
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
@@ -435,6 +439,16 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	}
 	done()
 
+	// Seed now: it needs the registry alone, and a failure (Docker Hub's
+	// limits, no network) must not cost the cluster: up finishes the
+	// sandbox and says so, and the next up retries the seed alone. The
+	// engine's architecture is the node's: the node runs on it.
+	seeded := LinuxPlatform(s.rt.arch)
+	seedErr := s.seed(ctx, sb, seeded, false)
+	if ctx.Err() != nil {
+		return sb, ctx.Err()
+	}
+
 	done = o.Report.phase(PhaseCluster, "Creating the kind cluster (about a minute)")
 	if err := s.createCluster(ctx, sb); err != nil {
 		return sb, err
@@ -462,26 +476,63 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	}
 	done()
 
-	done = o.Report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
-	seed := o.Seed
-	if seed.Platform == nil {
-		// The node's, not imagelab's own: an amd64 imagelab (Rosetta) or a
-		// remote engine may serve nodes of another architecture.
-		seed.Platform = nodePlatform(ctx, client)
+	if p := nodePlatform(ctx, client); seedErr == nil && seeded != nil && p != nil && !p.Equals(*seeded) {
+		// The node is not what the engine said: seed again for the node.
+		// (Seeded for no platform, the seed is an index of every one.)
+		seedErr = s.seed(ctx, sb, p, true)
 	}
-	if seed.Platform == nil {
-		seed.Platform = LinuxPlatform(s.rt.arch)
-	}
-	if _, err := Seed(ctx, sb.Registry, seed); err != nil {
-		return sb, err
-	}
-	done()
 	sb.Complete = true
 	if err := sb.Save(o.StateDir); err != nil {
 		return sb, err
 	}
+	if seedErr != nil {
+		return sb, seedErr
+	}
 	o.Report.phase(PhaseReady, "Sandbox ready")()
 	return sb, nil
+}
+
+// ErrSeed means the sandbox is ready but its image could not be seeded.
+// The sandbox stays: imagelab up again retries the seed alone.
+var ErrSeed = errors.New("the sandbox is ready, but the image " + SeedRepository + ":" + SeedTag + " could not be put in its registry")
+
+// seed puts the seed image into the registry for platform (nil: every
+// platform), unless it is there already (force pushes again). A failure
+// is an ErrSeed, reported and left for the next up.
+func (s *kindSession) seed(ctx context.Context, sb *Sandbox, platform *v1.Platform, force bool) error {
+	report := s.opts.Report
+	opts := s.opts.Seed
+	if opts.Platform == nil {
+		opts.Platform = platform
+	}
+	opts.Force = opts.Force || force
+	opts.engine = &s.rt
+	opts.note = func(msg string) { report(Event{Phase: PhaseSeed, Log: true, Message: msg}) }
+	done := report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
+	if _, err := Seed(ctx, sb.Registry, opts); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		report(Event{Phase: PhaseSeed, Log: true, Message: "seeding failed; the sandbox goes on without it: " + err.Error()})
+		return fmt.Errorf("%w: %v\n(imagelab up again keeps the sandbox and retries only this; --seed-image names a mirror, or a docker-save tarball or OCI layout dir for a machine offline)", ErrSeed, err)
+	}
+	done()
+	return nil
+}
+
+// ensureSeed seeds a sandbox made before, when its image is missing (a
+// seed that failed, or a registry emptied): for its node's platform.
+func (s *kindSession) ensureSeed(ctx context.Context, sb *Sandbox) error {
+	if !s.opts.Seed.Force && seedPresent(ctx, sb.Registry, s.opts.Seed.Transport) {
+		return nil
+	}
+	platform := LinuxPlatform(s.rt.arch)
+	if client, err := sb.Client(); err == nil {
+		if p := nodePlatform(ctx, client); p != nil {
+			platform = p
+		}
+	}
+	return s.seed(ctx, sb, platform, false)
 }
 
 // startRegistry runs the registry container on a free loopback port and
@@ -743,6 +794,9 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 		}
 	}
 	done()
+	if err := s.ensureSeed(ctx, sb); err != nil {
+		return sb, err
+	}
 	report.phase(PhaseReady, "Sandbox ready")()
 	return sb, nil
 }

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/imagelab/imagelab/lessons/check"
 )
 
@@ -51,6 +54,26 @@ func TestKindSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second up (reuse) in %s", time.Since(start))
+
+	// A seed that went missing (as after a failed seed) is made again by
+	// the next up, which keeps the sandbox.
+	seedRef, err := name.ParseReference(sb.SeedImage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(seedRef, remote.WithAuth(sb.Registry.Auth()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Delete(seedRef.Context().Digest(desc.Digest.String()), remote.WithAuth(sb.Registry.Auth())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UpKind(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !seedPresent(ctx, sb.Registry, nil) {
+		t.Fatal("up did not seed again")
+	}
 
 	client, err := sb.Client()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,10 +158,70 @@ func TestIntegrationKindUpFailureLeavesNothing(t *testing.T) {
 	if !errors.Is(err, ErrImagePull) || !strings.Contains(err.Error(), "--node-image") {
 		t.Errorf("err = %v, want a node image pull failure naming --node-image", err)
 	}
-	if !strings.HasPrefix(strings.Join(phases, ","), "registry,cluster") {
+	// The seed comes right after the registry: it needs nothing else.
+	if !strings.HasPrefix(strings.Join(phases, ","), "registry,seed,cluster") {
 		t.Errorf("phases %v", phases)
 	}
 	assertNothingLeft(t, opts)
+}
+
+// TestIntegrationSeedFailureDoesNotStopUp: a seed that cannot be made
+// (no registry has the image, nor the engine) is reported and up goes on
+// to the cluster; the seed is not what fails up.
+func TestIntegrationSeedFailureDoesNotStopUp(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-seedfail")
+	opts.NodeImage = "imagelab.invalid/node:v0"
+	opts.Seed.Source = "imagelab.invalid/nothing:1"
+	var phases, notes []string
+	opts.Report = func(e Event) {
+		switch {
+		case e.Log:
+			notes = append(notes, e.Message)
+		case !e.Done:
+			phases = append(phases, string(e.Phase))
+		}
+	}
+	_, err := UpKind(context.Background(), opts)
+	if !errors.Is(err, ErrImagePull) || !strings.Contains(err.Error(), "--node-image") {
+		t.Errorf("err = %v, want the cluster's failure (here: no node image)", err)
+	}
+	if !strings.HasPrefix(strings.Join(phases, ","), "registry,seed,cluster") {
+		t.Errorf("phases %v, want the cluster after a failed seed", phases)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.Contains(n, "seeding failed") && strings.Contains(n, "imagelab.invalid/nothing:1")
+	}) {
+		t.Errorf("no note of the failed seed: %q", notes)
+	}
+	assertNothingLeft(t, opts)
+}
+
+// TestIntegrationSeedFallsBackToTheEngine: a source no registry serves
+// here is pulled by the engine (its mirrors, proxy and login; offline, the
+// copy it has) and saved, instead of failing the seed.
+func TestIntegrationSeedFallsBackToTheEngine(t *testing.T) {
+	testenv.RequireDocker(t)
+	local := os.Getenv("IMAGELAB_SEED_IMAGE") // loaded by hack/registry-image.sh; no registry serves it
+	if local == "" {
+		testenv.SkipOrFail(t, `IMAGELAB_SEED_IMAGE is not set (eval "$(hack/registry-image.sh env)")`)
+	}
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	r := Registry{Host: reg.Host, User: reg.User, Password: reg.Password}
+	var notes []string
+	rt := &containerRuntime{bin: "docker"}
+	if err := rt.ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Seed(t.Context(), r, SeedOptions{Source: local, Platform: LinuxPlatform(rt.arch), engine: rt, note: func(m string) { notes = append(notes, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !seedPresent(t.Context(), r, nil) {
+		t.Error("no seed in the registry")
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "the engine pulled it") {
+		t.Errorf("notes %q, want one saying the engine pulled it", notes)
+	}
 }
 
 // TestIntegrationKindUpCancelLeavesNothing: Ctrl-C during cluster creation.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -81,6 +82,12 @@ type SeedOptions struct {
 	// then an index of every Linux platform the source has, and each node
 	// pulls its own.
 	Platform *v1.Platform
+
+	// engine pulls the source when it can't be read directly (the kind
+	// sandbox's runtime; else whichever answers).
+	engine *containerRuntime
+	// note reports how the source was read, when not directly.
+	note func(string)
 }
 
 // Seed puts apps/internal-app:1.0 into the registry: the source image plus
@@ -103,7 +110,8 @@ func Seed(ctx context.Context, r Registry, opts SeedOptions) (v1.Hash, error) {
 	if src == "" {
 		src = DefaultSeedSource
 	}
-	base, err := loadSeedSource(ctx, src, rt, opts.Platform)
+	base, cleanup, err := loadSeedSource(ctx, src, rt, opts)
+	defer cleanup()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the seed image %s: %w (use --seed-image to name a mirror or a local tarball)", src, err)
 	}
@@ -139,23 +147,60 @@ type seedBase struct {
 	index v1.ImageIndex
 }
 
-func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, p *v1.Platform) (seedBase, error) {
+// seedPresent tells whether the registry has the seed image.
+func seedPresent(ctx context.Context, r Registry, rt http.RoundTripper) bool {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	target, err := name.ParseReference(r.Host + "/" + SeedRepository + ":" + SeedTag)
+	if err != nil {
+		return false
+	}
+	_, err = remote.Head(target, remote.WithContext(ctx), remote.WithAuth(r.Auth()), remote.WithTransport(rt))
+	return err == nil
+}
+
+// loadSeedSource reads the seed's base: a path (a docker-save or OCI
+// tarball, an OCI layout dir: the offline bundle), or a reference read with
+// the learner's own credentials (authn.DefaultKeychain reads, never
+// writes, their docker config and credential helpers: a logged-in learner
+// gets their own Docker Hub limits). When the registry can't be read that
+// way, the engine pulls it: its mirrors, its proxy, its login. cleanup
+// removes what that left on disk, once the seed is pushed.
+func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, opts SeedOptions) (base seedBase, cleanup func(), err error) {
+	cleanup = func() {}
 	if fi, err := os.Stat(src); err == nil {
 		if fi.IsDir() {
 			idx, err := layout.ImageIndexFromPath(src)
 			if err != nil {
-				return seedBase{}, err
+				return seedBase{}, cleanup, err
 			}
-			return fromIndex(idx, p)
+			base, err := fromIndex(idx, opts.Platform)
+			return base, cleanup, err
 		}
 		img, err := tarball.ImageFromPath(src, nil)
-		return seedBase{image: img}, err
+		return seedBase{image: img}, cleanup, err
 	}
 	ref, err := name.ParseReference(src)
 	if err != nil {
-		return seedBase{}, err
+		return seedBase{}, cleanup, err
 	}
-	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(rt))
+	base, err = remoteSeedSource(ctx, ref, rt, opts.Platform)
+	if err == nil || ctx.Err() != nil {
+		return base, cleanup, err
+	}
+	base, cleanup, eerr := engineSeedSource(ctx, src, opts)
+	if eerr != nil {
+		return seedBase{}, cleanup, fmt.Errorf("%w; pulled by the engine: %v", err, eerr)
+	}
+	if opts.note != nil {
+		opts.note(fmt.Sprintf("%s could not be read directly (%v); the engine pulled it (its mirrors and proxy)", src, err))
+	}
+	return base, cleanup, nil
+}
+
+func remoteSeedSource(ctx context.Context, ref name.Reference, rt http.RoundTripper, p *v1.Platform) (seedBase, error) {
+	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(rt), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if err != nil {
 		return seedBase{}, err
 	}
@@ -168,6 +213,45 @@ func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, p *v1
 	}
 	img, err := desc.Image()
 	return seedBase{image: img}, err
+}
+
+// engineSeedSource has the engine pull src (for the nodes' platform) and
+// save it: an image it already has is used even when the pull fails
+// (offline), and checked for the platform like any other.
+func engineSeedSource(ctx context.Context, src string, opts SeedOptions) (seedBase, func(), error) {
+	cleanup := func() {}
+	rt := opts.engine
+	if rt == nil {
+		found, err := chooseRuntime(ctx, "", nil)
+		if err != nil {
+			return seedBase{}, cleanup, err
+		}
+		rt = &found
+	}
+	image := rt.imageName(ctx, src)
+	pull := []string{"pull", "--quiet"}
+	if opts.Platform != nil {
+		pull = append(pull, "--platform", opts.Platform.String())
+	}
+	_, pullErr := rt.run(ctx, nil, append(pull, image)...)
+	dir, err := os.MkdirTemp("", "imagelab-seed-")
+	if err != nil {
+		return seedBase{}, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	tarPath := filepath.Join(dir, "seed.tar")
+	save := []string{"save", "-o", tarPath, image}
+	if rt.bin == "podman" {
+		save = []string{"save", "--format", "docker-archive", "-o", tarPath, image}
+	}
+	if _, err := rt.run(ctx, nil, save...); err != nil {
+		if pullErr != nil {
+			return seedBase{}, cleanup, pullErr
+		}
+		return seedBase{}, cleanup, err
+	}
+	img, err := tarball.ImageFromPath(tarPath, nil)
+	return seedBase{image: img}, cleanup, err
 }
 
 // fromIndex picks the image for platform p from an index (an OCI layout's

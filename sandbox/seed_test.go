@@ -3,12 +3,16 @@ package sandbox
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/base64"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -164,5 +168,38 @@ func TestSeedRefusesAnImageForAnotherPlatform(t *testing.T) {
 	_, err = Seed(t.Context(), r, SeedOptions{Source: layoutDir, Platform: LinuxPlatform("arm64")})
 	if err == nil || !strings.Contains(err.Error(), "no image for the nodes' platform linux/arm64") {
 		t.Errorf("err = %v, want no image for linux/arm64", err)
+	}
+}
+
+// TestSeedUsesTheLearnersKeychain: the seed's base is read with the
+// learner's own credentials (their docker config: a logged-in learner gets
+// their own Docker Hub limits), from a registry that refuses anonymous
+// pulls; the config file is read, never written.
+func TestSeedUsesTheLearnersKeychain(t *testing.T) {
+	source := testenv.StartRegistry(t, "hub-user", "hub-s3cret")
+	base, _ := name.ParseReference(source.Host + "/library/base:1")
+	if err := remote.Write(base, archImage(t, runtime.GOARCH), remote.WithAuth(&authn.Basic{Username: source.User, Password: source.Password})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(base); err == nil {
+		t.Fatal("the source registry lets anonymous pulls through")
+	}
+	config := t.TempDir()
+	body := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, source.Host, base64.StdEncoding.EncodeToString([]byte(source.User+":"+source.Password)))
+	must(t, os.WriteFile(filepath.Join(config, "config.json"), []byte(body), 0o600))
+	t.Setenv("DOCKER_CONFIG", config)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("PATH", t.TempDir()) // no engine to fall back on: the keychain must do it
+
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	r := Registry{Host: reg.Host, User: reg.User, Password: reg.Password}
+	if _, err := Seed(t.Context(), r, SeedOptions{Source: base.String(), Platform: LinuxPlatform(runtime.GOARCH)}); err != nil {
+		t.Fatalf("seed from a registry the learner is logged in to: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(config, "config.json")); string(after) != body {
+		t.Errorf("the learner's docker config changed:\n%s", after)
+	}
+	if entries, _ := os.ReadDir(config); len(entries) != 1 {
+		t.Errorf("files added to the learner's docker config dir: %v", entries)
 	}
 }
