@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 	"sigs.k8s.io/yaml"
 )
@@ -42,7 +43,9 @@ const (
 	DefaultRegistryImage = "docker.io/library/registry:3"
 	// RegistryUser is the registry's one user.
 	RegistryUser = "learner"
-	// kindNetwork is the docker network kind puts its nodes on.
+	// kindNetwork is the network kind puts its nodes on, unless
+	// KIND_EXPERIMENTAL_DOCKER_NETWORK or KIND_EXPERIMENTAL_PODMAN_NETWORK
+	// names another (kindNetworkFor).
 	kindNetwork = "kind"
 	// registryContainerPort is where the registry listens in its container.
 	registryContainerPort = 5000
@@ -288,7 +291,7 @@ func PlanKind(opts KindOptions) (*Plan, error) {
 		Name: opts.Name, NodeImage: nodeImage, Runtime: rt, ClusterConfig: string(cfg),
 		RegistryImage: opts.RegistryImage, RegistryHost: host,
 		RegistryRun:   registryRunCommands(rt, opts.Name, "<random id>", StateLabel(opts.StateDir), opts.RegistryImage, port),
-		NetworkJoin:   []string{rt, "network", "connect", kindNetwork, registryContainerName(opts.Name)},
+		NetworkJoin:   []string{rt, "network", "connect", kindNetworkFor(rt), registryContainerName(opts.Name)},
 		HostsTomlPath: HostsTomlPath(host), HostsToml: HostsToml(registryContainerName(opts.Name)),
 		ConfigMap: string(cm), Kubeconfig: filepath.Join(opts.StateDir, "kubeconfig"),
 	}, nil
@@ -718,20 +721,11 @@ func setKubeconfigNamespace(sb *Sandbox) error {
 // wire connects the registry to the cluster: the kind network, hosts.toml
 // on every node, and the local-registry-hosting ConfigMap.
 func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.Interface) error {
-	c, err := s.rt.inspect(ctx, sb.Registry.Container)
+	nodes, err := s.provider.ListNodes(sb.Name)
 	if err != nil {
 		return err
 	}
-	if c == nil {
-		return fmt.Errorf("the registry container %s is gone", sb.Registry.Container)
-	}
-	if !slices.Contains(c.Networks, kindNetwork) {
-		if _, err := s.rt.run(ctx, nil, "network", "connect", kindNetwork, sb.Registry.Container); err != nil {
-			return fmt.Errorf("joining the registry to the kind network: %w", err)
-		}
-	}
-	nodes, err := s.provider.ListNodes(sb.Name)
-	if err != nil {
+	if err := s.joinNodeNetworks(ctx, sb, nodes); err != nil {
 		return err
 	}
 	path := HostsTomlPath(sb.Registry.Host)
@@ -749,6 +743,54 @@ func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.I
 		_, err = client.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
 	}
 	return err
+}
+
+// joinNodeNetworks connects the registry container to every network the
+// node containers are on, read from the nodes themselves: kind's "kind",
+// or whatever KIND_EXPERIMENTAL_DOCKER_NETWORK / _PODMAN_NETWORK named
+// when the cluster was made.
+func (s *kindSession) joinNodeNetworks(ctx context.Context, sb *Sandbox, nodes []nodes.Node) error {
+	reg, err := s.rt.inspect(ctx, sb.Registry.Container)
+	if err != nil {
+		return err
+	}
+	if reg == nil {
+		return fmt.Errorf("the registry container %s is gone", sb.Registry.Container)
+	}
+	if len(nodes) == 0 {
+		return fmt.Errorf("kind cluster %s has no node container", sb.Name)
+	}
+	for _, n := range nodes {
+		c, err := s.rt.inspect(ctx, n.String())
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return fmt.Errorf("the node container %s is gone", n)
+		}
+		for _, network := range c.Networks {
+			if slices.Contains(reg.Networks, network) {
+				continue
+			}
+			if _, err := s.rt.run(ctx, nil, "network", "connect", network, sb.Registry.Container); err != nil {
+				return fmt.Errorf("joining the registry to network %s of node %s: %w", network, n, err)
+			}
+			reg.Networks = append(reg.Networks, network)
+		}
+	}
+	return nil
+}
+
+// kindNetworkFor is the network kind will put its nodes on with runtime rt.
+func kindNetworkFor(rt string) string {
+	env := "KIND_EXPERIMENTAL_DOCKER_NETWORK"
+	if rt == "podman" {
+		env = "KIND_EXPERIMENTAL_PODMAN_NETWORK"
+	}
+	if n := os.Getenv(env); n != "" {
+		return n
+	}
+	return kindNetwork
 }
 
 // errRemake marks a saved sandbox that can't be used and may be made again

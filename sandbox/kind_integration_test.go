@@ -370,3 +370,47 @@ func TestIntegrationNodePlatform(t *testing.T) {
 		t.Errorf("node platform %v, want linux/arm64", p)
 	}
 }
+
+// TestIntegrationRegistryJoinsTheNodesNetwork: with
+// KIND_EXPERIMENTAL_DOCKER_NETWORK set, kind's node is on that network, not
+// on "kind": the registry joins the network the node container is on.
+func TestIntegrationRegistryJoinsTheNodesNetwork(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-net")
+	ctx := context.Background()
+	network := "imagelab-test-net-" + NewID()[:6]
+	t.Setenv("KIND_EXPERIMENTAL_DOCKER_NETWORK", network)
+	if out, err := docker(t, nil, "", "network", "create", network); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { docker(t, nil, "", "network", "rm", network) })
+	// A stand-in for kind's node container: kind finds nodes by this label.
+	node := opts.Name + "-control-plane"
+	if out, err := docker(t, nil, "", "create", "--name", node, "--network", network,
+		"--label", "io.x-k8s.kind.cluster="+opts.Name, "--label", "io.x-k8s.kind.role=control-plane", os.Getenv("IMAGELAB_SEED_IMAGE")); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", node) })
+
+	s, sb := registrySandbox(t, opts)
+	if err := s.startRegistry(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := s.provider.ListNodes(opts.Name)
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes %v: %v", nodes, err)
+	}
+	if err := s.joinNodeNetworks(ctx, sb, nodes); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.rt.inspect(ctx, sb.Registry.Container)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(c.Networks, network) || slices.Contains(c.Networks, "kind") {
+		t.Errorf("registry on %v, want the node's network %s (and not kind)", c.Networks, network)
+	}
+	// Twice is harmless: a reused sandbox is wired again.
+	if err := s.joinNodeNetworks(ctx, sb, nodes); err != nil {
+		t.Errorf("joining again: %v", err)
+	}
+}

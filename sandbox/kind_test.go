@@ -348,3 +348,16 @@ func TestRegistryImageNameUnderPodman(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanNamesKindsNetwork: up --dry-run shows the network kind will use.
+func TestPlanNamesKindsNetwork(t *testing.T) {
+	fakeEngine(t, "podman-docker")
+	t.Setenv("KIND_EXPERIMENTAL_PODMAN_NETWORK", "lab-net")
+	p, err := PlanKind(KindOptions{Name: "imagelab", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.NetworkJoin, " "); got != "podman network connect lab-net imagelab-registry" {
+		t.Errorf("plan joins with %q", got)
+	}
+}
