@@ -140,7 +140,8 @@ spec:
 			want:   "docker-login-wrong-port"},
 		// Registry allowlists. The policy and binding are cluster-wide and
 		// named by the step, so each case deletes them before it starts
-		// (the content test leaves its own) and when it ends; each binding
+		// (the content test leaves its own) and when it ends, and these
+		// cases must not run in parallel with each other; each binding
 		// selects the case's namespace alone, so nothing is refused
 		// elsewhere even while one lingers.
 		{name: "allowlist with startsWith and no slash", step: "admission/registry-allowlist",
