@@ -62,7 +62,7 @@ type KindOptions struct {
 	// or detects, as kind does (chooseRuntime).
 	Runtime string
 	Report  Reporter
-	// WaitForReady bounds the wait for the control plane (default 3 minutes).
+	// WaitForReady bounds the wait for the node to be Ready (default 3 minutes).
 	WaitForReady time.Duration
 }
 
@@ -456,13 +456,17 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	if err := s.createCluster(ctx, sb); err != nil {
 		return sb, err
 	}
-	done()
-
-	done = o.Report.phase(PhaseWire, "Wiring the registry into the cluster")
 	client, err := sb.Client()
 	if err != nil {
 		return sb, err
 	}
+	// Ready means Ready: kind's own wait returns nil on timeout.
+	if err := waitNodesReady(ctx, client, o.WaitForReady); err != nil {
+		return sb, fmt.Errorf("%w\n(kind export logs --name %s gathers the node's logs)", err, sb.Name)
+	}
+	done()
+
+	done = o.Report.phase(PhaseWire, "Wiring the registry into the cluster")
 	if err := s.wire(ctx, sb, client); err != nil {
 		return sb, err
 	}
@@ -661,7 +665,9 @@ func (s *kindSession) createCluster(ctx context.Context, sb *Sandbox) error {
 	opts := []cluster.CreateOption{
 		cluster.CreateWithV1Alpha4Config(KindConfig(o.Name, o.NodeImage)),
 		cluster.CreateWithKubeconfigPath(sb.Kubeconfig),
-		cluster.CreateWithWaitForReady(o.WaitForReady),
+		// No wait in kind: it returns nil when its wait times out.
+		// waitNodesReady waits through the API and says why not.
+		cluster.CreateWithWaitForReady(0),
 		cluster.CreateWithDisplayUsage(false),
 		cluster.CreateWithDisplaySalutation(false),
 	}
@@ -829,6 +835,9 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 			return nil, err
 		}
 		if err := waitAPIServer(ctx, client, time.Minute); err != nil {
+			return nil, err
+		}
+		if err := waitNodesReady(ctx, client, s.opts.WaitForReady); err != nil {
 			return nil, err
 		}
 		if err := s.waitRegistry(ctx, sb, s.registryWait()); err != nil {

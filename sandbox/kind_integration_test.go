@@ -414,3 +414,54 @@ func TestIntegrationRegistryJoinsTheNodesNetwork(t *testing.T) {
 		t.Errorf("joining again: %v", err)
 	}
 }
+
+// TestIntegrationWaitNodesReady: up waits for the node to be Ready through
+// the API, and when it is not, says what its conditions say.
+func TestIntegrationWaitNodesReady(t *testing.T) {
+	api := testenv.SharedAPIServer(t)
+	ctx := t.Context()
+	if err := waitNodesReady(ctx, api.Client, 0); !errors.Is(err, ErrNodeNotReady) || !strings.Contains(err.Error(), "no node has registered") {
+		t.Errorf("no node: %v", err)
+	}
+	node, err := api.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "imagelab-test-control-plane"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
+	now := metav1.Now()
+	node.Status.Conditions = []corev1.NodeCondition{
+		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", LastHeartbeatTime: now, LastTransitionTime: now},
+		{Type: corev1.NodeDiskPressure, Status: corev1.ConditionTrue, Reason: "KubeletHasDiskPressure", Message: "kubelet has disk pressure", LastHeartbeatTime: now, LastTransitionTime: now},
+		{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", LastHeartbeatTime: now, LastTransitionTime: now,
+			Message: "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"},
+	}
+	if node, err = api.Client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = waitNodesReady(ctx, api.Client, 1500*time.Millisecond)
+	if !errors.Is(err, ErrNodeNotReady) {
+		t.Fatalf("err = %v, want not Ready", err)
+	}
+	for _, want := range []string{"imagelab-test-control-plane", "Ready=False", "KubeletNotReady", "cni plugin not initialized", "DiskPressure=True"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "MemoryPressure") {
+		t.Errorf("a condition that is fine is named: %v", err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("gave up after %s, before its limit", took)
+	}
+	// Ready a moment later: the wait returns as soon as it sees it.
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		node.Status.Conditions[1].Status = corev1.ConditionFalse
+		node.Status.Conditions[2].Status, node.Status.Conditions[2].Reason, node.Status.Conditions[2].Message = corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"
+		api.Client.CoreV1().Nodes().UpdateStatus(context.Background(), node, metav1.UpdateOptions{})
+	}()
+	if err := waitNodesReady(ctx, api.Client, 30*time.Second); err != nil {
+		t.Errorf("Ready node: %v", err)
+	}
+}
