@@ -87,6 +87,10 @@ type Task struct {
 	Flagged bool `json:"flagged,omitempty"`
 	// Spent is the time the task was on screen.
 	Spent Seconds `json:"spentSeconds"`
+	// Given are the criteria its check found met before the clock
+	// started (a troubleshooting task's pod is there from the start):
+	// they are not the learner's work, so they count neither way.
+	Given []string `json:"given,omitempty"`
 
 	step *lessons.Step
 }
@@ -224,6 +228,7 @@ func (x *Exam) Clone() *Exam {
 	c.Tasks = make([]*Task, len(x.Tasks))
 	for i, t := range x.Tasks {
 		tc := *t
+		tc.Given = slices.Clone(t.Given)
 		c.Tasks[i] = &tc
 	}
 	c.Notes = slices.Clone(x.Notes)

@@ -316,7 +316,25 @@ func TestScore(t *testing.T) {
 	fakeVerdicts[x.Tasks[1].Namespace] = verdict(problem("secret-wrong-password", "credentials"))                   // 4 × 2/3
 	fakeVerdicts[x.Tasks[2].Namespace] = verdict(problem("secret-missing", "exists"))                               // 0 of 2
 	fakeVerdicts[x.Tasks[3].Namespace] = func() (check.Result, error) { return check.Result{}, errors.New("boom") } // 0 of 3
-	fakeVerdicts[x.Tasks[4].Namespace] = verdict(problem("server-port", "server"), problem("secret-wrong-password", "credentials"))
+	fakeVerdicts[x.Tasks[4].Namespace] = verdict(problem("secret-missing", "exists"))                               // given at the start, now broken: 0 of 3
+	// Before the clock starts, task 1's "exists" is met already (the
+	// step's setup made it): it is given, and counts neither way.
+	created := map[string]bool{}
+	sb.EnsureNamespace = func(_ context.Context, ns string) error { created[ns] = true; return nil }
+	atStart := map[string]func() (check.Result, error){}
+	for ns, v := range fakeVerdicts {
+		atStart[ns] = v
+		fakeVerdicts[ns] = verdict(problem("secret-missing", "exists"))
+	}
+	fakeVerdicts[x.Tasks[0].Namespace] = verdict(problem("server-port", "server"), problem("secret-wrong-password", "credentials"))
+	fakeVerdicts[x.Tasks[4].Namespace] = fakeVerdicts[x.Tasks[0].Namespace]
+	if err := x.Prepare(context.Background(), sb, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 5 || !slices.Equal(x.Tasks[0].Given, []string{"exists"}) || x.Tasks[1].Given != nil {
+		t.Fatalf("prepared %d namespaces; given %v and %v", len(created), x.Tasks[0].Given, x.Tasks[1].Given)
+	}
+	fakeVerdicts = atStart
 	x.Start(time.Now())
 	x.Tasks[1].Spent = Seconds(90 * time.Second)
 
@@ -324,13 +342,22 @@ func TestScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantPoints := []float64{6, 2.67, 0, 0, 1.33}
+	wantPoints := []float64{6, 2.67, 0, 0, 0}
 	for i, tr := range r.Tasks {
 		if tr.Points != wantPoints[i] {
 			t.Errorf("task %d: %v points, want %v", tr.Number, tr.Points, wantPoints[i])
 		}
 	}
-	if r.MaxPoints != 19 || r.Points != 10 || r.Percent != 52.6 || r.Passed || r.PassMark != 67 {
+	if first := r.Tasks[0].Criteria[0]; !first.Given || !first.Met {
+		t.Errorf("task 1's given criterion: %+v", first)
+	}
+	if met, counted := r.Tasks[0].Counted(); met != 2 || counted != 2 {
+		t.Errorf("task 1 counts %d of %d, want 2 of 2", met, counted)
+	}
+	if met, counted := r.Tasks[4].Counted(); met != 0 || counted != 3 {
+		t.Errorf("task 5 counts %d of %d, want 0 of 3", met, counted)
+	}
+	if r.MaxPoints != 19 || r.Points != 8.67 || r.Percent != 45.6 || r.Passed || r.PassMark != 67 {
 		t.Errorf("total %v/%d = %v%%, passed %v", r.Points, r.MaxPoints, r.Percent, r.Passed)
 	}
 	half := r.Tasks[1]

@@ -53,31 +53,42 @@ type CriterionReport struct {
 	// Judged is false when a gate before it was not met, so it could not
 	// be judged (and is not met).
 	Judged bool `json:"judged"`
+	// Given says it was met before the clock started: not the learner's
+	// work, it counts neither way while it stays met.
+	Given bool `json:"given,omitempty"`
 	// Findings explain a miss: what was wrong and what to try.
 	Findings []check.Finding `json:"findings,omitempty"`
 }
 
-// Met counts the task's criteria met.
-func (t TaskReport) Met() int {
-	n := 0
+// Counted are the task's criteria that score: all but the given ones
+// still met (one the learner broke counts, as missed). Met are those of
+// them met.
+func (t TaskReport) Counted() (met, counted int) {
 	for _, c := range t.Criteria {
+		if c.Given && c.Met {
+			continue
+		}
+		counted++
 		if c.Met {
-			n++
+			met++
 		}
 	}
-	return n
+	return met, counted
 }
 
 // report scores the results of the tasks' checks.
 func (x *Exam) report(results []taskResult, ending Ending) *Report {
 	r := &Report{
 		ID: x.ID, Seed: x.Seed, Started: x.Started, Deadline: x.Deadline(), Submitted: x.Submitted,
-		Ending: ending, MaxPoints: x.MaxPoints(), PassMark: PassMark,
+		Ending: ending, PassMark: PassMark,
 	}
 	var points float64
 	for i, t := range x.Tasks {
 		tr := scoreTask(t, results[i])
 		points += tr.Points
+		if _, counted := tr.Counted(); counted > 0 || len(tr.Criteria) == 0 {
+			r.MaxPoints += tr.Weight
+		}
 		r.Tasks = append(r.Tasks, tr)
 	}
 	r.Points = round(points, 2)
@@ -89,8 +100,9 @@ func (x *Exam) report(results []taskResult, ending Ending) *Report {
 	return r
 }
 
-// scoreTask gives a task weight × met / declared points; a check that
-// declares no criteria gives all or nothing.
+// scoreTask gives a task weight × met / declared points, the criteria
+// given at the start left out of both; a check that declares no criteria
+// gives all or nothing.
 func scoreTask(t *Task, tr taskResult) TaskReport {
 	s := t.step
 	out := TaskReport{
@@ -98,6 +110,10 @@ func scoreTask(t *Task, tr taskResult) TaskReport {
 		Flagged: t.Flagged, Spent: t.Spent,
 	}
 	def := s.Definition()
+	given := map[string]bool{}
+	for _, c := range t.Given {
+		given[c] = true
+	}
 	verdicts := map[string]check.CriterionVerdict{}
 	if tr.err != nil {
 		out.Error = tr.err.Error()
@@ -108,7 +124,7 @@ func scoreTask(t *Task, tr taskResult) TaskReport {
 	}
 	for _, c := range def.Criteria {
 		v := verdicts[c.Name]
-		cr := CriterionReport{Name: c.Name, Doc: c.Doc, Met: v.Met, Judged: v.Judged}
+		cr := CriterionReport{Name: c.Name, Doc: c.Doc, Met: v.Met, Judged: v.Judged, Given: given[c.Name]}
 		if !v.Met {
 			cr.Findings = findingsOf(tr.res, v.Findings)
 		}
@@ -121,7 +137,9 @@ func scoreTask(t *Task, tr taskResult) TaskReport {
 			out.Points = float64(t.Weight)
 		}
 	default:
-		out.Points = round(float64(t.Weight)*float64(out.Met())/float64(len(def.Criteria)), 2)
+		if met, counted := out.Counted(); counted > 0 {
+			out.Points = round(float64(t.Weight)*float64(met)/float64(counted), 2)
+		}
 	}
 	return out
 }

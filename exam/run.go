@@ -33,7 +33,9 @@ const CheckTimeout = 30 * time.Second
 // Prepare makes every task stand alone before the clock starts: its
 // namespace, nothing left over outside it from an earlier attempt or the
 // lessons (a docker login, a pushed repository, an edited node file), and
-// what the step builds on and starts from. report says what is being
+// what the step builds on and starts from. Then each task's check runs
+// once: the criteria it finds met already (a troubleshooting task starts
+// with its pod) are the task's Given, which score neither way. report says what is being
 // done; it may be called from several goroutines. Preparing again (after
 // a crash) makes the same state. What imagelab could not clean up is kept
 // in x.Notes: the exam goes on, and the learner is told.
@@ -62,9 +64,13 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 
 	var mu sync.Mutex
 	done := 0
-	return x.eachTask(func(t *Task) error {
-		if err := x.cur.Prepare(ctx, t.step, sb.Env(t.Namespace), x.Values(sb.Values, t)); err != nil {
+	err := x.eachTask(func(t *Task) error {
+		env, vals := sb.Env(t.Namespace), x.Values(sb.Values, t)
+		if err := x.cur.Prepare(ctx, t.step, env, vals); err != nil {
 			return fmt.Errorf("preparing task %d (%s): %w", t.Number, t.Step, err)
+		}
+		if err := t.baseline(ctx, env, vals); err != nil {
+			return fmt.Errorf("checking task %d (%s) before the start: %w", t.Number, t.Step, err)
 		}
 		mu.Lock()
 		done++
@@ -72,6 +78,30 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 		mu.Unlock()
 		return nil
 	})
+	for _, t := range x.Tasks {
+		if len(t.Given) > 0 && len(t.Given) == len(t.step.Definition().Criteria) {
+			x.Notes = append(x.Notes, fmt.Sprintf("Task %d was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing.", t.Number))
+		}
+	}
+	return err
+}
+
+// baseline runs the task's check before the clock starts and keeps the
+// criteria already met: those the learner did not have to meet.
+func (t *Task) baseline(ctx context.Context, env *check.Env, vals lessons.Values) error {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	res, err := t.step.Run(ctx, env, vals, "")
+	if err != nil {
+		return err
+	}
+	t.Given = nil
+	for _, c := range res.Criteria {
+		if c.Met {
+			t.Given = append(t.Given, c.Name)
+		}
+	}
+	return nil
 }
 
 // resetShared resets what task t's step makes outside its namespace; the
@@ -130,7 +160,7 @@ var ErrCannotScore = errors.New("the sandbox did not answer, so the exam was not
 
 // Score checks every task once, all at the same time, and scores it:
 // each task earns its weight × the criteria met / the criteria its check
-// declares. The exam is then submitted, with its report. When the
+// declares (leaving out those met before the clock started). The exam is then submitted, with its report. When the
 // sandbox does not answer, nothing is scored (ErrCannotScore); a check
 // that fails for another reason scores its task nothing and says why.
 func (x *Exam) Score(ctx context.Context, sb Sandbox, now time.Time, ending Ending) (*Report, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -196,10 +197,12 @@ func (m *Model) footerView() string {
 	return " " + left + strings.Repeat(" ", gap) + tail
 }
 
-// shortHelp is one line of enabled bindings that fits in w; bubbles' own
+// shortHelp is one line of enabled bindings that fits in w.
+func (m *Model) shortHelp(bs []key.Binding, w int) string { return helpLine(m.c.styles.Help, bs, w) }
+
+// helpLine is one line of enabled bindings that fits in w; bubbles' own
 // ShortHelpView can overflow by an item when the ellipsis does not fit.
-func (m *Model) shortHelp(bs []key.Binding, w int) string {
-	st := m.c.styles.Help
+func helpLine(st help.Styles, bs []key.Binding, w int) string {
 	sep := st.ShortSeparator.Render(" • ")
 	var b strings.Builder
 	width := 0

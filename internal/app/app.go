@@ -161,6 +161,7 @@ them — and checks your real work against a sandbox cluster and registry.`,
 	root.AddCommand(
 		newLessonsCommand(g, streams),
 		newCheckCommand(g, streams),
+		newExamCommand(g, streams),
 		newVersionCommand(streams),
 	)
 	addSandboxCommands(root, g, streams)

@@ -1,0 +1,120 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/imagelab/imagelab/exam"
+)
+
+// scoreView is the score screen's text at width w: the total against the
+// pass mark, then per task its points and criteria, and for each criterion
+// missed the finding that explains it (its problem and what to try).
+// Marks carry the meaning, so it reads the same without colour.
+func scoreView(st Styles, x *exam.Exam, w int) string {
+	r := x.Report
+	var b []string
+	verdict := st.NotYet.Render("✗ Not passed")
+	if r.Passed {
+		verdict = st.Passed.Render("✓ Passed")
+	}
+	b = append(b, verdict+fmt.Sprintf("  %s of %d points · %.1f%% · pass mark %d%%", points(r.Points), r.MaxPoints, r.Percent, r.PassMark))
+	b = append(b, st.Dim.Render(wordWrap(fmt.Sprintf("Exam %s, seed %d (imagelab exam --seed %d draws it again) · %s", r.ID, r.Seed, r.Seed, ending(r)), w)))
+	for _, t := range r.Tasks {
+		b = append(b, "", taskScoreLine(st, t, w))
+		if t.Error != "" {
+			b = append(b, "  "+st.NotYet.Render("! could not check: ")+hang(t.Error, w-21, 21))
+		}
+		b = append(b, chips(st, t.Criteria, w))
+		for _, c := range t.Criteria {
+			for _, f := range c.Findings {
+				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(f.Problem, w-6-len(c.Name), 4))
+				if f.Try != "" {
+					b = append(b, "    "+st.Label.Render("try  ")+hang(f.Try, w-9, 9))
+				}
+			}
+			if !c.Met && c.Judged && len(c.Findings) == 0 {
+				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(c.Doc, w-6-len(c.Name), 4))
+			}
+		}
+	}
+	b = append(b, "", st.Dim.Render(wordWrap("✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way). Points: weight × criteria met / criteria.", w)))
+	for _, n := range x.Notes {
+		b = append(b, st.Advice.Render("! ")+hang(n, w-2, 2))
+	}
+	return indent(strings.Join(b, "\n"), " ")
+}
+
+// taskScoreLine: the task and its title on the left; its points, time
+// and flag on the right.
+func taskScoreLine(st Styles, t exam.TaskReport, w int) string {
+	right := fmt.Sprintf("%s / %d", points(t.Points), t.Weight)
+	if t.Spent > 0 {
+		right += " · " + t.Spent.D().Round(time.Second).String()
+	}
+	if t.Flagged {
+		right += " ⚑"
+	}
+	head := fmt.Sprintf("Task %d  ", t.Number)
+	title := ansi.Truncate(t.Title, max(4, w-len(head)-lipgloss.Width(right)-2), "…")
+	gap := max(1, w-len(head)-lipgloss.Width(title)-lipgloss.Width(right))
+	style := st.Passed
+	switch {
+	case t.Points == 0:
+		style = st.NotYet
+	case t.Points < float64(t.Weight):
+		style = st.Advice
+	}
+	return st.StepCurrent.Render(head+title) + strings.Repeat(" ", gap) + style.Render(right)
+}
+
+// chips are a task's criteria, each with its mark, wrapped at w; a chip
+// is never split.
+func chips(st Styles, cs []exam.CriterionReport, w int) string {
+	var lines []string
+	line, width := "  ", 2
+	for _, c := range cs {
+		var chip string
+		switch {
+		case c.Given && c.Met:
+			chip = st.Dim.Render("○ " + c.Name)
+		case c.Met:
+			chip = st.Passed.Render("✓") + " " + c.Name
+		case !c.Judged:
+			chip = st.Dim.Render("– " + c.Name)
+		default:
+			chip = st.Problem.Render("✗") + " " + c.Name
+		}
+		cw := lipgloss.Width(chip)
+		if width > 2 && width+3+cw > w {
+			lines = append(lines, line)
+			line, width = "  ", 2
+		}
+		if width > 2 {
+			line += "   "
+			width += 3
+		}
+		line += chip
+		width += cw
+	}
+	return strings.Join(append(lines, line), "\n")
+}
+
+// points reads as few digits as it needs: 4, 2.67, 0.
+func points(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
+
+// ending says how the exam ended and how long it took.
+func ending(r *exam.Report) string {
+	switch r.Ending {
+	case exam.Expired:
+		return fmt.Sprintf("the time ran out at %s while imagelab was not running, so it was checked at %s", r.Deadline.Local().Format("15:04"), r.Submitted.Local().Format("Jan 2 15:04"))
+	case exam.TimeUp:
+		return "the time ran out; every task was checked then"
+	}
+	return fmt.Sprintf("submitted after %s of %s", r.Submitted.Sub(r.Started).Round(time.Second), r.Deadline.Sub(r.Started))
+}
