@@ -261,6 +261,7 @@ var namePools = map[string][]string{
 	"Pinned":            {"pinned-app", "immutable", "locked", "by-digest"},
 	"BrokenApp":         {"stuck-app", "legacy-app", "reports", "checkout"},
 	"RegcredApp":        {"app-creds", "team-cred", "svc-pull", "deploy-cred"},
+	"RegistryPolicy":    {"trusted-only", "allowlist", "registry-gate", "only-ours"},
 }
 
 const alnum = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -53,18 +53,20 @@ func openExamSession(ctx context.Context, g *globalFlags, flags *sandboxFlags) (
 	if err != nil {
 		return nil, fmt.Errorf("the exam needs the sandbox: %w", err)
 	}
+	return newExamSession(stateDir, cur, sb)
+}
+
+// newExamSession is an exam session on sb.
+func newExamSession(stateDir string, cur *lessons.Curriculum, sb *sandbox.Sandbox) (*examSession, error) {
 	env, err := checkEnv(sb)
 	if err != nil {
 		return nil, err
 	}
 	s := &examSession{stateDir: stateDir, cur: cur, sb: sb, env: env, now: time.Now}
 	s.box = exam.Sandbox{
-		Values: values(sb),
-		Env:    s.taskEnv,
-		EnsureNamespace: func(ctx context.Context, ns string) error {
-			_, err := sandbox.EnsureNamespace(ctx, env.Kube, ns, sb)
-			return err
-		},
+		Values:          values(sb),
+		Env:             s.taskEnv,
+		EnsureNamespace: func(ctx context.Context, ns string) error { _, err := sandbox.EnsureNamespace(ctx, env.Kube, ns, sb); return err },
 		DeleteNamespace: s.deleteNamespace,
 	}
 	return s, nil
