@@ -136,12 +136,14 @@ type Values struct {
 // name that is not one).
 type Names struct {
 	Anonymous, Regcred, InternalApp, Puller, ViaServiceAccount, Pinned, BrokenApp, RegcredApp string
+	RegistryPolicy                                                                            string
 }
 
 // DefaultNames are the names the lessons use.
 var DefaultNames = Names{
 	Anonymous: "anonymous", Regcred: "regcred", InternalApp: "internal-app", Puller: "puller",
 	ViaServiceAccount: "via-serviceaccount", Pinned: "pinned", BrokenApp: "broken-app", RegcredApp: "regcred-app",
+	RegistryPolicy: "private-registry-only",
 }
 
 // The kubeadm paths of the files the control-plane lessons edit.
