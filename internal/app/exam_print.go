@@ -74,7 +74,7 @@ func criterionMark(c exam.CriterionReport) string {
 
 func spentText(d time.Duration) string {
 	if d <= 0 {
-		return "time not measured"
+		return "not opened"
 	}
 	return d.Round(time.Second).String() + " on it"
 }

@@ -64,9 +64,12 @@ func newExamSession(stateDir string, cur *lessons.Curriculum, sb *sandbox.Sandbo
 	}
 	s := &examSession{stateDir: stateDir, cur: cur, sb: sb, env: env, now: time.Now}
 	s.box = exam.Sandbox{
-		Values:          values(sb),
-		Env:             s.taskEnv,
-		EnsureNamespace: func(ctx context.Context, ns string) error { _, err := sandbox.EnsureNamespace(ctx, env.Kube, ns, sb); return err },
+		Values: values(sb),
+		Env:    s.taskEnv,
+		EnsureNamespace: func(ctx context.Context, ns string) error {
+			_, err := sandbox.EnsureNamespace(ctx, env.Kube, ns, sb)
+			return err
+		},
 		DeleteNamespace: s.deleteNamespace,
 	}
 	return s, nil
