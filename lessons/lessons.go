@@ -137,6 +137,8 @@ type Values struct {
 type Names struct {
 	Anonymous, Regcred, InternalApp, Puller, ViaServiceAccount, Pinned, BrokenApp, RegcredApp string
 	RegistryPolicy                                                                            string
+	// The supply-chain tools lesson's: pods to scan, to sign, to harden, and their pull secret.
+	Payments, Catalog, Reports, Release, Web, LabCred string
 }
 
 // DefaultNames are the names the lessons use.
@@ -144,6 +146,7 @@ var DefaultNames = Names{
 	Anonymous: "anonymous", Regcred: "regcred", InternalApp: "internal-app", Puller: "puller",
 	ViaServiceAccount: "via-serviceaccount", Pinned: "pinned", BrokenApp: "broken-app", RegcredApp: "regcred-app",
 	RegistryPolicy: "private-registry-only",
+	Payments: "payments", Catalog: "catalog", Reports: "reports", Release: "release", Web: "web", LabCred: "lab-cred",
 }
 
 // The kubeadm paths of the files the control-plane lessons edit.
