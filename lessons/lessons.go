@@ -146,7 +146,7 @@ var DefaultNames = Names{
 	Anonymous: "anonymous", Regcred: "regcred", InternalApp: "internal-app", Puller: "puller",
 	ViaServiceAccount: "via-serviceaccount", Pinned: "pinned", BrokenApp: "broken-app", RegcredApp: "regcred-app",
 	RegistryPolicy: "private-registry-only",
-	Payments: "payments", Catalog: "catalog", Reports: "reports", Release: "release", Web: "web", LabCred: "lab-cred",
+	Payments:       "payments", Catalog: "catalog", Reports: "reports", Release: "release", Web: "web", LabCred: "lab-cred",
 }
 
 // The kubeadm paths of the files the control-plane lessons edit.
