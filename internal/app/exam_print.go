@@ -86,7 +86,10 @@ func printHistory(w io.Writer, hist []exam.Attempt) {
 	}
 	fmt.Fprintf(w, "%-17s  %-6s  %-7s  %5s  %-20s  %s\n", "date", "id", "seed", "tasks", "score", "")
 	for _, a := range hist {
-		date := a.Created.Local().Format("2006-01-02 15:04")
+		date := "-"
+		if !a.Created.IsZero() {
+			date = a.Created.Local().Format("2006-01-02 15:04")
+		}
 		score, how := "", a.State
 		switch a.State {
 		case "scored":

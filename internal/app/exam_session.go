@@ -223,14 +223,6 @@ func writeNamespacedKubeconfig(sb *sandbox.Sandbox, ns, path string) error {
 	return fsutil.WriteFileAtomic(path, data, 0o600)
 }
 
-// shellWithNote runs sh after printing note: where the shell is and how
-// to get back.
-func shellWithNote(sh *exec.Cmd, note string) *exec.Cmd {
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `printf '%s\n\n' "$0"; exec "$@"`, note}, sh.Args...)...)
-	cmd.Env, cmd.Dir = sh.Env, sh.Dir
-	return cmd
-}
-
 // examRunner is the exam as the app's exam screen uses it (tui.ExamRunner).
 type examRunner struct {
 	s *examSession

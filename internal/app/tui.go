@@ -124,7 +124,7 @@ func (tuiSandbox) NodeShell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
 	}
 	sh := n.ShellCommand()
 	note := fmt.Sprintf("imagelab: a root shell on %s, the control-plane node (the API server's manifest is in /etc/kubernetes/manifests, the kubelet's config is /var/lib/kubelet/config.yaml).\nType exit to go back to the lesson.", n.Name())
-	return exec.Command("/bin/sh", append([]string{"-c", `printf '%s\n\n' "$0"; exec "$@"`, note}, sh.Args...)...), nil
+	return shellWithNote(sh, note), nil
 }
 
 func (t tuiSandbox) Remove(ctx context.Context, sb *sandbox.Sandbox) error {
@@ -144,9 +144,7 @@ func sandboxShell(stateDir string) func(*sandbox.Sandbox) (*exec.Cmd, error) {
 			return nil, err
 		}
 		note := fmt.Sprintf("imagelab sandbox shell: kubectl and docker use the sandbox (namespace %s, registry %s).\nType exit to go back to the lesson.", sb.Namespace, sb.Registry.Host)
-		cmd := exec.Command("/bin/sh", append([]string{"-c", `printf '%s\n\n' "$0"; exec "$@"`, note}, sh.Args...)...)
-		cmd.Env, cmd.Dir = sh.Env, sh.Dir
-		return cmd, nil
+		return shellWithNote(sh, note), nil
 	}
 }
 
@@ -156,4 +154,12 @@ func quietLibraries() {
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+}
+
+// shellWithNote runs sh after printing note: where the shell is and how
+// to get back.
+func shellWithNote(sh *exec.Cmd, note string) *exec.Cmd {
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `printf '%s\n\n' "$0"; exec "$@"`, note}, sh.Args...)...)
+	cmd.Env, cmd.Dir = sh.Env, sh.Dir
+	return cmd
 }
