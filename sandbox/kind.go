@@ -304,6 +304,20 @@ type kindSession struct {
 	provider *cluster.Provider
 	// registryLimit bounds the wait for the registry (default 30 s).
 	registryLimit time.Duration
+	// lock is the state dir's, held while the sandbox is made or removed.
+	lock *stateLock
+	// kindRunning is kind's Create, still running after a Ctrl-C.
+	kindRunning <-chan error
+}
+
+// clearKindLock removes a stale kind lock on kubeconfig (stateLock.clearKindLock).
+func (s *kindSession) clearKindLock(kubeconfig string) error {
+	if s.lock == nil {
+		return nil
+	}
+	return s.lock.clearKindLock(kubeconfig, func(msg string) {
+		s.opts.Report(Event{Phase: PhaseCluster, Log: true, Message: msg})
+	})
 }
 
 func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error) {
@@ -328,13 +342,31 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 // UpKind creates the kind sandbox, or reuses the one imagelab made before.
 // On failure or cancellation (Ctrl-C) it removes what it made.
 func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
-	if old, err := Load(opts.StateDir); err == nil && opts.Runtime == "" {
-		opts.Runtime = old.Runtime // reuse with the runtime that made it
+	if opts.StateDir == "" {
+		return nil, errors.New("no state dir")
 	}
-	s, err := newKindSession(ctx, opts)
+	lock, err := lockStateDir(opts.StateDir)
 	if err != nil {
 		return nil, err
 	}
+	var s *kindSession
+	defer func() {
+		if s != nil && s.kindRunning != nil {
+			// kind still runs after a Ctrl-C (it can't be stopped): the
+			// lock stays held until it returns.
+			go func() { <-s.kindRunning; lock.release() }()
+			return
+		}
+		lock.release()
+	}()
+	if old, err := Load(opts.StateDir); err == nil && opts.Runtime == "" {
+		opts.Runtime = old.Runtime // reuse with the runtime that made it
+	}
+	s, err = newKindSession(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
 	opts = s.opts
 	if old, err := Load(opts.StateDir); err == nil {
 		if old.Provider != ProviderKind || old.Name != opts.Name {
@@ -674,6 +706,9 @@ func (s *kindSession) createCluster(ctx context.Context, sb *Sandbox) error {
 	if o.NodeImage != "" {
 		opts = append(opts, cluster.CreateWithNodeImage(o.NodeImage))
 	}
+	if err := s.clearKindLock(sb.Kubeconfig); err != nil {
+		return err
+	}
 	result := make(chan error, 1)
 	go func() { result <- s.provider.Create(o.Name, opts...) }()
 	select {
@@ -687,7 +722,9 @@ func (s *kindSession) createCluster(ctx context.Context, sb *Sandbox) error {
 		case <-result:
 		case <-time.After(2 * time.Minute):
 			// kind may still make the node after this: keep the record so
-			// imagelab down (or the next up) removes it.
+			// imagelab down (or the next up) removes it, and the state
+			// dir's lock until kind returns.
+			s.kindRunning = result
 			return fmt.Errorf("%w: %w", errKeepRecord, ctx.Err())
 		}
 		return ctx.Err()
@@ -877,9 +914,13 @@ func (s *kindSession) remove(ctx context.Context, sb *Sandbox) error {
 func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) error {
 	report := s.opts.Report
 	var errs []error
-	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
 	// Always with our own kubeconfig path: kind edits the file it is given.
-	if err := s.provider.Delete(sb.Name, filepath.Join(s.opts.StateDir, "kubeconfig")); err != nil {
+	kubeconfig := filepath.Join(s.opts.StateDir, "kubeconfig")
+	if err := s.clearKindLock(kubeconfig); err != nil {
+		return err
+	}
+	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
+	if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
 		errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", sb.Name, err))
 	}
 	done()
@@ -907,10 +948,19 @@ func DownKind(ctx context.Context, opts KindOptions, sb *Sandbox) error {
 	if opts.Runtime == "" {
 		opts.Runtime = sb.Runtime // the runtime that made it, not the first one found
 	}
+	if opts.StateDir == "" {
+		return errors.New("no state dir")
+	}
+	lock, err := lockStateDir(opts.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	s, err := newKindSession(ctx, opts)
 	if err != nil {
 		return err
 	}
+	s.lock = lock
 	return s.remove(ctx, sb)
 }
 
