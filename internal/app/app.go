@@ -163,6 +163,7 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		newCheckCommand(g, streams),
 		newExamCommand(g, streams),
 		newVersionCommand(streams),
+		newToolsCommand(g, streams),
 	)
 	addSandboxCommands(root, g, streams)
 	return root
