@@ -435,6 +435,11 @@ func (s *kindSession) refuseClash(ctx context.Context) error {
 	if c != nil && c.Labels[LabelManagedBy] != ManagedBy {
 		return fmt.Errorf("%w: container %q (choose another name with --name)", ErrNameClash, registryContainerName(s.opts.Name))
 	}
+	if c != nil && c.Labels[LabelStateDir] != StateLabel(s.opts.StateDir) {
+		// imagelab's, but another state dir's (another IMAGELAB_HOME):
+		// its sandbox may be in use.
+		return fmt.Errorf("%w: container %q belongs to the imagelab sandbox of another state dir (IMAGELAB_HOME); run imagelab down there, or choose another name with --name", ErrNameClash, registryContainerName(s.opts.Name))
+	}
 	if c != nil { // ours, left by a crashed run
 		_, err := s.rt.run(ctx, nil, "rm", "-f", registryContainerName(s.opts.Name))
 		return err
@@ -486,6 +491,11 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 
 	done = o.Report.phase(PhaseCluster, "Creating the kind cluster (about a minute)")
 	if err := s.createCluster(ctx, sb); err != nil {
+		return sb, err
+	}
+	// What down may delete: these node containers, not a cluster that
+	// has the name later.
+	if err := s.recordNodes(ctx, sb); err != nil {
 		return sb, err
 	}
 	client, err := sb.Client()
@@ -836,6 +846,48 @@ func kindNetworkFor(rt string) string {
 	return kindNetwork
 }
 
+// recordNodes saves the IDs of the cluster's node containers in the
+// sandbox's record.
+func (s *kindSession) recordNodes(ctx context.Context, sb *Sandbox) error {
+	nodes, err := s.provider.ListNodes(sb.Name)
+	if err != nil {
+		return err
+	}
+	sb.NodeContainers = nil
+	for _, n := range nodes {
+		id, _, err := s.rt.identity(ctx, n.String())
+		if err != nil {
+			return err
+		}
+		sb.NodeContainers = append(sb.NodeContainers, id)
+	}
+	return sb.Save(s.opts.StateDir)
+}
+
+// ownsCluster tells whether the kind cluster named as the sandbox is the
+// one it made: its node containers are those recorded — or, for a record
+// without them (creation cut short before kind returned), made after the
+// sandbox was. A cluster made under that name since (by the learner, say)
+// is not the sandbox's. No cluster by that name is nothing to refuse.
+func (s *kindSession) ownsCluster(ctx context.Context, sb *Sandbox) (bool, string) {
+	nodes, err := s.provider.ListNodes(sb.Name)
+	if err != nil || len(nodes) == 0 {
+		return true, ""
+	}
+	for _, n := range nodes {
+		id, created, err := s.rt.identity(ctx, n.String())
+		switch {
+		case err != nil || id == "":
+			continue // gone meanwhile
+		case len(sb.NodeContainers) > 0 && !slices.Contains(sb.NodeContainers, id):
+			return false, fmt.Sprintf("kind cluster %s is not the one imagelab made (its node container %s is another)", sb.Name, n)
+		case len(sb.NodeContainers) == 0 && !created.IsZero() && created.Before(sb.CreatedAt.Add(-time.Minute)):
+			return false, fmt.Sprintf("kind cluster %s is older than imagelab's sandbox (its node %s was made %s)", sb.Name, n, created.Format(time.DateTime))
+		}
+	}
+	return true, ""
+}
+
 // errRemake marks a saved sandbox that can't be used and may be made again
 // without losing anything the learner would miss.
 var errRemake = errors.New("cannot be used")
@@ -854,6 +906,9 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 	}
 	if !slices.Contains(clusters, sb.Name) {
 		return nil, fmt.Errorf("%w: its kind cluster is gone", errRemake)
+	}
+	if ours, why := s.ownsCluster(ctx, sb); !ours {
+		return nil, fmt.Errorf("%w: %s", errRemake, why)
 	}
 	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
 	h := Check(quick, sb)
@@ -920,7 +975,9 @@ func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) 
 		return err
 	}
 	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
-	if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
+	if ours, why := s.ownsCluster(ctx, sb); !ours {
+		report(Event{Phase: PhaseCluster, Log: true, Message: why + ": left alone"})
+	} else if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
 		errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", sb.Name, err))
 	}
 	done()

@@ -465,3 +465,79 @@ func TestIntegrationWaitNodesReady(t *testing.T) {
 		t.Errorf("Ready node: %v", err)
 	}
 }
+
+// TestIntegrationKindLeavesAnotherHomesRegistry: a registry container of
+// imagelab's, but made for another state dir (another IMAGELAB_HOME), is
+// not a leftover of this one: up refuses the name and leaves it alone.
+func TestIntegrationKindLeavesAnotherHomesRegistry(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-home2")
+	name := registryContainerName(opts.Name)
+	other := t.TempDir()
+	id, err := docker(t, nil, "", "create", "--name", name, "--label", LabelManagedBy+"="+ManagedBy,
+		"--label", LabelSandbox+"="+opts.Name, "--label", LabelStateDir+"="+StateLabel(other), opts.RegistryImage)
+	if err != nil {
+		t.Fatalf("%v: %s", err, id)
+	}
+	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", name) })
+	_, err = UpKind(context.Background(), opts)
+	if !errors.Is(err, ErrNameClash) || !strings.Contains(err.Error(), "another state dir") {
+		t.Errorf("err = %v, want a clash with another state dir's sandbox", err)
+	}
+	if out, _ := docker(t, nil, "", "ps", "-a", "-q", "--no-trunc", "--filter", "name=^"+name+"$"); out != id {
+		t.Errorf("the other home's registry was removed or replaced (%q, was %q)", out, id)
+	}
+}
+
+// TestIntegrationDownLeavesAClusterItDidNotMake: down deletes the kind
+// cluster of the sandbox's name only while its node container is the one
+// recorded (or, without a record, made after the sandbox).
+func TestIntegrationDownLeavesAClusterItDidNotMake(t *testing.T) {
+	opts := dockerTestOptions(t, "imagelab-test-own")
+	ctx := context.Background()
+	node := opts.Name + "-control-plane"
+	makeNode := func() string {
+		t.Helper()
+		id, err := docker(t, nil, "", "create", "--name", node, "--label", "io.x-k8s.kind.cluster="+opts.Name,
+			"--label", "io.x-k8s.kind.role=control-plane", os.Getenv("IMAGELAB_SEED_IMAGE"))
+		if err != nil {
+			t.Fatalf("%v: %s", err, id)
+		}
+		return id
+	}
+	nodeExists := func() bool {
+		out, _ := docker(t, nil, "", "ps", "-a", "-q", "--filter", "name=^"+node+"$")
+		return out != ""
+	}
+	id := makeNode()
+	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", node) })
+	s, sb := registrySandbox(t, opts)
+	sb.Complete, sb.CreatedAt = true, time.Now().UTC()
+
+	var notes []string
+	s.opts.Report = func(e Event) { notes = append(notes, e.Message) }
+	sb.NodeContainers = []string{strings.Repeat("0", 64)} // the node imagelab made, gone since
+	if err := s.removeKeepingRecord(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	if !nodeExists() {
+		t.Fatal("down deleted a kind cluster whose node is not the one recorded")
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "not the one imagelab made") }) {
+		t.Errorf("down did not say why it left the cluster: %q", notes)
+	}
+
+	// No record of the node (creation cut short), but the node is older
+	// than the sandbox: not its.
+	sb.NodeContainers, sb.Complete, sb.CreatedAt = nil, false, time.Now().Add(time.Hour)
+	if err := s.removeKeepingRecord(ctx, sb); err != nil || !nodeExists() {
+		t.Fatalf("down deleted a cluster older than the sandbox (err %v)", err)
+	}
+
+	sb.NodeContainers = []string{id} // the recorded node: the sandbox's own
+	if err := s.removeKeepingRecord(ctx, sb); err != nil {
+		t.Fatal(err)
+	}
+	if nodeExists() {
+		t.Error("down left the sandbox's own cluster")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Failures of the container runtime, each with what to do in its message.
@@ -316,6 +317,32 @@ func (r containerRuntime) inspect(ctx context.Context, name string) (*container,
 		}
 	}
 	return c, nil
+}
+
+// identity returns a container's ID and creation time ("" when there is
+// none by that name).
+func (r containerRuntime) identity(ctx context.Context, name string) (string, time.Time, error) {
+	out, err := r.run(ctx, nil, "container", "inspect", "--format", "{{.Id}}|{{.Created}}", name)
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "no such container") || strings.Contains(strings.ToLower(err.Error()), "no such object") {
+			return "", time.Time{}, nil
+		}
+		return "", time.Time{}, err
+	}
+	id, created, _ := strings.Cut(out, "|")
+	return id, parseCreated(created), nil
+}
+
+// parseCreated reads a container's creation time as Docker
+// (RFC 3339) or Podman (Go's time.String) prints it; zero when neither.
+func parseCreated(s string) time.Time {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999 -0700 MST"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // listManaged lists the containers of sandbox sb: those carrying its ID

@@ -70,6 +70,9 @@ type Sandbox struct {
 	// CreatedNamespace says imagelab created the namespace (on an existing
 	// cluster), so down may delete it.
 	CreatedNamespace bool `json:"createdNamespace,omitempty"`
+	// NodeContainers are the IDs of the kind cluster's node containers:
+	// down deletes the cluster only while they are its nodes.
+	NodeContainers []string `json:"nodeContainers,omitempty"`
 }
 
 // Registry is the sandbox's private registry.

@@ -95,6 +95,12 @@ fake_main() {
 		name=
 		for a in "$@"; do name=$a; done
 		fake_get "$name" || fake_no_such "$name"
+		case $* in
+		*'{{.Id}}'*)
+			printf 'f00dcafe%s|2025-01-01T00:00:00Z\n' "$port"
+			exit 0
+			;;
+		esac
 		running=false restarting=false restarts=0
 		[ "$state" = running ] && running=true
 		if [ "$state" = running ] && [ -n "$FAKE_RESTARTING" ]; then
