@@ -88,8 +88,10 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	}
 	done()
 
-	// From here on, undo on failure what this call made.
+	// From here on, undo on failure what this call made. (The names are
+	// copied: a failed return sets sb to nil before this runs.)
 	var createdNamespace, wroteKubeconfig bool
+	namespace, kubeconfig := sb.Namespace, sb.Kubeconfig
 	defer func() {
 		if err == nil {
 			return
@@ -97,10 +99,10 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if createdNamespace {
-			_ = client.CoreV1().Namespaces().Delete(cleanup, sb.Namespace, metav1.DeleteOptions{})
+			_ = client.CoreV1().Namespaces().Delete(cleanup, namespace, metav1.DeleteOptions{})
 		}
 		if wroteKubeconfig {
-			_ = os.Remove(sb.Kubeconfig)
+			_ = os.Remove(kubeconfig)
 		}
 	}()
 

@@ -191,3 +191,28 @@ func wrongOptionsFail(t *testing.T, s *lessons.Step, env *check.Env, vals lesson
 		}
 	}
 }
+
+// TestIntegrationExistingSeedFailureUndoes: a failure after the namespace
+// and the kubeconfig were made (the seed image cannot be read) undoes
+// both and says why — it does not crash.
+func TestIntegrationExistingSeedFailureUndoes(t *testing.T) {
+	api := testenv.SharedAPIServer(t)
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	state := t.TempDir()
+	ctx := context.Background()
+	_, err := sandbox.UseExisting(ctx, sandbox.ExistingOptions{
+		Kubeconfig: api.Kubeconfig, Namespace: "seed-fails", StateDir: state,
+		Registry: sandbox.Registry{Host: reg.Host, User: reg.User, Password: reg.Password},
+		Seed:     sandbox.SeedOptions{Source: filepath.Join(t.TempDir(), "no-such-image.tar")},
+	})
+	if err == nil || !strings.Contains(err.Error(), "no-such-image.tar") {
+		t.Fatalf("err = %v, want the seed image's failure", err)
+	}
+	// Deleted, or being deleted (no namespace controller runs here to finish it).
+	if ns, err := api.Client.CoreV1().Namespaces().Get(ctx, "seed-fails", metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("the namespace made before the failure is still there")
+	}
+	if _, err := os.Stat(filepath.Join(state, "kubeconfig")); !os.IsNotExist(err) {
+		t.Errorf("the kubeconfig made before the failure is still there: %v", err)
+	}
+}
