@@ -69,8 +69,8 @@ type Exam struct {
 	Tasks     []*Task   `json:"tasks"`
 	// Notes are what imagelab could not do for the exam (clean up
 	// something it did not make, say), for the learner to read.
-	Notes  []string `json:"notes,omitempty"`
-	Report *Report  `json:"report,omitempty"`
+	Notes  []Note  `json:"notes,omitempty"`
+	Report *Report `json:"report,omitempty"`
 
 	cur *lessons.Curriculum
 }
@@ -93,6 +93,24 @@ type Task struct {
 	Given []string `json:"given,omitempty"`
 
 	step *lessons.Step
+}
+
+// Note is something the learner should know about a task (Task, from 1)
+// or the whole exam (Task 0).
+type Note struct {
+	Task int    `json:"task,omitempty"`
+	Text string `json:"text"`
+}
+
+// NotesOf are the notes about task n (0: the whole exam).
+func (x *Exam) NotesOf(n int) []string {
+	var out []string
+	for _, note := range x.Notes {
+		if note.Task == n {
+			out = append(out, note.Text)
+		}
+	}
+	return out
 }
 
 // Seconds is a duration that reads as whole seconds in JSON.

@@ -35,10 +35,11 @@ const CheckTimeout = 30 * time.Second
 // lessons (a docker login, a pushed repository, an edited node file), and
 // what the step builds on and starts from. Then each task's check runs
 // once: the criteria it finds met already (a troubleshooting task starts
-// with its pod) are the task's Given, which score neither way. report says what is being
-// done; it may be called from several goroutines. Preparing again (after
-// a crash) makes the same state. What imagelab could not clean up is kept
-// in x.Notes: the exam goes on, and the learner is told.
+// with its pod) are the task's Given, which score neither way. report
+// says what is being done; it may be called from several goroutines.
+// Preparing again (after a crash) makes the same state. What imagelab
+// could not clean up is kept in x.Notes: the exam goes on, and the
+// learner is told.
 func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) error {
 	if report == nil {
 		report = func(string) {}
@@ -58,7 +59,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 	x.Notes = nil
 	for _, t := range x.Tasks {
 		if err := x.resetShared(ctx, sb, t); err != nil {
-			x.Notes = append(x.Notes, fmt.Sprintf("Before task %d: %v", t.Number, err))
+			x.Notes = append(x.Notes, Note{Task: t.Number, Text: fmt.Sprintf("Left from earlier work, which imagelab could not reset: %v", err)})
 		}
 	}
 
@@ -80,7 +81,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 	})
 	for _, t := range x.Tasks {
 		if len(t.Given) > 0 && len(t.Given) == len(t.step.Definition().Criteria) {
-			x.Notes = append(x.Notes, fmt.Sprintf("Task %d was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing.", t.Number))
+			x.Notes = append(x.Notes, Note{Task: t.Number, Text: "This task was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing."})
 		}
 	}
 	return err
@@ -160,9 +161,11 @@ var ErrCannotScore = errors.New("the sandbox did not answer, so the exam was not
 
 // Score checks every task once, all at the same time, and scores it:
 // each task earns its weight × the criteria met / the criteria its check
-// declares (leaving out those met before the clock started). The exam is then submitted, with its report. When the
-// sandbox does not answer, nothing is scored (ErrCannotScore); a check
-// that fails for another reason scores its task nothing and says why.
+// declares (leaving out those met before the clock started). The exam
+// is then submitted, with its report. When the sandbox does not answer
+// (or a check runs out of time), nothing is scored (ErrCannotScore);
+// when ctx ends, nothing is either; a check that fails for another
+// reason scores its task nothing and says why.
 func (x *Exam) Score(ctx context.Context, sb Sandbox, now time.Time, ending Ending) (*Report, error) {
 	results := make([]taskResult, len(x.Tasks))
 	_ = x.eachTask(func(t *Task) error {
@@ -172,9 +175,12 @@ func (x *Exam) Score(ctx context.Context, sb Sandbox, now time.Time, ending Endi
 		results[t.Number-1] = taskResult{res, err}
 		return nil
 	})
+	if err := ctx.Err(); err != nil {
+		return nil, err // stopped: nothing is scored
+	}
 	var unreachable []error
 	for i, r := range results {
-		if errors.Is(r.err, check.ErrUnreachable) || errors.Is(r.err, check.ErrNoSandbox) {
+		if errors.Is(r.err, check.ErrUnreachable) || errors.Is(r.err, check.ErrNoSandbox) || errors.Is(r.err, context.DeadlineExceeded) {
 			unreachable = append(unreachable, fmt.Errorf("task %d: %w", i+1, r.err))
 		}
 	}

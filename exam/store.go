@@ -31,6 +31,15 @@ func (x *Exam) Save(stateDir string) error {
 	return fsutil.WriteFileAtomic(x.Path(stateDir), append(data, '\n'), 0o600)
 }
 
+// Remove forgets the attempt.
+func (x *Exam) Remove(stateDir string) error {
+	err := os.Remove(x.Path(stateDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
 // Load reads the attempt id and finds its tasks' steps in cur.
 func Load(stateDir, id string, cur *lessons.Curriculum) (*Exam, error) {
 	x, err := read(filepath.Join(Dir(stateDir), id+".json"))

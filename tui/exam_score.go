@@ -45,7 +45,11 @@ func scoreView(st Styles, x *exam.Exam, w int) string {
 	}
 	b = append(b, "", st.Dim.Render(wordWrap("✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way). Points: weight × criteria met / criteria.", w)))
 	for _, n := range x.Notes {
-		b = append(b, st.Advice.Render("! ")+hang(n, w-2, 2))
+		text := n.Text
+		if n.Task > 0 {
+			text = fmt.Sprintf("Task %d: %s", n.Task, n.Text)
+		}
+		b = append(b, st.Advice.Render("! ")+hang(text, w-2, 2))
 	}
 	return indent(strings.Join(b, "\n"), " ")
 }

@@ -191,6 +191,9 @@ func (m *examModel) metaView(w int) string {
 		where += " · T: node"
 	}
 	lines = append(lines, " "+st.Dim.Render(ansi.Truncate(where, max(10, w-2), "…")))
+	for _, note := range append(m.x.NotesOf(0), m.x.NotesOf(t.Number)...) {
+		lines = append(lines, " "+st.Advice.Render("! ")+hang(note, w-3, 3))
+	}
 	if m.err != nil {
 		lines = append(lines, " "+st.NotYet.Render("✗ Not scored: ")+hang(m.err.Error()+" — S tries again.", w-16, 15))
 	}

@@ -141,7 +141,7 @@ type attemptJSON struct {
 	MaxPoints        int          `json:"maxPoints"`
 	PassMark         int          `json:"passMark"`
 	Tasks            []taskJSON   `json:"tasks"`
-	Notes            []string     `json:"notes,omitempty"`
+	Notes            []exam.Note  `json:"notes,omitempty"`
 	Report           *exam.Report `json:"report,omitempty"`
 }
 
@@ -209,8 +209,16 @@ answer: submit again once it does).`,
 			if err != nil {
 				return err
 			}
-			if x == nil || x.Started.IsZero() {
+			if x == nil {
 				return &exitError{code: 2, err: fmt.Errorf("no exam in progress (imagelab exam%s starts one)", stateDirFlag(g))}
+			}
+			if x.Started.IsZero() {
+				// Stopped while being prepared: there is nothing to score.
+				if err := s.drop(ctx, x); err != nil {
+					return err
+				}
+				fmt.Fprintf(streams.Out, "The exam being prepared (seed %d) was dropped; imagelab exam%s starts a new one.\n", x.Seed, stateDirFlag(g))
+				return nil
 			}
 			r, err := s.submit(ctx, x, x.EndingAt(s.now()))
 			if err != nil {

@@ -44,7 +44,11 @@ func printExamReport(w io.Writer, x *exam.Exam) {
 	}
 	fmt.Fprintln(w, "\n✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way)")
 	for _, n := range x.Notes {
-		fmt.Fprintln(w, "note:", n)
+		if n.Task > 0 {
+			fmt.Fprintf(w, "note on task %d: %s\n", n.Task, n.Text)
+		} else {
+			fmt.Fprintln(w, "note:", n.Text)
+		}
 	}
 }
 

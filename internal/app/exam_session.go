@@ -159,7 +159,7 @@ func (s *examSession) submit(ctx context.Context, x *exam.Exam, ending exam.Endi
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancel()
 	if err := x.Cleanup(cleanup, s.box); err != nil {
-		x.Notes = append(x.Notes, "After the exam, imagelab could not clean up everything: "+err.Error())
+		x.Notes = append(x.Notes, exam.Note{Text: "After the exam, imagelab could not clean up everything: " + err.Error()})
 	}
 	for _, t := range x.Tasks {
 		_ = os.Remove(s.taskKubeconfig(x, t))
@@ -177,6 +177,14 @@ func (s *examSession) submit(ctx context.Context, x *exam.Exam, ending exam.Endi
 		}
 	}
 	return r, nil
+}
+
+// drop cleans up after an attempt that never started and forgets it.
+func (s *examSession) drop(ctx context.Context, x *exam.Exam) error {
+	if err := x.Cleanup(ctx, s.box); err != nil {
+		return fmt.Errorf("cleaning up after the exam being prepared: %w", err)
+	}
+	return x.Remove(s.stateDir)
 }
 
 // taskKubeconfig is the kubeconfig of a task's shell: the sandbox's, with
@@ -270,6 +278,9 @@ func (r examRunner) NodeShell() (*exec.Cmd, error) {
 
 // errExamRunning refuses settings for a new exam while one runs.
 func errExamRunning(x *exam.Exam, now time.Time, stateDir string) error {
+	if x.Started.IsZero() {
+		return &exitError{code: 2, err: fmt.Errorf("an exam (seed %d) was being prepared when imagelab stopped: imagelab exam%s prepares and starts it, imagelab exam submit%s drops it; then --seed, --tasks and --duration start a new one", x.Seed, stateDir, stateDir)}
+	}
 	return &exitError{code: 2, err: errors.New(strings.Join([]string{
 		fmt.Sprintf("an exam is in progress (seed %d, started %s, %s left):", x.Seed, x.Started.Local().Format("15:04"), x.Remaining(now).Round(time.Second)),
 		"imagelab exam" + stateDir + " resumes it, imagelab exam submit" + stateDir + " ends it; then --seed, --tasks and --duration start a new one",

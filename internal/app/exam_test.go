@@ -94,7 +94,7 @@ func TestIntegrationExamSolutions(t *testing.T) {
 				t.Fatal(err)
 			}
 			x.Start(time.Now())
-			t.Logf("seed %d: %d tasks, names %+v; notes %q", seed, len(x.Tasks), x.Names, x.Notes)
+			t.Logf("seed %d: %d tasks, names %+v; notes %+v", seed, len(x.Tasks), x.Names, x.Notes)
 			for _, task := range x.Tasks {
 				before, err := runTask(s, x, task)
 				if err != nil {
