@@ -235,8 +235,17 @@ func (s *checkScheduler) pollWanted(t checkTarget) bool {
 	if !t.ready || !t.step.Needs().Sandbox() || s.disabled {
 		return false
 	}
+	if s.unavailable(t.step.Ref()) {
+		return false // nothing will change that by asking again
+	}
 	def := t.step.Definition()
 	return def.Polls() || s.watchFailing(def) || s.unreachable(t.step.Ref())
+}
+
+// unavailable says the step cannot run on this sandbox at all.
+func (s *checkScheduler) unavailable(ref string) bool {
+	o, ok := s.results[ref]
+	return ok && errors.Is(o.err, check.ErrUnavailable)
 }
 
 // pollEvery is how often a step is polled, when it is.
@@ -276,6 +285,8 @@ func (s *checkScheduler) status(t checkTarget) string {
 	switch {
 	case s.disabled:
 		return "press c to check"
+	case s.unavailable(t.step.Ref()):
+		return "the lessons go on without this step; its check is skipped here"
 	case s.unreachable(t.step.Ref()):
 		return fmt.Sprintf("not answering (restarting?): checking again every %s; c checks now", s.pollEvery(def))
 	case s.watchFailing(def):
