@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 	"sigs.k8s.io/yaml"
 )
@@ -781,14 +782,8 @@ func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.I
 	if err := s.joinNodeNetworks(ctx, sb, nodes); err != nil {
 		return err
 	}
-	path := HostsTomlPath(sb.Registry.Host)
-	for _, n := range nodes {
-		if err := n.Command("mkdir", "-p", filepath.Dir(path)).Run(); err != nil {
-			return fmt.Errorf("node %s: %w", n, err)
-		}
-		if err := n.Command("cp", "/dev/stdin", path).SetStdin(strings.NewReader(HostsToml(sb.Registry.Container))).Run(); err != nil {
-			return fmt.Errorf("node %s: writing %s: %w", n, path, err)
-		}
+	if err := writeHostsToml(nodes, sb); err != nil {
+		return err
 	}
 	cm := RegistryConfigMap(sb.Registry.Host, sb.Name)
 	_, err = client.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{})
@@ -796,6 +791,19 @@ func (s *kindSession) wire(ctx context.Context, sb *Sandbox, client kubernetes.I
 		_, err = client.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{})
 	}
 	return err
+}
+
+// writeHostsToml writes the registry's hosts.toml on every node. Node
+// paths are Linux paths whatever imagelab runs on: kind's WriteFile
+// builds them with path, not path/filepath (backslashes on Windows).
+func writeHostsToml(nodes []nodes.Node, sb *Sandbox) error {
+	p := HostsTomlPath(sb.Registry.Host)
+	for _, n := range nodes {
+		if err := nodeutils.WriteFile(n, p, HostsToml(sb.Registry.Container)); err != nil {
+			return fmt.Errorf("node %s: writing %s: %w", n, p, err)
+		}
+	}
+	return nil
 }
 
 // joinNodeNetworks connects the registry container to every network the

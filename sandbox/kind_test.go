@@ -3,6 +3,7 @@ package sandbox
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	"sigs.k8s.io/yaml"
 )
 
@@ -359,5 +362,65 @@ func TestPlanNamesKindsNetwork(t *testing.T) {
 	}
 	if got := strings.Join(p.NetworkJoin, " "); got != "podman network connect lab-net imagelab-registry" {
 		t.Errorf("plan joins with %q", got)
+	}
+}
+
+// recordingNode is a kind node that records the commands run on it.
+type recordingNode struct {
+	name  string
+	calls *[]string
+}
+
+func (n recordingNode) String() string              { return n.name }
+func (n recordingNode) Role() (string, error)       { return "control-plane", nil }
+func (n recordingNode) IP() (string, string, error) { return "172.18.0.2", "", nil }
+func (n recordingNode) SerialLogs(io.Writer) error  { return nil }
+func (n recordingNode) Command(c string, args ...string) kindexec.Cmd {
+	return &recordingCmd{calls: n.calls, argv: append([]string{c}, args...)}
+}
+func (n recordingNode) CommandContext(_ context.Context, c string, args ...string) kindexec.Cmd {
+	return n.Command(c, args...)
+}
+
+type recordingCmd struct {
+	calls *[]string
+	argv  []string
+	stdin io.Reader
+}
+
+func (c *recordingCmd) Run() error {
+	line := strings.Join(c.argv, " ")
+	if c.stdin != nil {
+		b, _ := io.ReadAll(c.stdin)
+		line += " <<< " + string(b)
+	}
+	*c.calls = append(*c.calls, line)
+	return nil
+}
+func (c *recordingCmd) SetEnv(...string) kindexec.Cmd     { return c }
+func (c *recordingCmd) SetStdin(r io.Reader) kindexec.Cmd { c.stdin = r; return c }
+func (c *recordingCmd) SetStdout(io.Writer) kindexec.Cmd  { return c }
+func (c *recordingCmd) SetStderr(io.Writer) kindexec.Cmd  { return c }
+
+// TestHostsTomlOnTheNode: hosts.toml goes to the node's Linux path, with
+// forward slashes whatever imagelab runs on (on Windows, path/filepath
+// would make certs.d\localhost:5001).
+func TestHostsTomlOnTheNode(t *testing.T) {
+	var calls []string
+	sb := &Sandbox{Registry: Registry{Host: "localhost:5001", Container: "imagelab-registry"}}
+	if err := writeHostsToml([]nodes.Node{recordingNode{name: "imagelab-control-plane", calls: &calls}}, sb); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"mkdir -p /etc/containerd/certs.d/localhost:5001",
+		"cp /dev/stdin /etc/containerd/certs.d/localhost:5001/hosts.toml <<< " + HostsToml("imagelab-registry"),
+	}
+	if !slices.Equal(calls, want) {
+		t.Errorf("commands on the node:\n%q\nwant\n%q", calls, want)
+	}
+	for _, c := range calls {
+		if strings.Contains(c, `\`) {
+			t.Errorf("a Windows path on a Linux node: %s", c)
+		}
 	}
 }
