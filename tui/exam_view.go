@@ -86,6 +86,9 @@ func (m *examModel) headerView() string {
 			right = st.Ready.Render(fmt.Sprintf("✓ %.1f%% passed ", r.Percent))
 		}
 		left = " Score"
+		if !m.score.AtBottom() {
+			left += fmt.Sprintf(" · %d%% ↓ (space: more)", int(m.score.ScrollPercent()*100))
+		}
 	case m.x != nil:
 		t := m.task()
 		left = fmt.Sprintf(" Task %d of %d · %s", t.Number, len(m.x.Tasks), t.StepOf().Title)
