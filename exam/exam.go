@@ -193,14 +193,6 @@ func (x *Exam) Values(base lessons.Values, t *Task) lessons.Values {
 	return base
 }
 
-// Task returns task n (from 1), or nil.
-func (x *Exam) Task(n int) *Task {
-	if n < 1 || n > len(x.Tasks) {
-		return nil
-	}
-	return x.Tasks[n-1]
-}
-
 // MaxPoints is what every task together is worth.
 func (x *Exam) MaxPoints() int {
 	total := 0

@@ -3,13 +3,11 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -281,8 +279,6 @@ func errExamRunning(x *exam.Exam, now time.Time, stateDir string) error {
 	if x.Started.IsZero() {
 		return &exitError{code: 2, err: fmt.Errorf("an exam (seed %d) was being prepared when imagelab stopped: imagelab exam%s prepares and starts it, imagelab exam submit%s drops it; then --seed, --tasks and --duration start a new one", x.Seed, stateDir, stateDir)}
 	}
-	return &exitError{code: 2, err: errors.New(strings.Join([]string{
-		fmt.Sprintf("an exam is in progress (seed %d, started %s, %s left):", x.Seed, x.Started.Local().Format("15:04"), x.Remaining(now).Round(time.Second)),
-		"imagelab exam" + stateDir + " resumes it, imagelab exam submit" + stateDir + " ends it; then --seed, --tasks and --duration start a new one",
-	}, " "))}
+	return &exitError{code: 2, err: fmt.Errorf("an exam is in progress (seed %d, started %s, %s left): imagelab exam%s resumes it, imagelab exam submit%s ends it; then --seed, --tasks and --duration start a new one",
+		x.Seed, x.Started.Local().Format("15:04"), x.Remaining(now).Round(time.Second), stateDir, stateDir)}
 }
