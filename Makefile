@@ -25,10 +25,12 @@ deps: ## Debian packages the tests use: tmux, curl; containerd, runc, CNI plugin
 	hack/deps.sh
 	hack/node-deps.sh
 
-docker: ## a Docker engine for the tests (Debian's, on its own socket) and the local registry image
+docker: ## a Docker engine for the tests (Debian's, on its own socket), the local registry image, and Podman beside it
 	hack/docker.sh install
 	hack/docker.sh start >/dev/null
 	hack/registry-image.sh >/dev/null
+	hack/podman.sh install
+	hack/podman.sh start
 
 # Unit tests only; integration tests skip with a message.
 unit:
@@ -39,7 +41,7 @@ unit:
 # on a one-node cluster of local processes (kubelet, containerd; root).
 # Fails if any integration test cannot run.
 test: lint deps testbin docker
-	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; \
+	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/podman.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
 	$(GO) test -tags e2e -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
 

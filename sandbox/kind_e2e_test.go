@@ -43,7 +43,7 @@ func TestKindSandbox(t *testing.T) {
 		if err := Remove(context.Background(), sb, opts.StateDir, opts.Report); err != nil {
 			t.Error(err)
 		}
-		if left := leftovers(t, opts.Name); left != "" {
+		if left := leftovers(t, sb.Runtime, opts.Name); left != "" {
 			t.Errorf("left behind: %s", left)
 		}
 	})

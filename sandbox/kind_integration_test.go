@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,12 +26,48 @@ import (
 // the seed the app image it writes as a tarball.
 func dockerTestOptions(t *testing.T, name string) KindOptions {
 	t.Helper()
-	testenv.RequireDocker(t)
+	return runtimeTestOptions(t, "docker", name)
+}
+
+// testRuntimes are the runtimes the registry-container tests run under:
+// the Docker engine of hack/docker.sh and the Podman of hack/podman.sh.
+var testRuntimes = []string{"docker", "podman"}
+
+// forEachRuntime runs f as a subtest under each runtime.
+func forEachRuntime(t *testing.T, f func(t *testing.T, rt string)) {
+	for _, rt := range testRuntimes {
+		t.Run(rt, func(t *testing.T) { f(t, rt) })
+	}
+}
+
+// runtimeTestOptions are KindOptions for runtime rt (docker or podman),
+// with the images hack/registry-image.sh built (nothing can be pulled).
+func runtimeTestOptions(t *testing.T, rt, name string) KindOptions {
+	t.Helper()
+	switch rt {
+	case "docker":
+		testenv.RequireDocker(t)
+	case "podman":
+		requirePodman(t)
+	}
 	img, seed := os.Getenv("IMAGELAB_REGISTRY_IMAGE"), os.Getenv("IMAGELAB_SEED_TARBALL")
 	if img == "" || seed == "" {
 		testenv.SkipOrFail(t, `no local registry image: IMAGELAB_REGISTRY_IMAGE and IMAGELAB_SEED_TARBALL are not set (eval "$(hack/registry-image.sh env)")`)
 	}
-	return KindOptions{Name: name, RegistryImage: img, StateDir: t.TempDir(), Seed: SeedOptions{Source: seed}}
+	return KindOptions{Name: name, Runtime: rt, RegistryImage: img, StateDir: t.TempDir(), Seed: SeedOptions{Source: seed}}
+}
+
+// requirePodman stops the test unless the Podman of hack/podman.sh is set
+// up (IMAGELAB_PODMAN=1 with its config) and runs.
+func requirePodman(t *testing.T) {
+	t.Helper()
+	testenv.Require(t)
+	if os.Getenv("IMAGELAB_PODMAN") != "1" {
+		testenv.SkipOrFail(t, `Podman is not set up: hack/podman.sh install && hack/podman.sh start, then eval "$(hack/podman.sh env)"`)
+	}
+	if out, err := exec.Command("podman", "info", "--format", "{{.Host.Arch}}").CombinedOutput(); err != nil {
+		testenv.SkipOrFail(t, fmt.Sprintf("podman does not answer (%s); run hack/podman.sh start", strings.TrimSpace(string(out))))
+	}
 }
 
 // registrySandbox is a kind sandbox record with its registry container
@@ -49,9 +86,10 @@ func registrySandbox(t *testing.T, opts KindOptions) (*kindSession, *Sandbox) {
 	return s, sb
 }
 
-func docker(t *testing.T, env []string, stdin string, args ...string) (string, error) {
+// cli runs the runtime's CLI (docker or podman) and returns its output.
+func cli(t *testing.T, rt string, env []string, stdin string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("docker", args...)
+	cmd := exec.Command(rt, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
@@ -59,18 +97,23 @@ func docker(t *testing.T, env []string, stdin string, args ...string) (string, e
 }
 
 // leftovers lists containers of the sandbox, or kind nodes of its cluster.
-func leftovers(t *testing.T, name string) string {
+func leftovers(t *testing.T, rt, name string) string {
 	t.Helper()
-	a, _ := docker(t, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelSandbox+"="+name)
-	b, _ := docker(t, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=io.x-k8s.kind.cluster="+name)
+	a, _ := cli(t, rt, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label="+LabelSandbox+"="+name)
+	b, _ := cli(t, rt, nil, "", "ps", "-a", "--format", "{{.Names}}", "--filter", "label=io.x-k8s.kind.cluster="+name)
 	return strings.TrimSpace(a + " " + b)
 }
 
 // TestIntegrationRegistryContainer runs the sandbox's registry container on
-// a real Docker engine, logs in and pushes with the real docker CLI, runs
-// the docker-login check on the result, seeds, and removes it all.
+// a real Docker engine and under Podman, logs in and pushes with that
+// runtime's CLI, runs the docker-login check on the result, seeds, and
+// removes it all.
 func TestIntegrationRegistryContainer(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-reg")
+	forEachRuntime(t, testRegistryContainer)
+}
+
+func testRegistryContainer(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-reg")
 	ctx := context.Background()
 	s, sb := registrySandbox(t, opts)
 	pw := sb.Registry.Password
@@ -85,16 +128,16 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("registry container answering after %s; seeding %s took %s", started.Round(time.Millisecond), digest, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: registry container answering after %s; seeding %s took %s", rt, started.Round(time.Millisecond), digest, time.Since(start).Round(time.Millisecond))
 
 	// No bind mount: the htpasswd file was copied in (a bind mount is not
 	// relabelled for SELinux by Podman, and Docker Desktop refuses paths it
 	// does not share).
-	if out, err := docker(t, nil, "", "container", "inspect", "--format", "{{range .Mounts}}{{.Type}}:{{.Source}};{{end}}", sb.Registry.Container); err != nil || strings.Contains(out, "bind:") {
+	if out, err := cli(t, rt, nil, "", "container", "inspect", "--format", "{{range .Mounts}}{{.Type}}:{{.Source}};{{end}}", sb.Registry.Container); err != nil || strings.Contains(out, "bind:") {
 		t.Errorf("registry mounts %q (%v), want no bind mount", out, err)
 	}
 	// Only loopback: the port is published on 127.0.0.1.
-	if out, _ := docker(t, nil, "", "port", sb.Registry.Container); !strings.HasPrefix(out, "5000/tcp -> 127.0.0.1:") {
+	if out, _ := cli(t, rt, nil, "", "port", sb.Registry.Container); !strings.HasPrefix(out, "5000/tcp -> 127.0.0.1:") {
 		t.Errorf("registry published as %q, want 127.0.0.1 only", out)
 	}
 	// Anonymous requests are refused.
@@ -102,16 +145,22 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 		t.Errorf("anonymous /v2/: %v, want refused", err)
 	}
 
-	// The learner's path with the real docker CLI, into the sandbox's DOCKER_CONFIG.
-	env := []string{"DOCKER_CONFIG=" + sb.DockerConfigDir}
+	// The learner's path with the runtime's CLI, into the sandbox's
+	// DOCKER_CONFIG (Podman's login: REGISTRY_AUTH_FILE, as the sandbox
+	// shell sets it). Podman reaches a plain-HTTP registry only when told.
+	env := sb.ShellEnv(nil)
+	var insecure []string
+	if rt == "podman" {
+		insecure = []string{"--tls-verify=false"}
+	}
 	os.MkdirAll(sb.DockerConfigDir, 0o700)
 	envCheck := &check.Env{Registry: check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password}, DockerConfigDir: sb.DockerConfigDir}
 	before, err := check.Run(ctx, "docker.login", envCheck, check.Request{})
 	if err != nil || before.Passed {
 		t.Fatalf("docker.login before login: %+v %v", before, err)
 	}
-	if out, err := docker(t, env, pw, "login", sb.Registry.Host, "-u", sb.Registry.User, "--password-stdin"); err != nil {
-		t.Fatalf("docker login: %v\n%s", err, out)
+	if out, err := cli(t, rt, env, pw, append(append([]string{"login"}, insecure...), sb.Registry.Host, "-u", sb.Registry.User, "--password-stdin")...); err != nil {
+		t.Fatalf("%s login: %v\n%s", rt, err, out)
 	}
 	after, err := check.Run(ctx, "docker.login", envCheck, check.Request{})
 	if err != nil || !after.Passed {
@@ -119,12 +168,12 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 	}
 	seedApp := os.Getenv("IMAGELAB_SEED_IMAGE")
 	target := sb.Registry.Host + "/apps/my-app:1.0"
-	if out, err := docker(t, env, "", "tag", seedApp, target); err != nil {
-		t.Fatalf("docker tag: %v\n%s", err, out)
+	if out, err := cli(t, rt, env, "", "tag", seedApp, target); err != nil {
+		t.Fatalf("%s tag: %v\n%s", rt, err, out)
 	}
-	t.Cleanup(func() { docker(t, nil, "", "rmi", target) })
-	if out, err := docker(t, env, "", "push", target); err != nil {
-		t.Fatalf("docker push: %v\n%s", err, out)
+	t.Cleanup(func() { cli(t, rt, nil, "", "rmi", target) })
+	if out, err := cli(t, rt, env, "", append(append([]string{"push"}, insecure...), target)...); err != nil {
+		t.Fatalf("%s push: %v\n%s", rt, err, out)
 	}
 	pushed, err := check.Run(ctx, "registry.image", envCheck, check.Request{Params: map[string]string{"repository": "apps/my-app", "tag": "1.0"}})
 	if err != nil || !pushed.Passed {
@@ -134,7 +183,7 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 	if err := s.remove(ctx, sb); err != nil {
 		t.Fatal(err)
 	}
-	if left := leftovers(t, opts.Name); left != "" {
+	if left := leftovers(t, rt, opts.Name); left != "" {
 		t.Errorf("left behind: %s", left)
 	}
 	if _, err := os.Stat(filepath.Join(opts.StateDir, "registry")); !errors.Is(err, os.ErrNotExist) {
@@ -146,7 +195,11 @@ func TestIntegrationRegistryContainer(t *testing.T) {
 // this engine (no node image can be pulled), so up fails at the cluster
 // phase — with a clear error, and with the registry it had started removed.
 func TestIntegrationKindUpFailureLeavesNothing(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-fail")
+	forEachRuntime(t, testIntegrationKindUpFailureLeavesNothing)
+}
+
+func testIntegrationKindUpFailureLeavesNothing(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-fail")
 	opts.NodeImage = "imagelab.invalid/node:v0"
 	var phases []string
 	opts.Report = func(e Event) {
@@ -169,7 +222,11 @@ func TestIntegrationKindUpFailureLeavesNothing(t *testing.T) {
 // (no registry has the image, nor the engine) is reported and up goes on
 // to the cluster; the seed is not what fails up.
 func TestIntegrationSeedFailureDoesNotStopUp(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-seedfail")
+	forEachRuntime(t, testIntegrationSeedFailureDoesNotStopUp)
+}
+
+func testIntegrationSeedFailureDoesNotStopUp(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-seedfail")
 	opts.NodeImage = "imagelab.invalid/node:v0"
 	opts.Seed.Source = "imagelab.invalid/nothing:1"
 	var phases, notes []string
@@ -200,7 +257,11 @@ func TestIntegrationSeedFailureDoesNotStopUp(t *testing.T) {
 // here is pulled by the engine (its mirrors, proxy and login; offline, the
 // copy it has) and saved, instead of failing the seed.
 func TestIntegrationSeedFallsBackToTheEngine(t *testing.T) {
-	testenv.RequireDocker(t)
+	forEachRuntime(t, testIntegrationSeedFallsBackToTheEngine)
+}
+
+func testIntegrationSeedFallsBackToTheEngine(t *testing.T, bin string) {
+	runtimeTestOptions(t, bin, "imagelab-test-seed-engine")
 	local := os.Getenv("IMAGELAB_SEED_IMAGE") // loaded by hack/registry-image.sh; no registry serves it
 	if local == "" {
 		testenv.SkipOrFail(t, `IMAGELAB_SEED_IMAGE is not set (eval "$(hack/registry-image.sh env)")`)
@@ -208,7 +269,7 @@ func TestIntegrationSeedFallsBackToTheEngine(t *testing.T) {
 	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
 	r := Registry{Host: reg.Host, User: reg.User, Password: reg.Password}
 	var notes []string
-	rt := &containerRuntime{bin: "docker"}
+	rt := &containerRuntime{bin: bin}
 	if err := rt.ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +287,11 @@ func TestIntegrationSeedFallsBackToTheEngine(t *testing.T) {
 
 // TestIntegrationKindUpCancelLeavesNothing: Ctrl-C during cluster creation.
 func TestIntegrationKindUpCancelLeavesNothing(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-cancel")
+	forEachRuntime(t, testIntegrationKindUpCancelLeavesNothing)
+}
+
+func testIntegrationKindUpCancelLeavesNothing(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-cancel")
 	opts.NodeImage = "imagelab.invalid/node:v0"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -245,24 +310,28 @@ func TestIntegrationKindUpCancelLeavesNothing(t *testing.T) {
 // TestIntegrationKindRefusesForeignContainer: a container with the
 // registry's name that imagelab did not make is never reused or removed.
 func TestIntegrationKindRefusesForeignContainer(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-clash")
+	forEachRuntime(t, testIntegrationKindRefusesForeignContainer)
+}
+
+func testIntegrationKindRefusesForeignContainer(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-clash")
 	name := registryContainerName(opts.Name)
-	if out, err := docker(t, nil, "", "create", "--name", name, opts.RegistryImage); err != nil {
+	if out, err := cli(t, rt, nil, "", "create", "--name", name, opts.RegistryImage); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", name) })
+	t.Cleanup(func() { cli(t, rt, nil, "", "rm", "-f", name) })
 	_, err := UpKind(context.Background(), opts)
 	if !errors.Is(err, ErrNameClash) {
 		t.Errorf("err = %v, want a name clash", err)
 	}
-	if out, _ := docker(t, nil, "", "ps", "-a", "-q", "--filter", "name=^"+name+"$"); out == "" {
+	if out, _ := cli(t, rt, nil, "", "ps", "-a", "-q", "--filter", "name=^"+name+"$"); out == "" {
 		t.Error("the foreign container was removed")
 	}
 }
 
 func assertNothingLeft(t *testing.T, opts KindOptions) {
 	t.Helper()
-	if left := leftovers(t, opts.Name); left != "" {
+	if left := leftovers(t, cmp.Or(opts.Runtime, "docker"), opts.Name); left != "" {
 		t.Errorf("containers left behind: %s", left)
 	}
 	if _, err := Load(opts.StateDir); !errors.Is(err, ErrNoSandbox) {
@@ -375,21 +444,25 @@ func TestIntegrationNodePlatform(t *testing.T) {
 // KIND_EXPERIMENTAL_DOCKER_NETWORK set, kind's node is on that network, not
 // on "kind": the registry joins the network the node container is on.
 func TestIntegrationRegistryJoinsTheNodesNetwork(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-net")
+	forEachRuntime(t, testIntegrationRegistryJoinsTheNodesNetwork)
+}
+
+func testIntegrationRegistryJoinsTheNodesNetwork(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-net")
 	ctx := context.Background()
 	network := "imagelab-test-net-" + NewID()[:6]
-	t.Setenv("KIND_EXPERIMENTAL_DOCKER_NETWORK", network)
-	if out, err := docker(t, nil, "", "network", "create", network); err != nil {
+	t.Setenv(map[string]string{"docker": "KIND_EXPERIMENTAL_DOCKER_NETWORK", "podman": "KIND_EXPERIMENTAL_PODMAN_NETWORK"}[rt], network)
+	if out, err := cli(t, rt, nil, "", "network", "create", network); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { docker(t, nil, "", "network", "rm", network) })
+	t.Cleanup(func() { cli(t, rt, nil, "", "network", "rm", network) })
 	// A stand-in for kind's node container: kind finds nodes by this label.
 	node := opts.Name + "-control-plane"
-	if out, err := docker(t, nil, "", "create", "--name", node, "--network", network,
+	if out, err := cli(t, rt, nil, "", "create", "--name", node, "--network", network,
 		"--label", "io.x-k8s.kind.cluster="+opts.Name, "--label", "io.x-k8s.kind.role=control-plane", os.Getenv("IMAGELAB_SEED_IMAGE")); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", node) })
+	t.Cleanup(func() { cli(t, rt, nil, "", "rm", "-f", node) })
 
 	s, sb := registrySandbox(t, opts)
 	if err := s.startRegistry(ctx, sb); err != nil {
@@ -470,20 +543,24 @@ func TestIntegrationWaitNodesReady(t *testing.T) {
 // imagelab's, but made for another state dir (another IMAGELAB_HOME), is
 // not a leftover of this one: up refuses the name and leaves it alone.
 func TestIntegrationKindLeavesAnotherHomesRegistry(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-home2")
+	forEachRuntime(t, testIntegrationKindLeavesAnotherHomesRegistry)
+}
+
+func testIntegrationKindLeavesAnotherHomesRegistry(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-home2")
 	name := registryContainerName(opts.Name)
 	other := t.TempDir()
-	id, err := docker(t, nil, "", "create", "--name", name, "--label", LabelManagedBy+"="+ManagedBy,
+	id, err := cli(t, rt, nil, "", "create", "--name", name, "--label", LabelManagedBy+"="+ManagedBy,
 		"--label", LabelSandbox+"="+opts.Name, "--label", LabelStateDir+"="+StateLabel(other), opts.RegistryImage)
 	if err != nil {
 		t.Fatalf("%v: %s", err, id)
 	}
-	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", name) })
+	t.Cleanup(func() { cli(t, rt, nil, "", "rm", "-f", name) })
 	_, err = UpKind(context.Background(), opts)
 	if !errors.Is(err, ErrNameClash) || !strings.Contains(err.Error(), "another state dir") {
 		t.Errorf("err = %v, want a clash with another state dir's sandbox", err)
 	}
-	if out, _ := docker(t, nil, "", "ps", "-a", "-q", "--no-trunc", "--filter", "name=^"+name+"$"); out != id {
+	if out, _ := cli(t, rt, nil, "", "ps", "-a", "-q", "--no-trunc", "--filter", "name=^"+name+"$"); out != id {
 		t.Errorf("the other home's registry was removed or replaced (%q, was %q)", out, id)
 	}
 }
@@ -492,12 +569,16 @@ func TestIntegrationKindLeavesAnotherHomesRegistry(t *testing.T) {
 // cluster of the sandbox's name only while its node container is the one
 // recorded (or, without a record, made after the sandbox).
 func TestIntegrationDownLeavesAClusterItDidNotMake(t *testing.T) {
-	opts := dockerTestOptions(t, "imagelab-test-own")
+	forEachRuntime(t, testIntegrationDownLeavesAClusterItDidNotMake)
+}
+
+func testIntegrationDownLeavesAClusterItDidNotMake(t *testing.T, rt string) {
+	opts := runtimeTestOptions(t, rt, "imagelab-test-own")
 	ctx := context.Background()
 	node := opts.Name + "-control-plane"
 	makeNode := func() string {
 		t.Helper()
-		id, err := docker(t, nil, "", "create", "--name", node, "--label", "io.x-k8s.kind.cluster="+opts.Name,
+		id, err := cli(t, rt, nil, "", "create", "--name", node, "--label", "io.x-k8s.kind.cluster="+opts.Name,
 			"--label", "io.x-k8s.kind.role=control-plane", os.Getenv("IMAGELAB_SEED_IMAGE"))
 		if err != nil {
 			t.Fatalf("%v: %s", err, id)
@@ -505,11 +586,11 @@ func TestIntegrationDownLeavesAClusterItDidNotMake(t *testing.T) {
 		return id
 	}
 	nodeExists := func() bool {
-		out, _ := docker(t, nil, "", "ps", "-a", "-q", "--filter", "name=^"+node+"$")
+		out, _ := cli(t, rt, nil, "", "ps", "-a", "-q", "--filter", "name=^"+node+"$")
 		return out != ""
 	}
 	id := makeNode()
-	t.Cleanup(func() { docker(t, nil, "", "rm", "-f", node) })
+	t.Cleanup(func() { cli(t, rt, nil, "", "rm", "-f", node) })
 	s, sb := registrySandbox(t, opts)
 	sb.Complete, sb.CreatedAt = true, time.Now().UTC()
 
