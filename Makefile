@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test e2e bench unit lint deps testbin docker fuzz clean
+.PHONY: run build test e2e bench unit lint deps testbin docker tools fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -20,6 +20,9 @@ lint:
 
 testbin: ## Kubernetes binaries for the tests (cached)
 	hack/testbin.sh --node >/dev/null
+
+tools: ## trivy, cosign, kubesec and a Trivy DB from fixtures, for the supply-chain steps' tests (cached)
+	hack/tools.sh >/dev/null
 
 deps: ## Debian packages the tests use: tmux, curl; containerd, runc, CNI plugins for the node
 	hack/deps.sh
@@ -40,8 +43,8 @@ unit:
 # registry, the real kubectl and a Docker engine, and the end-to-end tests
 # on a one-node cluster of local processes (kubelet, containerd; root).
 # Fails if any integration test cannot run.
-test: lint deps testbin docker
-	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/podman.sh env)"; \
+test: lint deps testbin docker tools
+	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/podman.sh env)"; eval "$$(hack/tools.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
 	$(GO) test -tags e2e -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
 
@@ -53,8 +56,8 @@ e2e: deps testbin
 
 # Speed as the learner meets it: one table of medians, each with its method
 # (docs/performance.md).
-bench: deps testbin docker build
-	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; \
+bench: deps testbin docker tools build
+	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/tools.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
 	$(GO) run ./hack/bench -bin bin/imagelab
 
