@@ -75,6 +75,7 @@ func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sa
 	if err := backUpNode(ctx, sb); err != nil {
 		return nil, err
 	}
+	pushLabImages(ctx, sb, report)
 	return o.sandbox.override(sb), nil
 }
 
