@@ -34,8 +34,9 @@ The rules:
   - No hints, no solutions, no live green ticks: nothing is checked until
     the exam ends.
   - Each task has a weight, and partial credit: it earns its weight x the
-    criteria of its check met / the criteria declared. The exam passes at
-    67% of the points.
+    criteria of its check met / the criteria declared (those already met
+    before the clock started, such as a troubleshooting task's pod, count
+    neither way). The exam passes at 67% of the points.
   - The clock is wall time. It starts once every task is prepared, and goes
     on when you leave the app (q) or the computer sleeps: imagelab exam
     resumes the attempt. When the time is up every task is checked once —
