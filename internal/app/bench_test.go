@@ -17,6 +17,7 @@ import (
 //	make bench, or: go test -run '^$' -bench BenchmarkCheck ./internal/app
 func BenchmarkCheck(b *testing.B) {
 	testenv.RequireDocker(b)
+	testenv.RequireTools(b)
 	cur, err := lessons.Default()
 	if err != nil {
 		b.Fatal(err)

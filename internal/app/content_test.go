@@ -114,6 +114,7 @@ func TestIntegrationContent(t *testing.T) {
 			continue
 		}
 		ok := t.Run(s.Ref(), func(t *testing.T) {
+			requireStepTools(t, s)
 			if err := s.SetUp(ctx, env, vals); err != nil {
 				t.Fatalf("setting the step up: %v", err)
 			}

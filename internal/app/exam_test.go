@@ -81,6 +81,7 @@ func runTask(s *examSession, x *exam.Exam, task *exam.Task) (check.Result, error
 // the tasks made outside them.
 func TestIntegrationExamSolutions(t *testing.T) {
 	testenv.RequireDocker(t)
+	testenv.RequireTools(t)
 	s := examLab(t, "exam-solutions")
 	ctx := context.Background()
 	for range 3 {

@@ -15,6 +15,7 @@ import (
 // registry stay.
 func TestIntegrationReset(t *testing.T) {
 	testenv.RequireDocker(t)
+	testenv.RequireTools(t)
 	cur, err := lessons.Default()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,279 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func init() {
+	Register(Definition{
+		Name:     "image.signed",
+		Params:   []string{"pod"},
+		Optional: []string{"key", "tag"},
+		Needs:    NeedsCluster | NeedsRegistry,
+		Watches:  []*Subject{Pods, RegistryRepository, WorkFiles},
+		Resets:   []*Subject{Pods, Secrets, LabImages},
+		Criteria: []Criterion{
+			{Name: "key", Doc: "a public key the learner made is in the work dir", Gate: true},
+			{Name: "signature", Doc: "a signature stored in the registry verifies with that key and is bound to the digest the pod runs"},
+		},
+		Run: checkSigned,
+	})
+}
+
+// cosign's classic signature storage: an OCI image in the signed image's
+// repository, tagged sha256-<hex>.sig, one layer per signature whose blob
+// is the signed payload (simple signing JSON) and whose annotation holds
+// the signature.
+const (
+	cosignSignatureAnnotation = "dev.cosignproject.cosign/signature"
+	cosignBundleAnnotation    = "dev.sigstore.cosign/bundle"
+	cosignCertAnnotation      = "dev.sigstore.cosign/certificate"
+)
+
+// cosignSig is one signature found next to an image.
+type cosignSig struct {
+	payload, sig []byte
+	// tlog: the signature carries a transparency log entry (it was
+	// uploaded to Rekor); keyless: it carries a certificate instead of
+	// relying on a key.
+	tlog, keyless bool
+}
+
+// sigCache keeps the signatures read from a signature manifest, by its
+// digest: a manifest's content never changes.
+var sigCache = struct {
+	sync.Mutex
+	m map[string][]cosignSig
+}{m: map[string][]cosignSig{}}
+
+// checkSigned passes when a signature stored in the registry for the
+// digest the pod runs verifies with the learner's public key, and its
+// signed payload names that digest: cosign verify's own test, made with
+// sigstore's verifier, offline (no transparency log asked).
+func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
+	podName, keyFile := req.Params["pod"], req.Param("key", "cosign.pub")
+	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fail(Finding{Code: "sign-pod-missing", Criterion: "signature",
+			Problem:  fmt.Sprintf("Pod %s is gone: it ran the image this step signs.", podName),
+			Expected: "pod " + podName, Try: "imagelab reset on this step makes it again."}), nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("reading pod %s: %w", podName, err)
+	}
+	repo, target, _, err := podDigest(ctx, env, pod)
+	if err != nil {
+		return Result{}, err
+	}
+	byDigest := fmt.Sprintf("%s/%s@%s", env.Registry.Host, repo, target)
+
+	verifier, keyFindings := readPublicKey(env.WorkDir, keyFile)
+	if len(keyFindings) > 0 {
+		return withToolAdvice(fail(keyFindings...), RoleSigner), nil
+	}
+	sigs, err := signaturesOf(ctx, env, repo, target)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(sigs) > 0 {
+		return judgeSignatures(sigs, verifier, target, byDigest, keyFile), nil
+	}
+	return withToolAdvice(fail(noSignature(ctx, env, repo, target, byDigest, podName, req.Params["tag"], verifier)), RoleSigner), nil
+}
+
+// judgeSignatures passes when one of the target's signatures verifies with
+// the key and binds the target digest.
+func judgeSignatures(sigs []cosignSig, verifier signature.Verifier, target v1.Hash, byDigest, keyFile string) Result {
+	var mismatch string
+	keyless := false
+	for _, s := range sigs {
+		keyless = keyless || s.keyless
+		if verifier.VerifySignature(bytes.NewReader(s.sig), bytes.NewReader(s.payload)) != nil {
+			continue
+		}
+		var p payload.SimpleContainerImage
+		if err := json.Unmarshal(s.payload, &p); err != nil || p.Critical.Type != payload.CosignSignatureType {
+			mismatch = "a payload that is not a cosign image signature"
+			continue
+		}
+		if p.Critical.Image.DockerManifestDigest != target.String() {
+			mismatch = p.Critical.Image.DockerManifestDigest
+			continue
+		}
+		var advice []Finding
+		if s.tlog {
+			advice = append(advice, Finding{Code: "sign-tlog-uploaded", Severity: Advice,
+				Problem: "This signature was also uploaded to a transparency log (Rekor): the digest, your public key and the time are public now.",
+				Try:     "For a private image, sign offline: cosign sign --tlog-upload=false, and verify with --insecure-ignore-tlog=true."})
+		}
+		return result(fmt.Sprintf("%s is signed: the signature stored next to it verifies with %s and binds %s.", byDigest, keyFile, short(target)), advice...)
+	}
+	if mismatch != "" {
+		return fail(Finding{Code: "sign-payload-mismatch", Criterion: "signature",
+			Problem:  fmt.Sprintf("The signature stored for %s verifies with %s, but what it signed names %s: a signature copied from another image.", byDigest, keyFile, mismatch),
+			Expected: "a signed payload naming " + target.String(),
+			Try:      fmt.Sprintf("Sign the image itself: cosign sign --key cosign.key --tlog-upload=false %s", byDigest)})
+	}
+	why := "made with another key"
+	if keyless {
+		why = "made keyless (with a certificate), not with your key"
+	}
+	return fail(Finding{Code: "sign-other-key", Criterion: "signature",
+		Problem:  fmt.Sprintf("%s has %d signature(s), none of which verifies with %s: %s.", byDigest, len(sigs), keyFile, why),
+		Expected: "a signature made with the private key of " + keyFile,
+		Try:      fmt.Sprintf("A new key pair replaces both files; sign again with the cosign.key that goes with %s: cosign sign --key cosign.key --tlog-upload=false %s", keyFile, byDigest)})
+}
+
+// noSignature explains a digest with no signature: the tag was signed
+// and names another digest now; another digest of the repository was
+// signed; or nothing was.
+func noSignature(ctx context.Context, env *Env, repo string, target v1.Hash, byDigest, podName, tag string, verifier signature.Verifier) Finding {
+	try := fmt.Sprintf("cosign sign --key cosign.key --tlog-upload=false %s, then cosign verify --key cosign.pub --insecure-ignore-tlog=true %s", byDigest, byDigest)
+	if tag != "" {
+		if now, err := tagDigest(ctx, env, repo, tag); err == nil && now != target {
+			if sigs, err := signaturesOf(ctx, env, repo, now); err == nil && len(sigs) > 0 {
+				return Finding{Code: "sign-tag-not-digest", Criterion: "signature",
+					Problem: fmt.Sprintf("You signed %s/%s:%s: cosign resolved the tag to %s, the rebuild it names now. Pod %s runs %s, which is not signed.",
+						env.Registry.Host, repo, tag, short(now), podName, short(target)),
+					Expected: "a signature for " + target.String(),
+					Try:      "A signature binds one digest, and a tag can name another at any time: sign what the pod runs, by digest. " + try}
+			}
+		}
+	}
+	tags, _ := listTags(ctx, env.transport(), env.Registry.Host+"/"+repo, env.adminAuth())
+	var others []string
+	for _, t := range tags {
+		if strings.HasPrefix(t, "sha256-") && strings.HasSuffix(t, ".sig") && t != sigTag(target) {
+			others = append(others, "sha256:"+strings.TrimSuffix(strings.TrimPrefix(t, "sha256-"), ".sig")[:12])
+		}
+	}
+	if len(others) > 0 {
+		sort.Strings(others)
+		return Finding{Code: "sign-other-digest", Criterion: "signature",
+			Problem:  fmt.Sprintf("%s/%s has signatures for %s, none for %s, the digest pod %s runs.", env.Registry.Host, repo, strings.Join(others, ", "), short(target), podName),
+			Expected: "a signature for " + target.String(), Try: try}
+	}
+	return Finding{Code: "sign-missing", Criterion: "signature",
+		Problem:  fmt.Sprintf("%s has no signature in the registry yet (cosign keeps one as the tag %s).", byDigest, sigTag(target)),
+		Expected: "a signature for " + target.String(), Try: try}
+}
+
+func sigTag(h v1.Hash) string { return h.Algorithm + "-" + h.Hex + ".sig" }
+
+// readPublicKey reads the learner's public key file, as cosign verify
+// --key does: a PEM public key.
+func readPublicKey(workDir, file string) (signature.Verifier, []Finding) {
+	path := filepath.Join(workDir, file)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, []Finding{{Code: "sign-no-key", Criterion: "key",
+			Problem:  fmt.Sprintf("No %s in your work dir (%s) yet.", file, workDir),
+			Expected: file + ": your public key",
+			Try:      "In the work dir: COSIGN_PASSWORD=… cosign generate-key-pair writes cosign.key (private, password-protected) and cosign.pub."}}
+	}
+	if err != nil {
+		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: fmt.Sprintf("%s cannot be read: %v.", file, err), Expected: file + ": your public key"}}
+	}
+	if bytes.Contains(data, []byte("PRIVATE KEY")) {
+		return nil, []Finding{{Code: "sign-key-private", Criterion: "key",
+			Problem:  fmt.Sprintf("%s holds a private key: verification takes the public half, and the private one is never handed out.", file),
+			Expected: file + ": a PEM PUBLIC KEY", Try: "cosign generate-key-pair writes both: the public one is cosign.pub."}}
+	}
+	pub, err := cryptoutils.UnmarshalPEMToPublicKey(data)
+	if err != nil {
+		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key",
+			Problem: fmt.Sprintf("%s is not a PEM public key: %v.", file, err), Expected: file + ": a PEM PUBLIC KEY",
+			Try: "cosign generate-key-pair writes one (cosign.pub); cosign public-key --key cosign.key prints it again."}}
+	}
+	verifier, err := signature.LoadVerifier(pub, crypto.SHA256)
+	if err != nil {
+		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: fmt.Sprintf("%s holds a key cosign cannot verify with: %v.", file, err), Expected: file + ": an ECDSA, RSA or Ed25519 public key"}}
+	}
+	return verifier, nil
+}
+
+// signaturesOf reads the signatures stored for repo@digest, none when
+// there are none.
+func signaturesOf(ctx context.Context, env *Env, repo string, digest v1.Hash) ([]cosignSig, error) {
+	ref, err := name.ParseReference(env.Registry.Host + "/" + repo + ":" + sigTag(digest))
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(env.adminAuth()), remote.WithTransport(env.transport())}
+	desc, err := remote.Head(ref, opts...)
+	if err != nil {
+		if errors.Is(registryError(err), errNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("asking the registry for %s: %w", ref, registryError(err))
+	}
+	key := env.Registry.Host + "/" + repo + "@" + desc.Digest.String()
+	sigCache.Lock()
+	sigs, ok := sigCache.m[key]
+	sigCache.Unlock()
+	if ok {
+		return sigs, nil
+	}
+	img, err := remote.Image(ref.Context().Digest(desc.Digest.String()), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, registryError(err))
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range m.Layers {
+		b64, ok := l.Annotations[cosignSignatureAnnotation]
+		if !ok {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			continue // not a signature cosign could have written
+		}
+		layer, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := layer.Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("reading a signature of %s: %w", ref, registryError(err))
+		}
+		p, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		_, tlog := l.Annotations[cosignBundleAnnotation]
+		_, cert := l.Annotations[cosignCertAnnotation]
+		sigs = append(sigs, cosignSig{payload: p, sig: sig, tlog: tlog, keyless: cert})
+	}
+	sigCache.Lock()
+	if len(sigCache.m) >= factsCacheMax {
+		clear(sigCache.m)
+	}
+	sigCache.m[key] = sigs
+	sigCache.Unlock()
+	return sigs, nil
+}
