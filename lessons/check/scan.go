@@ -134,7 +134,7 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 				Problem: fmt.Sprintf("Pod %s runs %s (%s, %s), which has a %s vulnerability. The tag names another image now (%s), so a scan of the tag says nothing about this pod.",
 					sp.pod, image, short(digest), how, severity, short(now)),
 				Expected: fmt.Sprintf("pod %s deleted", sp.pod), Evidence: evidence,
-				Try:      fmt.Sprintf("The node keeps running what it pulled: kubectl delete pod %s.", sp.pod)}
+				Try: fmt.Sprintf("The node keeps running what it pulled: kubectl delete pod %s.", sp.pod)}
 		}
 	}
 	tags, _ := listTags(ctx, env.transport(), env.Registry.Host+"/"+repo, env.adminAuth())
