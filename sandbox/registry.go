@@ -178,6 +178,26 @@ func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, opts 
 			base, err := fromIndex(idx, opts.Platform)
 			return base, cleanup, err
 		}
+		// An OCI archive (podman save --format oci-archive, skopeo, and
+		// docker save since Docker 25, beside its manifest.json) is an OCI
+		// layout in a tar: read as one, the node's platform can be chosen.
+		dir, err := unpackOCIArchive(src)
+		if err != nil {
+			return seedBase{}, cleanup, err
+		}
+		if dir != "" {
+			cleanup = func() { os.RemoveAll(dir) }
+			idx, lerr := layout.ImageIndexFromPath(dir)
+			if lerr == nil {
+				base, lerr = fromIndex(idx, opts.Platform)
+			}
+			if lerr == nil {
+				return base, cleanup, nil
+			}
+			if _, err := tarball.ImageFromPath(src, nil); err != nil {
+				return seedBase{}, cleanup, lerr // not a docker-save tarball either
+			}
+		}
 		img, err := tarball.ImageFromPath(src, nil)
 		return seedBase{image: img}, cleanup, err
 	}
@@ -197,6 +217,74 @@ func loadSeedSource(ctx context.Context, src string, rt http.RoundTripper, opts 
 		opts.note(fmt.Sprintf("%s could not be read directly (%v); the engine pulled it (its mirrors and proxy)", src, err))
 	}
 	return base, cleanup, nil
+}
+
+// unpackOCIArchive unpacks a tar holding an OCI layout (index.json,
+// oci-layout, blobs/) into a temporary dir and returns it; "" when the tar
+// is no OCI archive. Only the layout's own files are written.
+func unpackOCIArchive(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	isLayout := map[string]bool{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", nil // not a tar: tarball.ImageFromPath says what it is
+		}
+		isLayout[strings.TrimPrefix(h.Name, "./")] = true
+	}
+	if !isLayout["index.json"] || !isLayout["oci-layout"] {
+		return "", nil
+	}
+	dir, err := os.MkdirTemp("", "imagelab-seed-oci-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	tr = tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return dir, nil
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if h.Typeflag != tar.TypeReg || !filepath.IsLocal(name) ||
+			(name != "index.json" && name != "oci-layout" && !strings.HasPrefix(name, "blobs/")) {
+			continue
+		}
+		target := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		_, err = io.Copy(out, tr)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+	}
 }
 
 func remoteSeedSource(ctx context.Context, ref name.Reference, rt http.RoundTripper, p *v1.Platform) (seedBase, error) {

@@ -203,3 +203,35 @@ func TestSeedUsesTheLearnersKeychain(t *testing.T) {
 		t.Errorf("files added to the learner's docker config dir: %v", entries)
 	}
 }
+
+// TestSeedFromAnOCIArchive: an offline bundle as an OCI archive (a layout
+// in a tar, as podman save --format oci-archive or skopeo write it) is a
+// seed source, and the node's platform is chosen from its index.
+func TestSeedFromAnOCIArchive(t *testing.T) {
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	r := Registry{Host: reg.Host, User: reg.User, Password: reg.Password}
+	foreign := foreignArch()
+	layoutDir, imgs := archIndexLayout(t, runtime.GOARCH, foreign)
+	archive := filepath.Join(t.TempDir(), "bundle.tar")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	must(t, tw.AddFS(os.DirFS(layoutDir)))
+	must(t, tw.Close())
+	must(t, os.WriteFile(archive, buf.Bytes(), 0o600))
+
+	if _, err := Seed(t.Context(), r, SeedOptions{Source: archive, Platform: LinuxPlatform(foreign)}); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(r.Host + "/" + SeedRepository + ":" + SeedTag)
+	pushed, err := remote.Image(ref, remote.WithAuth(r.Auth()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := firstLayer(t, pushed), firstLayer(t, imgs[foreign]); got != want {
+		t.Errorf("seeded from layer %s, want the %s image's %s", got, foreign, want)
+	}
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "imagelab-seed-oci-*"))
+	if len(left) > 0 {
+		t.Errorf("unpacked archives left behind: %v", left)
+	}
+}
