@@ -177,7 +177,14 @@ makeIPTablesUtilChains: false
 `, q("/"+cgroupName), q("unix://"+c.containerdSock), q("unix://"+c.containerdSock),
 		q(c.nodeIP.String()), c.kubeletPort, c.kubeletHealthzPort,
 		q(certFile), q(keyFile), q(caFile), q(clusterDNS),
-		q(c.path("pod-logs")), q(c.path("volume-plugins")))
+		q(c.path(podLogsDir)), q(c.path("volume-plugins")))
+	if opts.StaticAPIServer {
+		// kubeadm's staticPodPath; its fileCheckFrequency (20s) made short
+		// so that an edit shows within a second or two (inotify usually
+		// sees it at once; the periodic listing is what drops a manifest
+		// that no longer parses).
+		fmt.Fprintf(&b, "staticPodPath: %s\nfileCheckFrequency: 1s\n", q(c.path(manifestsDir)))
+	}
 	if opts.ImageCredentialsVerification != "" {
 		fmt.Fprintf(&b, "imagePullCredentialsVerificationPolicy: %s\n", q(opts.ImageCredentialsVerification))
 	}

@@ -239,7 +239,7 @@ func (h *hostState) differences(bridge string) []string {
 	if h == nil || !h.Recorded {
 		return nil
 	}
-	var out []string
+	var out, closed []string
 	if _, err := net.InterfaceByName(bridge); err == nil && !h.Bridge {
 		out = append(out, "bridge "+bridge+" is there")
 	}
@@ -252,10 +252,28 @@ func (h *hostState) differences(bridge string) []string {
 		}
 		live := liveSockets()
 		walkSameFS(t.Path, func(p string) {
-			if !t.Entries[p] && !live[p] {
+			if t.Entries[p] || live[p] {
+				return
+			}
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+				closed = append(closed, p)
+				return
+			}
+			out = append(out, "not there before Start: "+p)
+		})
+	}
+	// A socket no one listens on may be another program's, going away
+	// (Docker's containerd keeps its shims' sockets in /run/containerd/s
+	// too, and a shim removes its own as it exits): only one that stays is
+	// left over.
+	if len(closed) > 0 {
+		time.Sleep(time.Second)
+		live := liveSockets()
+		for _, p := range closed {
+			if _, err := os.Lstat(p); err == nil && !live[p] {
 				out = append(out, "not there before Start: "+p)
 			}
-		})
+		}
 	}
 	for _, s := range sysctls {
 		old, ok := h.Sysctls[s]

@@ -3,6 +3,7 @@ package node
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -210,4 +211,80 @@ next:
 		env = append(env, kv)
 	}
 	return env
+}
+
+// binaryImageDir is where buildBinaryImage puts the binary, as in the
+// images registry.k8s.io publishes (/usr/local/bin/kube-apiserver).
+const binaryImageDir = "usr/local/bin"
+
+// buildBinaryImage packs the static binary at binPath as
+// /usr/local/bin/<base name>, the only layer of a one-platform image
+// tarball (docker save format) tagged tag, in dir. Nothing is pulled. The
+// layer is streamed from the file and stored without compression: the
+// tarball is only imported into the node's containerd, and gzip of a
+// 120 MB binary would cost seconds at every Start.
+func buildBinaryImage(dir, binPath, tag string) (string, error) {
+	fi, err := os.Stat(binPath)
+	if err != nil {
+		return "", err
+	}
+	base := filepath.Base(binPath)
+	mtime := time.Unix(0, 0)
+	opener := func() (io.ReadCloser, error) {
+		f, err := os.Open(binPath)
+		if err != nil {
+			return nil, err
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			defer f.Close()
+			tw := tar.NewWriter(pw)
+			err := func() error {
+				for _, d := range []string{"usr/", "usr/local/", binaryImageDir + "/"} {
+					if err := tw.WriteHeader(&tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir, ModTime: mtime}); err != nil {
+						return err
+					}
+				}
+				if err := tw.WriteHeader(&tar.Header{Name: binaryImageDir + "/" + base, Mode: 0o755, Size: fi.Size(), Typeflag: tar.TypeReg, ModTime: mtime}); err != nil {
+					return err
+				}
+				if _, err := io.Copy(tw, f); err != nil {
+					return err
+				}
+				return tw.Close()
+			}()
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}
+	layer, err := tarball.LayerFromOpener(opener, tarball.WithCompressionLevel(gzip.NoCompression))
+	if err != nil {
+		return "", err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return "", err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cf = cf.DeepCopy()
+	cf.OS = "linux"
+	cf.Architecture = runtime.GOARCH
+	cf.Created = v1.Time{Time: mtime}
+	cf.Config.Entrypoint = []string{"/" + binaryImageDir + "/" + base}
+	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return "", err
+	}
+	ref, err := name.NewTag(tag)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, base+"-image.tar")
+	if err := tarball.WriteToFile(path, ref, img); err != nil {
+		return "", fmt.Errorf("writing the %s image tarball: %w", base, err)
+	}
+	return path, nil
 }

@@ -8,6 +8,19 @@
 // creates each namespace's default ServiceAccount (PrepareNamespace) and
 // removes the node's not-ready taint itself.
 //
+// With Options.StaticAPIServer the control plane runs the kubeadm way: the
+// kube-apiserver is a static pod of the kubelet (manifest in
+// <StateDir>/etc/kubernetes/manifests, kubelet config in
+// <StateDir>/var/lib/kubelet/config.yaml), started from an image built
+// here from BinDir's binary, and Node() is the node as the exam's shell
+// sees it (static.go). APIServerFailure finds why that pod does not run
+// (failure.go). What it takes to restart, measured here: a manifest edit
+// → the API server ready again in 15–45 s (the kubelet backs a replaced
+// static pod off for 10–15 s, and an API server with clients watching
+// does not exit on SIGTERM before the kubelet kills it at the 30 s grace
+// period); for up to a minute after, the kubelet and the scheduler may
+// not see new pods (their watches back off while the API server is down).
+//
 // It needs root and changes the host: the kubelet writes outside its root
 // dir and sets sysctls, CNI makes a bridge. Start records what was there,
 // Stop kills every process and puts the host back. One cluster runs per
@@ -23,7 +36,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/imagelab/imagelab/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +48,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imagelab/imagelab/internal/testenv"
+	"github.com/imagelab/imagelab/lessons/check"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,6 +76,13 @@ type Options struct {
 	// ImageCredentialsVerification sets the kubelet's
 	// imagePullCredentialsVerificationPolicy ("" = kubelet default).
 	ImageCredentialsVerification string
+	// StaticAPIServer runs the kube-apiserver the kubeadm way: as a static
+	// pod of the node's kubelet (manifest in <StateDir>/etc/kubernetes/
+	// manifests, image built locally from BinDir's kube-apiserver,
+	// imagePullPolicy Never, hostNetwork), so that editing the manifest
+	// restarts it as on an exam node. Node() then gives the node's shell
+	// and files. The default (false) runs it as a process beside etcd.
+	StaticAPIServer bool
 	// Log receives the processes' output, each line prefixed with its
 	// component; nil discards it.
 	Log io.Writer
@@ -84,13 +106,19 @@ type Cluster struct {
 	kubeletPort        int
 	kubeletHealthzPort int
 
-	procs     []*proc // in start order
-	kubelet   *proc
-	host      *hostState
-	lock      *os.File
-	stopOnce  sync.Once
-	stopErr   error
-	readyTook time.Duration
+	// mu guards procs and kubelet against RestartKubelet during Stop.
+	mu          sync.Mutex
+	stopping    bool
+	procs       []*proc // in start order
+	kubelet     *proc
+	kubeletArgs []string
+	kubeletLog  *os.File // the kubelet's output, as journald would keep it
+	apiPort     int
+	host        *hostState
+	lock        *os.File
+	stopOnce    sync.Once
+	stopErr     error
+	readyTook   time.Duration
 }
 
 const (
@@ -106,6 +134,18 @@ const (
 	// maxStateDir keeps <StateDir>/kubelet/pod-resources/kubelet.sock and
 	// the plugin sockets below the kernel's 107-byte limit.
 	maxStateDir = 64
+)
+
+// Paths in the state dir, laid out as on a kubeadm node (under / there).
+const (
+	pkiDir            = "etc/kubernetes/pki"
+	manifestsDir      = "etc/kubernetes/manifests"
+	admissionDir      = "etc/kubernetes/admission"
+	apiServerManifest = manifestsDir + "/kube-apiserver.yaml"
+	kubeletConfigFile = "var/lib/kubelet/config.yaml"
+	podLogsDir        = "var/log/pods"
+	kubeletLogFile    = "var/log/kubelet.log" // what journalctl -u kubelet shows there
+	backupsDir        = "backups"
 )
 
 // hostTools are the Debian packages' files the node needs (hack/node-deps.sh).
@@ -352,16 +392,38 @@ func (c *Cluster) start(ctx context.Context) error {
 			<-pauseCh
 		}
 	}()
+	// And the API server's image, for the static pod.
+	var apiImageCh chan built
+	apiImage := ""
+	if c.opts.StaticAPIServer {
+		apiImage = apiServerImage(filepath.Join(c.opts.BinDir, "kube-apiserver"))
+		apiImageCh = make(chan built, 1)
+		go func() {
+			p, err := buildBinaryImage(c.stateDir, filepath.Join(c.opts.BinDir, "kube-apiserver"), apiImage)
+			apiImageCh <- built{p, err}
+		}()
+		defer func() {
+			if apiImageCh != nil {
+				<-apiImageCh
+			}
+		}()
+	}
 
 	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
 	etcdPort, etcdPeerPort, apiPort, schedPort := ports[0], ports[1], ports[2], ports[3]
+	c.apiPort = apiPort
 	c.kubeletPort, c.kubeletHealthzPort = ports[4], ports[5]
 
 	// Certificates and kubeconfigs.
-	p, err := newPKI(c.path("pki"))
+	for _, d := range []string{"etc/kubernetes", manifestsDir, admissionDir, "var/lib/kubelet", "var/log", backupsDir} {
+		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
+			return err
+		}
+	}
+	p, err := newPKI(c.path(pkiDir))
 	if err != nil {
 		return err
 	}
@@ -425,21 +487,32 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	c.logf("etcd healthy (%v)", time.Since(began).Round(time.Millisecond))
 
-	// kube-apiserver.
-	api, err := c.run("kube-apiserver", bin("kube-apiserver"),
-		"--etcd-servers="+etcdURL,
+	// kube-apiserver: a process now, or (StaticAPIServer) a static pod the
+	// kubelet will start, with the same flags.
+	apiFlags := []string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", apiPort),
-		"--tls-cert-file="+apiCert, "--tls-private-key-file="+apiKey,
-		"--client-ca-file="+p.CAFile,
+		"--tls-cert-file=" + apiCert, "--tls-private-key-file=" + apiKey,
+		"--client-ca-file=" + p.CAFile,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+saPub, "--service-account-signing-key-file="+saKey,
-		"--service-cluster-ip-range="+serviceCIDR,
+		"--service-account-key-file=" + saPub, "--service-account-signing-key-file=" + saKey,
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-		"--kubelet-client-certificate="+kubeletClientCert, "--kubelet-client-key="+kubeletClientKey,
+		"--kubelet-client-certificate=" + kubeletClientCert, "--kubelet-client-key=" + kubeletClientKey,
 		"--kubelet-preferred-address-types=InternalIP",
 		"--endpoint-reconciler-type=none", "--allow-privileged=true", "--profiling=false",
-		"--cert-dir="+c.path("apiserver"))
-	if err != nil {
+		"--cert-dir=" + c.path("apiserver"),
+	}
+	var api *proc // nil for the static pod
+	if c.opts.StaticAPIServer {
+		manifest, err := c.apiServerManifest(apiImage, apiFlags)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(c.path(apiServerManifest), manifest, 0o600); err != nil {
+			return err
+		}
+	} else if api, err = c.run("kube-apiserver", bin("kube-apiserver"), apiFlags...); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
@@ -456,7 +529,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		runc = "/usr/sbin/runc"
 	}
-	for _, d := range []string{"containerd/root", "containerd/state", "containerd/tmp", "containerd/certs.d", "cni/net.d", "cni/ipam", "runc", "pod-logs", "volume-plugins", "kubelet"} {
+	for _, d := range []string{"containerd/root", "containerd/state", "containerd/tmp", "containerd/certs.d", "cni/net.d", "cni/ipam", "runc", podLogsDir, "volume-plugins", "kubelet"} {
 		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
 			return err
 		}
@@ -482,59 +555,102 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Until the kubelet runs, what may die is etcd, containerd and the
+	// API server process.
+	controlPlane := []*proc{containerd, etcd}
+	if api != nil {
+		controlPlane = append(controlPlane, api)
+	}
 	if err := c.waitFor(ctx, "containerd to answer", 30*time.Second, func() (bool, error) {
 		return exec.Command("/usr/bin/ctr", "--address", c.containerdSock, "version").Run() == nil, nil
-	}, containerd, api, etcd); err != nil {
+	}, controlPlane...); err != nil {
 		return err
 	}
-	pb := <-pauseCh
-	pauseCh = nil
-	if pb.err != nil {
-		return pb.err
+	imports := []struct {
+		what string
+		ch   *chan built
+	}{{"the pause image", &pauseCh}, {"the kube-apiserver image", &apiImageCh}}
+	for _, im := range imports {
+		if *im.ch == nil {
+			continue
+		}
+		b := <-*im.ch
+		*im.ch = nil
+		if b.err != nil {
+			return b.err
+		}
+		if out, err := exec.CommandContext(ctx, "/usr/bin/ctr", "--address", c.containerdSock, "--namespace", "k8s.io",
+			"images", "import", b.path).CombinedOutput(); err != nil {
+			return fmt.Errorf("importing %s: %v: %s", im.what, err, strings.TrimSpace(string(out)))
+		}
+		// The tarball has served its purpose; the image stays in containerd.
+		_ = os.Remove(b.path)
 	}
-	if out, err := exec.CommandContext(ctx, "/usr/bin/ctr", "--address", c.containerdSock, "--namespace", "k8s.io",
-		"images", "import", pb.path).CombinedOutput(); err != nil {
-		return fmt.Errorf("importing the pause image: %v: %s", err, strings.TrimSpace(string(out)))
-	}
+	c.logf("containerd up, images imported (%v)", time.Since(began).Round(time.Millisecond))
 
-	c.logf("containerd up, pause image imported (%v)", time.Since(began).Round(time.Millisecond))
-	if err := c.waitFor(ctx, "kube-apiserver to be ready", 60*time.Second, func() (bool, error) {
-		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && strings.TrimSpace(string(body)) == "ok", nil
-	}, api, etcd, containerd); err != nil {
+	waitAPI := func(procs ...*proc) error {
+		err := c.waitFor(ctx, "kube-apiserver to be ready", 120*time.Second, func() (bool, error) {
+			body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			return err == nil && strings.TrimSpace(string(body)) == "ok", nil
+		}, procs...)
+		if err != nil && c.opts.StaticAPIServer {
+			if why, ferr := APIServerFailure(ctx, c.node()); ferr == nil && why != "" {
+				err = fmt.Errorf("%w\nthe static pod's failure, as the node tells it: %s", err, why)
+			}
+		}
+		if err == nil {
+			c.logf("kube-apiserver ready (%v)", time.Since(began).Round(time.Millisecond))
+		}
 		return err
 	}
-	c.logf("kube-apiserver ready (%v)", time.Since(began).Round(time.Millisecond))
-
-	// kube-scheduler.
-	sched, err := c.run("kube-scheduler", bin("kube-scheduler"),
-		"--kubeconfig="+schedKubeconfig,
-		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", schedPort), "--leader-elect=false")
-	if err != nil {
-		return err
+	startScheduler := func() (*proc, error) {
+		return c.run("kube-scheduler", bin("kube-scheduler"),
+			"--kubeconfig="+schedKubeconfig,
+			"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", schedPort), "--leader-elect=false")
+	}
+	var sched *proc
+	if !c.opts.StaticAPIServer {
+		if err := waitAPI(controlPlane...); err != nil {
+			return err
+		}
+		if sched, err = startScheduler(); err != nil {
+			return err
+		}
 	}
 
-	// kubelet.
+	// kubelet (in static mode it starts the API server, then registers the
+	// node once the API server answers).
 	if err := createCgroups(cgroupName); err != nil {
 		return err
 	}
-	kubeletConf := c.path("kubelet-config.yaml")
+	kubeletConf := c.path(kubeletConfigFile)
 	if err := os.WriteFile(kubeletConf, []byte(c.kubeletConfig(c.opts, kubeletServingCert, kubeletServingKey, p.CAFile)), 0o644); err != nil {
 		return err
 	}
-	kubeletStart := time.Now()
-	c.kubelet, err = c.run("kubelet", bin("kubelet"),
-		"--config="+kubeletConf, "--kubeconfig="+kubeletKubeconfig,
-		"--root-dir="+c.path("kubelet"), "--cert-dir="+c.path("kubelet-pki"),
-		"--hostname-override="+nodeName, "--node-ip="+c.nodeIP.String())
-	if err != nil {
+	if c.kubeletLog, err = os.OpenFile(c.path(kubeletLogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return err
+	}
+	c.kubeletArgs = []string{bin("kubelet"),
+		"--config=" + kubeletConf, "--kubeconfig=" + kubeletKubeconfig,
+		"--root-dir=" + c.path("kubelet"), "--cert-dir=" + c.path("kubelet-pki"),
+		"--hostname-override=" + nodeName, "--node-ip=" + c.nodeIP.String()}
+	kubeletStart := time.Now()
+	if err := c.startKubelet(); err != nil {
+		return err
+	}
+	if c.opts.StaticAPIServer {
+		if err := waitAPI(append(controlPlane, c.kubelet)...); err != nil {
+			return err
+		}
+		if sched, err = startScheduler(); err != nil {
+			return err
+		}
 	}
 
 	if err := c.prepareNamespace(ctx, "default", false); err != nil {
 		return err
 	}
-	all := []*proc{etcd, api, containerd, sched, c.kubelet}
+	all := append(controlPlane, sched, c.kubelet)
 	if err := c.waitFor(ctx, "the node to be Ready", 120*time.Second, func() (bool, error) {
 		n, err := c.client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
@@ -574,6 +690,13 @@ func (c *Cluster) start(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("removing the %s taint: %w", corev1.TaintNodeNotReady, err)
+	}
+	if c.opts.StaticAPIServer {
+		// As imagelab up does: copies of the files the lessons edit, to
+		// reset from.
+		if err := check.BackUpNodeFiles(ctx, c.node()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -690,6 +813,10 @@ func (c *Cluster) Stop() error {
 }
 
 func (c *Cluster) stop() error {
+	// RestartKubelet waits, and then finds the cluster stopping.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopping = true
 	var errs []error
 	began := time.Now()
 	alive := func(p *proc) bool { return p != nil && !p.exited() }
@@ -699,8 +826,18 @@ func (c *Cluster) stop() error {
 			api = p
 		}
 	}
-	// Let the kubelet stop the pods properly (CNI DEL, unmounts).
-	if c.client != nil && alive(api) && alive(c.kubelet) {
+	apiUp := alive(api)
+	if c.opts.StaticAPIServer && c.client != nil {
+		// The static pod's API server may be down (a broken manifest).
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		body, err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		cancel()
+		apiUp = err == nil && strings.TrimSpace(string(body)) == "ok"
+	}
+	// Let the kubelet stop the pods properly (CNI DEL, unmounts). A static
+	// pod (the API server) is not deleted through the API: it is killed
+	// with the rest below, after the kubelet.
+	if c.client != nil && apiUp && alive(c.kubelet) {
 		if err := c.deletePods(30 * time.Second); err != nil {
 			c.logf("stop: deleting pods: %v (killing them instead)", err)
 		}
@@ -760,6 +897,9 @@ func (c *Cluster) stop() error {
 	if err := removeCgroups(cgroupName); err != nil {
 		errs = append(errs, err)
 	}
+	if c.kubeletLog != nil {
+		c.kubeletLog.Close()
+	}
 	errs = append(errs, c.host.restore(bridgeName)...)
 	if c.claimedStateDir && len(mountsUnder(c.stateDir)) == 0 {
 		var err error
@@ -777,32 +917,46 @@ func (c *Cluster) stop() error {
 	return errors.Join(errs...)
 }
 
-// deletePods deletes every pod and waits until the kubelet has finished them.
+// deletePods deletes every pod but the static pods' mirrors (the kubelet
+// would make them again) and waits until the kubelet has finished them.
 func (c *Cluster) deletePods(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	grace := int64(1)
-	pods, err := c.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	list := func() ([]corev1.Pod, error) {
+		pods, err := c.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var out []corev1.Pod
+		for _, p := range pods.Items {
+			if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; !mirror {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	pods, err := list()
 	if err != nil {
 		return err
 	}
-	for _, p := range pods.Items {
+	for _, p := range pods {
 		err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
 	for {
-		pods, err := c.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		pods, err := list()
 		if err != nil {
 			return err
 		}
-		if len(pods.Items) == 0 {
+		if len(pods) == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d pods still there after %v", len(pods.Items), timeout)
+			return fmt.Errorf("%d pods still there after %v", len(pods), timeout)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

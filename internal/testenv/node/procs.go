@@ -26,7 +26,13 @@ type proc struct {
 // with name, to log and into a tail kept for error messages. The process
 // gets SIGKILL if the test process dies (Pdeathsig) and its own process group.
 func startProc(log io.Writer, name, bin string, args ...string) (*proc, error) {
-	p := &proc{name: name, done: make(chan struct{}), tail: &lineWriter{prefix: name, out: log, keep: 40}}
+	return startProcCopy(log, nil, name, bin, args...)
+}
+
+// startProcCopy is startProc that also writes each line, unprefixed, to
+// raw (a log file on the node, where a learner would read it).
+func startProcCopy(log, raw io.Writer, name, bin string, args ...string) (*proc, error) {
+	p := &proc{name: name, done: make(chan struct{}), tail: &lineWriter{prefix: name, out: log, raw: raw, keep: 40}}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.tail
 	p.cmd.Stderr = p.tail
@@ -82,6 +88,7 @@ type lineWriter struct {
 	mu     sync.Mutex
 	prefix string
 	out    io.Writer
+	raw    io.Writer // nil, or gets each line unprefixed
 	keep   int
 	buf    []byte
 	last   []string
@@ -105,6 +112,9 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 func (w *lineWriter) line(s string) {
 	if w.out != nil {
 		fmt.Fprintf(w.out, "[%s] %s\n", w.prefix, s)
+	}
+	if w.raw != nil {
+		_, _ = io.WriteString(w.raw, s+"\n")
 	}
 	w.last = append(w.last, s)
 	if len(w.last) > w.keep {
