@@ -885,7 +885,9 @@ func (s *kindSession) ownsCluster(ctx context.Context, sb *Sandbox) (bool, strin
 	for _, n := range nodes {
 		id, created, err := s.rt.identity(ctx, n.String())
 		switch {
-		case err != nil || id == "":
+		case err != nil:
+			return false, fmt.Sprintf("kind cluster %s's node %s could not be inspected (%v)", sb.Name, n, err)
+		case id == "":
 			continue // gone meanwhile
 		case len(sb.NodeContainers) > 0 && !slices.Contains(sb.NodeContainers, id):
 			return false, fmt.Sprintf("kind cluster %s is not the one imagelab made (its node container %s is another)", sb.Name, n)
