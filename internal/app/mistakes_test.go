@@ -29,6 +29,9 @@ func TestIntegrationMistakes(t *testing.T) {
 	}
 	// A correct secret, for the cases about pods.
 	regcred := `kubectl create secret docker-registry regcred --docker-server="$REG" --docker-username="$REG_USER" --docker-password="$REG_PASS"`
+	// A registry login in the sandbox's docker config, as docker login
+	// writes it, for trivy and cosign.
+	dockerLogin := `printf '{"auths": {"%s": {"auth": "%s"}}}' "$REG" "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" > "$DOCKER_CONFIG/config.json"`
 	podYAML := func(extra string) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: Pod\nmetadata:\n  name: internal-app\nspec:\n  containers:\n  - name: app\n    image: %s/apps/internal-app:1.0\n%s", reg.Host, extra)
 	}
@@ -257,6 +260,81 @@ EOF
 kubectl apply -f policy.yaml`,
 			cleanup: `kubectl delete validatingadmissionpolicybinding/private-registry-only validatingadmissionpolicy/private-registry-only --ignore-not-found`,
 			want:    "admission-binding-missing-policy"},
+		// Supply-chain tools, with the real trivy, cosign and kubesec.
+		// Registry logins go straight into the sandbox's docker config,
+		// as docker login writes them. The sign cases share the
+		// registry, so the tag case comes first.
+		{name: "scanning the repository without its tag (:latest)", step: "supply-chain-tools/scan",
+			script: dockerLogin + `
+rc=0; trivy image --quiet --severity CRITICAL --exit-code 3 "$REG/apps/payments" || rc=$?
+if [ "$rc" = 3 ]; then kubectl delete pod payments; fi
+[ "$rc" = 0 ] || [ "$rc" = 3 ]
+rc=0; trivy image --quiet --severity CRITICAL --exit-code 3 "$REG/apps/reports:3.1" || rc=$?
+if [ "$rc" = 3 ]; then kubectl delete pod reports; fi`,
+			want: "scan-wrong-tag"},
+		{name: "signing the tag instead of the digest the pod runs", step: "supply-chain-tools/sign",
+			script: dockerLogin + `
+export COSIGN_PASSWORD=pw
+cosign generate-key-pair
+cosign sign --yes --key cosign.key --tlog-upload=false "$REG/apps/release:1.0"`,
+			want: "sign-tag-not-digest"},
+		{name: "a new key pair after signing", step: "supply-chain-tools/sign",
+			script: dockerLogin + `
+export COSIGN_PASSWORD=pw
+cosign generate-key-pair
+cosign sign --yes --key cosign.key --tlog-upload=false "$(kubectl get pod release -o jsonpath='{.spec.containers[0].image}')"
+rm cosign.key cosign.pub && cosign generate-key-pair`,
+			want: "sign-other-key"},
+		{name: "an SBOM of the repository's :latest", step: "supply-chain-tools/sbom",
+			script: dockerLogin + `
+trivy image --quiet --format cyclonedx --output ledger-sbom.json "$REG/apps/ledger"`,
+			want: "sbom-other-image"},
+		{name: "an SBOM in SPDX tag-value", step: "supply-chain-tools/sbom",
+			script: dockerLogin + `
+trivy image --quiet --format spdx --output ledger-sbom.json "$REG/apps/ledger:2.3"`,
+			want: "sbom-not-json"},
+		{name: "a pod fixed in its file but not made again", step: "supply-chain-tools/harden",
+			script: `cat > web.yaml <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 65532}
+  imagePullSecrets: [{name: lab-cred}]
+  containers:
+  - name: web
+    image: $REG/apps/internal-app:1.0
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL]}
+    resources:
+      requests: {cpu: 50m, memory: 32Mi}
+      limits: {cpu: 100m, memory: 64Mi}
+YAML
+kubesec scan web.yaml
+kubectl apply -f web.yaml || true`,
+			want: "hardened-not-applied"},
+		{name: "runAsNonRoot over an image whose user is root", step: "supply-chain-tools/harden",
+			script: `cat > web.yaml <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  securityContext: {runAsNonRoot: true}
+  imagePullSecrets: [{name: lab-cred}]
+  containers:
+  - name: web
+    image: $REG/apps/internal-app:1.0
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL]}
+    resources:
+      limits: {cpu: 100m, memory: 64Mi}
+YAML
+kubectl delete pod web --wait && kubectl apply -f web.yaml`,
+			want: "hardened-would-not-start"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,6 +344,7 @@ kubectl apply -f policy.yaml`,
 			if err != nil {
 				t.Fatal(err)
 			}
+			requireStepTools(t, step)
 			if err := step.SetUp(context.Background(), env, values(sb)); err != nil {
 				t.Fatal(err)
 			}
