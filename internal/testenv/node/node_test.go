@@ -52,15 +52,9 @@ func clusterProcs() map[int]string {
 	return out
 }
 
-func TestIntegrationNodePullsPrivateImage(t *testing.T) {
-	Require(t)
-	testBegan := time.Now()
-	procsBefore := clusterProcs()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-
-	// The processes' logs go to a file ($IMAGELAB_NODE_LOG to keep it);
-	// on failure its end is shown.
+// clusterLog is the file the processes' logs go to ($IMAGELAB_NODE_LOG to
+// keep it); on failure its end is shown.
+func clusterLog(t *testing.T) *os.File {
 	keepLog := os.Getenv("IMAGELAB_NODE_LOG")
 	var logFile *os.File
 	var err error
@@ -90,14 +84,17 @@ func TestIntegrationNodePullsPrivateImage(t *testing.T) {
 			os.Remove(logFile.Name())
 		}
 	})
+	return logFile
+}
 
-	// A password-protected registry holding the app image.
+// privateApp starts a password-protected registry holding the app image
+// and returns it with the image's name there.
+func privateApp(ctx context.Context, t *testing.T) (*testenv.Registry, string) {
 	reg, err := testenv.NewRegistry(t.TempDir(), "learner", testenv.TestPassword)
 	if err != nil {
 		t.Fatalf("starting the registry: %v", err)
 	}
 	t.Cleanup(reg.Close)
-	port := strings.TrimPrefix(reg.Host, "localhost:")
 	image := reg.Host + "/apps/internal-app:1.0"
 	tarPath, err := BuildAppImage(t.TempDir())
 	if err != nil {
@@ -114,19 +111,28 @@ func TestIntegrationNodePullsPrivateImage(t *testing.T) {
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Password}), remote.WithContext(ctx)); err != nil {
 		t.Fatalf("pushing %s: %v", image, err)
 	}
+	return reg, image
+}
 
-	// The node.
+// registryHosts is the hosts.toml alias for reg, as in kind's recipe.
+func registryHosts(reg *testenv.Registry) map[string]string {
+	return map[string]string{reg.Host: "http://127.0.0.1:" + strings.TrimPrefix(reg.Host, "localhost:")}
+}
+
+// startCluster starts a node with opts (BinDir, StateDir and Log filled
+// in) and, at cleanup, stops it and fails for anything it left behind.
+func startCluster(ctx context.Context, t *testing.T, opts Options) *Cluster {
+	testBegan := time.Now()
+	procsBefore := clusterProcs()
 	state, err := os.MkdirTemp("", "iln-")
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.BinDir = testenv.BinDir()
+	opts.StateDir = state
+	opts.Log = clusterLog(t)
 	started := time.Now()
-	c, err := Start(ctx, Options{
-		BinDir:        testenv.BinDir(),
-		StateDir:      state,
-		RegistryHosts: map[string]string{reg.Host: "http://127.0.0.1:" + port},
-		Log:           logFile,
-	})
+	c, err := Start(ctx, opts)
 	if err != nil {
 		os.Remove(state)
 		t.Fatalf("starting the node: %v", err)
@@ -161,35 +167,45 @@ func TestIntegrationNodePullsPrivateImage(t *testing.T) {
 		os.Remove(state)
 		t.Logf("whole test: %v", time.Since(testBegan).Round(time.Millisecond))
 	})
+	return c
+}
 
-	kubectlBin := filepath.Join(testenv.BinDir(), "kubectl")
-	kubectlCache := t.TempDir() // not ~/.kube/cache
-	kubectl := func(stdin string, args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, kubectlBin, append([]string{"--kubeconfig", c.Kubeconfig, "--cache-dir", kubectlCache}, args...)...)
-		if stdin != "" {
-			cmd.Stdin = strings.NewReader(stdin)
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+// kubectl runs the real kubectl against a cluster.
+type kubectl struct {
+	ctx   context.Context
+	c     *Cluster
+	cache string // not ~/.kube/cache
+}
+
+func newKubectl(ctx context.Context, t *testing.T, c *Cluster) *kubectl {
+	return &kubectl{ctx: ctx, c: c, cache: t.TempDir()}
+}
+
+func (k *kubectl) run(stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(k.ctx, filepath.Join(testenv.BinDir(), "kubectl"), append([]string{"--kubeconfig", k.c.Kubeconfig, "--cache-dir", k.cache}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
 	}
-	mustKubectl := func(stdin string, args ...string) string {
-		t.Helper()
-		out, err := kubectl(stdin, args...)
-		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (k *kubectl) must(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := k.run(stdin, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	const ns = "lab"
-	if err := c.PrepareNamespace(ctx, ns); err != nil {
-		t.Fatal(err)
+	return out
+}
+
+// appPod is a pod running image, with the regcred pull secret or without.
+func appPod(name, ns, image string, withSecret bool) string {
+	secrets := ""
+	if withSecret {
+		secrets = "  imagePullSecrets:\n  - name: regcred\n"
 	}
-	pod := func(name string, withSecret bool) string {
-		secrets := ""
-		if withSecret {
-			secrets = "  imagePullSecrets:\n  - name: regcred\n"
-		}
-		return fmt.Sprintf(`apiVersion: v1
+	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
@@ -201,66 +217,90 @@ spec:
     ports:
     - containerPort: %d
 `, name, ns, secrets, image, AppPort)
-	}
-	events := func(pod string) []string {
-		out, _ := kubectl("", "-n", ns, "get", "events", "--field-selector", "involvedObject.name="+pod,
-			"-o", `jsonpath={range .items[*]}{.reason}{"\t"}{.message}{"\n"}{end}`)
-		var evs []string
-		sc := bufio.NewScanner(strings.NewReader(out))
-		for sc.Scan() {
-			if l := strings.TrimSpace(sc.Text()); l != "" {
-				evs = append(evs, l)
-			}
-		}
-		return evs
-	}
-	waitRefused := func(pod string) {
-		t.Helper()
-		began := time.Now()
-		deadline := began.Add(90 * time.Second)
-		for {
-			reason := strings.TrimSpace(mustKubectl("", "-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"))
-			evs := events(pod)
-			saw401 := false
-			for _, e := range evs {
-				if strings.HasPrefix(e, "Failed\t") && strings.Contains(e, "401 Unauthorized") {
-					saw401 = true
-				}
-			}
-			if saw401 && (reason == "ErrImagePull" || reason == "ImagePullBackOff") {
-				t.Logf("pod %s refused after %v (%s)", pod, time.Since(began).Round(time.Millisecond), reason)
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("pod %s: want ErrImagePull with a 401 event; waiting reason %q, events:\n%s", pod, reason, strings.Join(evs, "\n"))
-			}
-			time.Sleep(300 * time.Millisecond)
+}
+
+// events lists a pod's events as "reason\tmessage".
+func (k *kubectl) events(ns, pod string) []string {
+	out, _ := k.run("", "-n", ns, "get", "events", "--field-selector", "involvedObject.name="+pod,
+		"-o", `jsonpath={range .items[*]}{.reason}{"\t"}{.message}{"\n"}{end}`)
+	var evs []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			evs = append(evs, l)
 		}
 	}
+	return evs
+}
 
-	// 1. Without imagePullSecrets the kubelet pulls anonymously: 401.
-	mustKubectl(pod("no-secret", false), "apply", "-f", "-")
-	waitRefused("no-secret")
-
-	// 2. With a regcred made by the real kubectl the pod runs.
-	mustKubectl("", "-n", ns, "create", "secret", "docker-registry", "regcred",
-		"--docker-server="+reg.Host, "--docker-username="+reg.User, "--docker-password="+reg.Password)
-	mustKubectl(pod("with-secret", true), "apply", "-f", "-")
+// waitRefused waits until the kubelet refuses the pod's image with the
+// registry's 401.
+func (k *kubectl) waitRefused(t *testing.T, ns, pod string) {
+	t.Helper()
 	began := time.Now()
-	mustKubectl("", "-n", ns, "wait", "--for=condition=Ready", "pod/with-secret", "--timeout=120s")
-	t.Logf("pod with-secret Ready after %v", time.Since(began).Round(time.Millisecond))
-	podIP := strings.TrimSpace(mustKubectl("", "-n", ns, "get", "pod", "with-secret", "-o", "jsonpath={.status.podIP}"))
+	deadline := began.Add(90 * time.Second)
+	for {
+		reason := strings.TrimSpace(k.must(t, "", "-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"))
+		evs := k.events(ns, pod)
+		saw401 := false
+		for _, e := range evs {
+			if strings.HasPrefix(e, "Failed\t") && strings.Contains(e, "401 Unauthorized") {
+				saw401 = true
+			}
+		}
+		if saw401 && (reason == "ErrImagePull" || reason == "ImagePullBackOff") {
+			t.Logf("pod %s refused after %v (%s)", pod, time.Since(began).Round(time.Millisecond), reason)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s: want ErrImagePull with a 401 event; waiting reason %q, events:\n%s", pod, reason, strings.Join(evs, "\n"))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// runsWithSecret creates a regcred with the real kubectl and a pod using
+// it, and checks that the app in it answers over HTTP.
+func (k *kubectl) runsWithSecret(t *testing.T, ns, pod, image string, reg *testenv.Registry) {
+	t.Helper()
+	k.must(t, "", "-n", ns, "create", "secret", "docker-registry", "regcred",
+		"--docker-server="+reg.Host, "--docker-username="+reg.User, "--docker-password="+reg.Password)
+	k.must(t, appPod(pod, ns, image, true), "apply", "-f", "-")
+	began := time.Now()
+	k.must(t, "", "-n", ns, "wait", "--for=condition=Ready", "pod/"+pod, "--timeout=120s")
+	t.Logf("pod %s Ready after %v", pod, time.Since(began).Round(time.Millisecond))
+	podIP := strings.TrimSpace(k.must(t, "", "-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.podIP}"))
 	hc := &http.Client{Timeout: 5 * time.Second}
 	resp, err := hc.Get(fmt.Sprintf("http://%s:%d/", podIP, AppPort))
 	if err != nil {
-		t.Fatalf("GET the app in pod with-secret (%s): %v", podIP, err)
+		t.Fatalf("GET the app in pod %s (%s): %v", pod, podIP, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(body), "imagelab internal-app 1.0") {
 		t.Fatalf("the app answered %q", body)
 	}
-	t.Logf("the app in pod with-secret (%s) answered: %s", podIP, strings.TrimSpace(string(body)))
+	t.Logf("the app in pod %s (%s) answered: %s", pod, podIP, strings.TrimSpace(string(body)))
+}
+
+func TestIntegrationNodePullsPrivateImage(t *testing.T) {
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	reg, image := privateApp(ctx, t)
+	c := startCluster(ctx, t, Options{RegistryHosts: registryHosts(reg)})
+	k := newKubectl(ctx, t, c)
+	const ns = "lab"
+	if err := c.PrepareNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. Without imagePullSecrets the kubelet pulls anonymously: 401.
+	k.must(t, appPod("no-secret", ns, image, false), "apply", "-f", "-")
+	k.waitRefused(t, ns, "no-secret")
+
+	// 2. With a regcred made by the real kubectl the pod runs.
+	k.runsWithSecret(t, ns, "with-secret", image, reg)
 	// What Stop will have to undo on the host.
 	for _, d := range c.host.differences(bridgeName) {
 		t.Logf("host changed while running: %s", d)
@@ -270,11 +310,11 @@ spec:
 	// imagePullCredentialsVerificationPolicy (KEP-2535) a pod without the
 	// secret is still refused: the kubelet pulls again with its own (no)
 	// credentials.
-	mustKubectl(pod("no-secret-again", false), "apply", "-f", "-")
-	waitRefused("no-secret-again")
+	k.must(t, appPod("no-secret-again", ns, image, false), "apply", "-f", "-")
+	k.waitRefused(t, ns, "no-secret-again")
 
 	for _, p := range []string{"no-secret", "with-secret", "no-secret-again"} {
-		for _, e := range events(p) {
+		for _, e := range k.events(ns, p) {
 			t.Logf("event %s: %s", p, strings.ReplaceAll(e, "\t", ": "))
 		}
 	}
