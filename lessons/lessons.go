@@ -115,11 +115,21 @@ func (s *Step) IsQuiz() bool { return s.Needs().Has(check.NeedsAnswer) }
 
 // Values are the sandbox's facts the lesson texts are written with.
 type Values struct {
-	// Registry is host:port of the private registry (localhost:5055).
-	Registry  string
-	User      string
-	Password  string
-	Namespace string
+	// Registry is host:port of the private registry (localhost:5055):
+	// what docker login and a pull secret's server name.
+	Registry string
+	// Repos is where the learner's own repositories are, as their image
+	// names begin: the registry itself on a sandbox's own registry, or the
+	// attendee's part of a workshop's shared one
+	// (registry.example:5000/w1k3f-ana). Texts write the learner's images
+	// as {{.Repos}}/apps/internal-app:1.0.
+	Repos string
+	// RegistryAPI is the registry's HTTP API for the learner's
+	// repositories, for curl: {{.RegistryAPI}}/apps/internal-app/manifests/1.0.
+	RegistryAPI string
+	User        string
+	Password    string
+	Namespace   string
 	// APIServerManifest and KubeletConfig are where the control-plane
 	// node keeps the files the CKS lessons edit (kubeadm's paths on a
 	// kind node).
@@ -158,8 +168,34 @@ const (
 // NewValues are a sandbox's values: its registry, credentials and
 // namespace, with the lessons' names and kubeadm's node paths.
 func NewValues(registry, user, password, namespace string) Values {
-	return Values{Registry: registry, User: user, Password: password, Namespace: namespace,
+	v := Values{Registry: registry, User: user, Password: password, Namespace: namespace,
 		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig, N: DefaultNames}
+	return v.WithPrefix("")
+}
+
+// WithPrefix puts the learner's repositories under prefix in the registry
+// (a workshop attendee's own part of a shared registry); "" is the
+// registry's top.
+func (v Values) WithPrefix(prefix string) Values {
+	v.Repos, v.RegistryAPI = v.Registry, registryScheme(v.Registry)+"://"+v.Registry+"/v2"
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		v.Repos += "/" + prefix
+		v.RegistryAPI += "/" + prefix
+	}
+	return v
+}
+
+// registryScheme is how the docker CLI and go-containerregistry reach a
+// registry: plain HTTP on the loopback, HTTPS anywhere else.
+func registryScheme(host string) string {
+	h := host
+	if i := strings.LastIndex(h, ":"); i > 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	if h == "localhost" || strings.HasPrefix(h, "127.") || h == "[::1]" || strings.HasPrefix(host, "localhost:<") {
+		return "http"
+	}
+	return "https"
 }
 
 // Placeholder values, shown while the sandbox is still being made.

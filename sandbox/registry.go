@@ -97,7 +97,7 @@ func Seed(ctx context.Context, r Registry, opts SeedOptions) (v1.Hash, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	target, err := name.ParseReference(r.Host + "/" + SeedRepository + ":" + SeedTag)
+	target, err := name.ParseReference(r.Repo(SeedRepository) + ":" + SeedTag)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -152,7 +152,7 @@ func seedPresent(ctx context.Context, r Registry, rt http.RoundTripper) bool {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	target, err := name.ParseReference(r.Host + "/" + SeedRepository + ":" + SeedTag)
+	target, err := name.ParseReference(r.Repo(SeedRepository) + ":" + SeedTag)
 	if err != nil {
 		return false
 	}

@@ -78,12 +78,28 @@ type Sandbox struct {
 // Registry is the sandbox's private registry.
 type Registry struct {
 	// Host is host:port as learners write it in image names.
-	Host     string `json:"host"`
+	Host string `json:"host"`
+	// Prefix is the learner's own part of a shared registry (a workshop
+	// attendee's): their repositories' names begin with it. Empty when
+	// the registry is the sandbox's own.
+	Prefix   string `json:"prefix,omitempty"`
 	User     string `json:"user"`
 	Password string `json:"password"`
 	// Container is the registry's container, when imagelab runs it.
 	Container string `json:"container,omitempty"`
 }
+
+// Repos is where the learner's repositories are, as their image names
+// begin: Host, or Host/Prefix.
+func (r Registry) Repos() string {
+	if r.Prefix == "" {
+		return r.Host
+	}
+	return r.Host + "/" + r.Prefix
+}
+
+// Repo is the full name of one of the learner's repositories.
+func (r Registry) Repo(repo string) string { return r.Repos() + "/" + repo }
 
 // SeedRepository and SeedTag name the image imagelab puts in the registry
 // so lessons never depend on the learner's push.
@@ -94,7 +110,7 @@ const (
 
 // SeedImage is the seeded image's full name in this sandbox.
 func (s *Sandbox) SeedImage() string {
-	return s.Registry.Host + "/" + SeedRepository + ":" + SeedTag
+	return s.Registry.Repo(SeedRepository) + ":" + SeedTag
 }
 
 // ErrNoSandbox means no sandbox has been set up yet.

@@ -22,7 +22,7 @@ func pushLabImages(ctx context.Context, sb *sandbox.Sandbox, report sandbox.Repo
 	const msg = "putting the supply-chain lesson's images in the registry"
 	start := time.Now()
 	report(sandbox.Event{Phase: sandbox.PhaseSeed, Message: msg})
-	t := labimages.Target{Host: sb.Registry.Host, Auth: &authn.Basic{Username: sb.Registry.User, Password: sb.Registry.Password}}
+	t := labimages.Target{Host: sb.Registry.Repos(), Auth: &authn.Basic{Username: sb.Registry.User, Password: sb.Registry.Password}}
 	if err := labimages.PushAll(ctx, t); err != nil {
 		report(sandbox.Event{Phase: sandbox.PhaseSeed, Log: true,
 			Message: "the lesson images could not be pushed (the supply-chain steps try again when they start): " + err.Error()})

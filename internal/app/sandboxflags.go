@@ -144,7 +144,7 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 		Kube:            client,
 		Namespace:       sb.Namespace,
 		StrayNamespaces: strayNamespaces(sb),
-		Registry:        check.Registry{Host: sb.Registry.Host, User: sb.Registry.User, Password: sb.Registry.Password},
+		Registry:        check.Registry{Host: sb.Registry.Host, Prefix: sb.Registry.Prefix, User: sb.Registry.User, Password: sb.Registry.Password},
 		DockerConfigDir: sb.DockerConfigDir,
 		WorkDir:         sb.WorkDir,
 		Kubelet:         sb.Kubelet,
@@ -167,7 +167,7 @@ func values(sb *sandbox.Sandbox) lessons.Values {
 	if sb == nil {
 		return lessons.Placeholder()
 	}
-	return lessons.NewValues(sb.Registry.Host, sb.Registry.User, sb.Registry.Password, sb.Namespace)
+	return lessons.NewValues(sb.Registry.Host, sb.Registry.User, sb.Registry.Password, sb.Namespace).WithPrefix(sb.Registry.Prefix)
 }
 
 // lazyEnv builds the check environment on first need, so quiz steps run

@@ -51,9 +51,36 @@ type Env struct {
 // Registry is a private registry and the credentials for it.
 type Registry struct {
 	// Host is host:port as the learner types it in image names (localhost:5055).
-	Host     string
+	Host string
+	// Prefix is the learner's own part of a shared registry (a workshop
+	// attendee's "w1k3f-ana"): their repositories' names begin with it,
+	// and their credentials open nothing else. Empty on a sandbox's own
+	// registry.
+	Prefix   string
 	User     string
 	Password string
+}
+
+// Repos is where the learner's repositories are, as their image names
+// begin: Host, or Host/Prefix.
+func (r Registry) Repos() string {
+	if r.Prefix == "" {
+		return r.Host
+	}
+	return r.Host + "/" + r.Prefix
+}
+
+// Repo is the full name of one of the learner's repositories (a step's
+// "apps/my-app"): Repos()/repo.
+func (r Registry) Repo(repo string) string { return r.Repos() + "/" + repo }
+
+// Path is repo's path in the registry, the prefix included: what the
+// registry's API and its catalog name it.
+func (r Registry) Path(repo string) string {
+	if r.Prefix == "" {
+		return repo
+	}
+	return r.Prefix + "/" + repo
 }
 
 // Request is one run of a check: the step's parameters and, for quizzes,

@@ -130,7 +130,7 @@ func checkAlwaysPullImages(ctx context.Context, env *Env, _ Request) (Result, er
 	probe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "imagelab-probe-", Namespace: env.Namespace},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "probe",
-			Image: env.Registry.Host + "/apps/internal-app:1.0", ImagePullPolicy: corev1.PullIfNotPresent}}},
+			Image: env.Registry.Repo("apps/internal-app") + ":1.0", ImagePullPolicy: corev1.PullIfNotPresent}}},
 	}
 	got, err := env.Kube.CoreV1().Pods(env.Namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err != nil {

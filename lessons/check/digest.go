@@ -29,7 +29,7 @@ func init() {
 // image the digest of one of its platform manifests — and can pull it.
 func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, error) {
 	podName, repo, tag := req.Params["pod"], req.Params["repository"], req.Params["tag"]
-	tagged := fmt.Sprintf("%s/%s:%s", env.Registry.Host, repo, tag)
+	tagged := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	desc, err := headManifest(ctx, env.transport(), tagged, env.adminAuth())
 	if errors.Is(err, errNotFound) {
 		return Result{}, fmt.Errorf("%s is not in the registry: the sandbox is incomplete (imagelab up seeds it): %w", tagged, err)
@@ -37,13 +37,13 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 	if err != nil {
 		return Result{}, fmt.Errorf("asking the registry for %s: %w", tagged, err)
 	}
-	pinned := fmt.Sprintf("%s/%s@%s", env.Registry.Host, repo, desc.Digest)
+	pinned := fmt.Sprintf("%s@%s", env.Registry.Repo(repo), desc.Digest)
 
 	image := pinned
 	if pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{}); err == nil {
 		for _, c := range pod.Spec.Containers {
 			got, err := SplitImage(c.Image)
-			if err != nil || got.Repository() != env.Registry.Host+"/"+repo {
+			if err != nil || got.Repository() != env.Registry.Repo(repo) {
 				continue
 			}
 			if got.Digest == "" {
@@ -60,7 +60,7 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 					Problem:  fmt.Sprintf("Pod %s pins %s, but %s is %s now.", podName, got.Digest, tagged, desc.Digest),
 					Expected: pinned, Try: "Copy the digest again: it is the sha256 of the manifest, not of the image config or a layer (docker's RepoDigests may list another repository first)."}), nil
 			}
-			image = fmt.Sprintf("%s/%s@%s", env.Registry.Host, repo, got.Digest)
+			image = fmt.Sprintf("%s@%s", env.Registry.Repo(repo), got.Digest)
 		}
 	}
 	res, err := checkPulled(ctx, env, Request{Params: map[string]string{"pod": podName, "image": image, "secret": req.Param("secret", "regcred")}})

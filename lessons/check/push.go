@@ -23,9 +23,8 @@ func init() {
 // checkPushed passes when the registry serves repository:tag; otherwise it
 // looks for the near misses learners make (another tag, another account).
 func checkPushed(ctx context.Context, env *Env, req Request) (Result, error) {
-	host := env.Registry.Host
 	repo, tag := req.Params["repository"], req.Params["tag"]
-	want := fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	want := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	rt, auth := env.transport(), env.adminAuth()
 
 	desc, err := headManifest(ctx, rt, want, auth)
@@ -45,20 +44,22 @@ func checkPushed(ctx context.Context, env *Env, req Request) (Result, error) {
 // lookups are optional: registries that forbid listing (Harbor, hosted
 // ones) still get "not pushed yet".
 func nearMisses(ctx context.Context, env *Env, repo, tag string) []Finding {
-	host := env.Registry.Host
-	want := fmt.Sprintf("%s/%s:%s", host, repo, tag)
+	host, full := env.Registry.Host, env.Registry.Repo(repo)
+	want := fmt.Sprintf("%s:%s", full, tag)
 	rt, auth := env.transport(), env.adminAuth()
-	if tags, _ := listTags(ctx, rt, host+"/"+repo, auth); len(tags) > 0 {
+	if tags, _ := listTags(ctx, rt, full, auth); len(tags) > 0 {
 		return []Finding{{Code: "push-wrong-tag", Criterion: "pushed",
-			Problem:  fmt.Sprintf("%s/%s is in the registry with the tag(s) %s, not %s.", host, repo, strings.Join(tags, ", "), tag),
-			Expected: want, Try: fmt.Sprintf("Tag it again and push: docker tag %s/%s:%s %s && docker push %s", host, repo, tags[0], want, want)}}
+			Problem:  fmt.Sprintf("%s is in the registry with the tag(s) %s, not %s.", full, strings.Join(tags, ", "), tag),
+			Expected: want, Try: fmt.Sprintf("Tag it again and push: docker tag %s:%s %s && docker push %s", full, tags[0], want, want)}}
 	}
 	var found []Finding
+	// A shared registry's catalog is its admin's: the learner's own
+	// credentials are refused it, and then there is nothing to compare.
 	repos, _ := catalog(ctx, rt, host, auth)
 	for _, r := range repos {
-		if r != repo && path.Base(r) == path.Base(repo) {
+		if r != env.Registry.Path(repo) && path.Base(r) == path.Base(repo) {
 			found = append(found, Finding{Code: "push-wrong-repository", Criterion: "pushed",
-				Problem:  fmt.Sprintf("You pushed %s/%s, but the step asks for %s/%s.", host, r, host, repo),
+				Problem:  fmt.Sprintf("You pushed %s/%s, but the step asks for %s.", host, r, full),
 				Expected: want, Try: fmt.Sprintf("The account is part of the name: docker tag <image> %s && docker push %s", want, want)})
 		}
 	}

@@ -40,7 +40,7 @@ const kubectlDefaultServer = "https://index.docker.io/v1/"
 // for the image, with credentials the registry accepts.
 func checkPullSecret(ctx context.Context, env *Env, req Request) (Result, error) {
 	secretName := req.Params["secret"]
-	image, err := imageRepository(req.Param("image", env.Registry.Host+"/apps/internal-app"))
+	image, err := imageRepository(req.Param("image", env.Registry.Repo("apps/internal-app")))
 	if err != nil {
 		return Result{}, err
 	}

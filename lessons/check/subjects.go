@@ -127,7 +127,7 @@ func resetDockerLogin(_ context.Context, env *Env, _ string) error {
 // resetRegistryRepository deletes every tag of a repository of the
 // sandbox registry; a repository that is not there is already reset.
 func resetRegistryRepository(ctx context.Context, env *Env, repo string) error {
-	r, err := name.NewRepository(env.Registry.Host + "/" + repo)
+	r, err := name.NewRepository(env.Registry.Repo(repo))
 	if err != nil {
 		return err
 	}
