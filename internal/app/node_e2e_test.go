@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,14 @@ import (
 // a password-protected registry through a hosts.toml alias, as in the kind
 // sandbox, and prepares imagelab's existing-cluster sandbox on it.
 func nodeSandbox(t *testing.T, policy string) (*sandbox.Sandbox, *check.Env) {
+	t.Helper()
+	sb, env, _ := nodeSandboxWith(t, node.Options{ImageCredentialsVerification: policy})
+	return sb, env
+}
+
+// nodeSandboxWith is nodeSandbox with the node's options (a static API
+// server, as kubeadm runs it), also returning the cluster.
+func nodeSandboxWith(t *testing.T, o node.Options) (*sandbox.Sandbox, *check.Env, *node.Cluster) {
 	t.Helper()
 	node.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -47,13 +56,9 @@ func nodeSandbox(t *testing.T, policy string) (*sandbox.Sandbox, *check.Env) {
 		t.Fatal(err)
 	}
 	started := time.Now()
-	c, err := node.Start(ctx, node.Options{
-		BinDir:                       testenv.BinDir(),
-		StateDir:                     state,
-		RegistryHosts:                map[string]string{reg.Host: "http://127.0.0.1:" + strings.TrimPrefix(reg.Host, "localhost:")},
-		ImageCredentialsVerification: policy,
-		Log:                          log,
-	})
+	o.BinDir, o.StateDir, o.Log = testenv.BinDir(), state, log
+	o.RegistryHosts = map[string]string{reg.Host: "http://127.0.0.1:" + strings.TrimPrefix(reg.Host, "localhost:")}
+	c, err := node.Start(ctx, o)
 	if err != nil {
 		os.Remove(state)
 		t.Fatalf("starting the node: %v", err)
@@ -80,7 +85,10 @@ func nodeSandbox(t *testing.T, policy string) (*sandbox.Sandbox, *check.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sb, env
+	if n := c.Node(); n != nil {
+		env.Node, env.NoNode = n, ""
+	}
+	return sb, env, c
 }
 
 // settle runs a check until its verdict holds or a minute passes: the
@@ -240,4 +248,97 @@ kubectl run first --image=` + image + ` --restart=Never --overrides='{"apiVersio
 	if res.Passed || !res.HasFinding("pod-pulled-without-secret") {
 		t.Errorf("want pod-pulled-without-secret; got %+v", res)
 	}
+}
+
+// TestIntegrationNodeContent proves the control-plane steps where they
+// really run: the API server as a static pod of the kubelet, its manifest
+// and the kubelet's config edited on the node by each step's reference
+// solution, as the learner would. Each step fails before, passes after,
+// and fails again once reset has put the original files back — and a
+// broken manifest is explained in the node's own words.
+func TestIntegrationNodeContent(t *testing.T) {
+	sb, env, c := nodeSandboxWith(t, node.Options{StaticAPIServer: true})
+	cur, err := lessons.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := env.Node.Files()
+	vals := values(sb)
+	vals.APIServerManifest, vals.KubeletConfig = files.APIServerManifest, files.KubeletConfig
+	ctx := context.Background()
+	// Long enough for the kubelet to replace the API server (30 s of grace
+	// for the old one, then its back-off).
+	within := func(d time.Duration, s *lessons.Step, until func(check.Result) bool) check.Result {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for {
+			res, err := s.Run(ctx, env, vals, "")
+			if err != nil && !errors.Is(err, check.ErrUnreachable) {
+				t.Fatalf("%s could not run: %v", s.Ref(), err)
+			}
+			if err == nil && until(res) || time.Now().After(deadline) {
+				if err != nil {
+					t.Fatalf("%s: still %v after %v", s.Ref(), err, d)
+				}
+				return res
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	for _, s := range cur.Steps() {
+		if !s.Needs().Has(check.NeedsNode) {
+			continue
+		}
+		t.Run(s.Ref(), func(t *testing.T) {
+			before := within(time.Minute, s, func(check.Result) bool { return true })
+			if before.Passed || len(before.Problems()) == 0 {
+				t.Fatalf("before the solution: %+v", before)
+			}
+			sol := s.RenderedSolution(vals)
+			began := time.Now()
+			if out, err := env.Node.Run(ctx, "sh", "-c", sol.Node); err != nil {
+				t.Fatalf("the solution on the node: %v\n%s", err, out)
+			}
+			if sol.RestartKubelet {
+				if err := env.Node.RestartKubelet(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := within(3*time.Minute, s, passed)
+			if !after.Passed {
+				t.Fatalf("does not pass after its solution: %+v", after.Findings)
+			}
+			t.Logf("passed %v after the edit: %s", time.Since(began).Round(time.Second), after.Summary)
+			began = time.Now()
+			if err := s.ResetIn(ctx, env, vals, true); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+			t.Logf("reset in %v", time.Since(began).Round(time.Second))
+			if again := within(time.Minute, s, func(check.Result) bool { return true }); again.Passed {
+				t.Errorf("passes after reset: %+v", again)
+			}
+		})
+	}
+
+	t.Run("a broken API server manifest", func(t *testing.T) {
+		s, err := cur.Find("supply-chain/always-pull-images")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := env.Node.Run(ctx, "sh", "-c", "sed -i 's/--enable-admission-plugins=\\([^ \"]*\\)/--enable-admission-plugins=\\1,NoSuchPlugin/' "+files.APIServerManifest); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		res := within(3*time.Minute, s, func(r check.Result) bool { return r.HasFinding("apiserver-not-starting") })
+		if !res.HasFinding("apiserver-not-starting") || !strings.Contains(evidence(res), "NoSuchPlugin") {
+			t.Fatalf("no finding quoting the API server's own words: %+v", res.Findings)
+		}
+		t.Logf("the node said: %s", evidence(res))
+		if err := s.ResetIn(ctx, env, vals, true); err != nil {
+			t.Fatalf("reset after a broken manifest: %v", err)
+		}
+		if err := check.WaitAPIServer(ctx, env, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_ = c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
@@ -75,10 +74,12 @@ func APIServerFailure(ctx context.Context, n Node) (string, error) {
 		return fmt.Sprintf("%s is not valid YAML, so the kubelet cannot read it: %v", f.APIServerManifest, err), nil
 	}
 	// The kubelet keeps each container's log under
-	// <podLogs>/kube-system_kube-apiserver-<node>_<uid>/kube-apiserver/<restart>.log;
-	// the newest file is the last attempt.
-	dirs := path.Join(f.PodLogs, "kube-system_kube-apiserver-"+n.Name()+"_*", "kube-apiserver", "*.log")
-	out, err := n.Run(ctx, "sh", "-c", "ls -t "+dirs+" 2>/dev/null | head -n 1")
+	// <podLogs>/kube-system_kube-apiserver-<node>_<uid>/kube-apiserver/<restart>.log.
+	// Only a log written since the manifest last changed speaks of it, and
+	// of those the newest is the last attempt.
+	script := fmt.Sprintf("find %s -path '*/kube-system_kube-apiserver-*' -name '*.log' -newer %s -printf '%%T@ %%p\\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-",
+		shellQuote(f.PodLogs), shellQuote(f.APIServerManifest))
+	out, err := n.Run(ctx, "sh", "-c", script)
 	if err != nil {
 		return "", err
 	}
@@ -90,12 +91,14 @@ func APIServerFailure(ctx context.Context, n Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return lastErrorLines(string(logData), 3), nil
+	return exitReason(string(logData)), nil
 }
 
-// lastErrorLines picks the last lines of a CRI log file (each line is
-// "<time> <stream> <tag> <text>") that look like the reason for an exit.
-func lastErrorLines(log string, n int) string {
+// exitReason picks, from a CRI log file of the API server (each line
+// "<time> <stream> <tag> <text>"), why it exited: the "command failed"
+// line it ends with, else its last fatal or error lines. "" when the log
+// shows no such thing (it is still starting).
+func exitReason(log string) string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
 		if parts := strings.SplitN(l, " ", 4); len(parts) == 4 {
@@ -105,19 +108,23 @@ func lastErrorLines(log string, n int) string {
 			lines = append(lines, l)
 		}
 	}
-	var picked []string
-	for i := len(lines) - 1; i >= 0 && len(picked) < n; i-- {
-		l := lines[i]
-		if strings.HasPrefix(l, "E") || strings.HasPrefix(l, "F") || strings.HasPrefix(l, "Error") || strings.Contains(l, "error") || strings.Contains(l, "invalid") || strings.Contains(l, "unknown") {
-			picked = append(picked, l)
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "command failed") {
+			return lines[i]
 		}
 	}
-	if len(picked) == 0 && len(lines) > 0 {
-		picked = append(picked, lines[len(lines)-1])
+	var picked []string
+	for i := len(lines) - 1; i >= 0 && len(picked) < 3; i-- {
+		if strings.HasPrefix(lines[i], "F") || strings.HasPrefix(lines[i], "Error:") {
+			picked = append(picked, lines[i])
+		}
 	}
 	slices.Reverse(picked)
 	return strings.Join(picked, "\n")
 }
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // checkAlwaysPullImages passes when the AlwaysPullImages admission plugin
 // is on: a pod submitted (server-side dry run, nothing is created) with

@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -103,6 +104,10 @@ func readyMessage(n *corev1.Node) string {
 // API server's node proxy, as kubectl get --raw /api/v1/nodes/N/proxy/configz.
 func kubeletConfigz(ctx context.Context, env *Env, node string) (map[string]any, error) {
 	raw, err := env.Kube.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", node, "proxy", "configz").DoRaw(ctx)
+	if apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {
+		// The kubelet (or the API server's way to it) is coming back: ask again.
+		return nil, fmt.Errorf("the kubelet on %s %w yet (/configz: %v)", node, ErrUnreachable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubelet's config (/api/v1/nodes/%s/proxy/configz): %w", node, err)
 	}

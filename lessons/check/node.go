@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -109,11 +111,14 @@ func resetAPIServerManifest(ctx context.Context, env *Env, _ string) error {
 	if env.Node == nil {
 		return ErrUnavailable
 	}
+	began := time.Now()
 	changed, err := restoreNodeFile(ctx, env.Node, env.Node.Files().APIServerManifest)
 	if err != nil || !changed {
 		return err
 	}
-	return WaitAPIServer(ctx, env, ControlPlaneRestartTimeout)
+	// The old API server may answer for a while yet (the kubelet gives it
+	// 30 s to stop): wait for one that started after the file was put back.
+	return WaitAPIServerRestarted(ctx, env, began, ControlPlaneRestartTimeout)
 }
 
 func resetKubeletConfig(ctx context.Context, env *Env, _ string) error {
@@ -124,19 +129,33 @@ func resetKubeletConfig(ctx context.Context, env *Env, _ string) error {
 	if err != nil || !changed {
 		return err
 	}
+	began := time.Now()
 	if err := env.Node.RestartKubelet(ctx); err != nil {
 		return fmt.Errorf("restarting the kubelet: %w", err)
 	}
-	return WaitNodeReady(ctx, env, ControlPlaneRestartTimeout)
+	return WaitNodeReady(ctx, env, began, ControlPlaneRestartTimeout)
 }
 
 // WaitAPIServer waits until the API server says it is ready.
 func WaitAPIServer(ctx context.Context, env *Env, timeout time.Duration) error {
+	return WaitAPIServerRestarted(ctx, env, time.Time{}, timeout)
+}
+
+// WaitAPIServerRestarted waits until an API server that started after
+// since (its process_start_time_seconds metric) says it is ready.
+func WaitAPIServerRestarted(ctx context.Context, env *Env, since time.Time, timeout time.Duration) error {
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		body, err := env.Kube.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if last = err; err != nil || strings.TrimSpace(string(body)) != "ok" {
+			return false, nil
+		}
+		if since.IsZero() {
+			return true, nil
+		}
+		started, err := apiServerStart(ctx, env)
 		last = err
-		return err == nil && string(body) == "ok", nil
+		return err == nil && started.After(since.Add(-time.Second)), nil
 	})
 	if err != nil {
 		return fmt.Errorf("the API server did not come back within %v: %v", timeout, last)
@@ -144,25 +163,40 @@ func WaitAPIServer(ctx context.Context, env *Env, timeout time.Duration) error {
 	return nil
 }
 
-// WaitNodeReady waits until the node reports Ready after a kubelet
-// restart: its Ready condition is true and was written after the wait
-// began.
-func WaitNodeReady(ctx context.Context, env *Env, timeout time.Duration) error {
-	began := metav1.Now()
+// apiServerStart is when the API server's process started, from its own
+// metrics (whole seconds).
+func apiServerStart(ctx context.Context, env *Env) (time.Time, error) {
+	body, err := env.Kube.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "process_start_time_seconds "); ok {
+			secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return time.Unix(int64(secs), 0), nil
+		}
+	}
+	return time.Time{}, errors.New("the API server's metrics have no process_start_time_seconds")
+}
+
+// WaitNodeReady waits until the node's kubelet, restarted at since,
+// reports again: its lease was renewed after since (microseconds, unlike
+// the condition's heartbeat in whole seconds) and the node is Ready.
+func WaitNodeReady(ctx context.Context, env *Env, since time.Time, timeout time.Duration) error {
+	name := env.Node.Name()
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		n, err := env.Kube.CoreV1().Nodes().Get(ctx, env.Node.Name(), metav1.GetOptions{})
-		if err != nil {
+		lease, err := env.Kube.CoordinationV1().Leases("kube-node-lease").Get(ctx, name, metav1.GetOptions{})
+		if err != nil || lease.Spec.RenewTime == nil || !lease.Spec.RenewTime.After(since) {
 			return false, nil
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == "Ready" {
-				return c.Status == "True" && !c.LastHeartbeatTime.Before(&began), nil
-			}
-		}
-		return false, nil
+		n, err := env.Kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && nodeReady(n), nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s was not Ready again within %v", env.Node.Name(), timeout)
+		return fmt.Errorf("node %s was not Ready again within %v", name, timeout)
 	}
 	return nil
 }
