@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Provides the supply-chain tools the tests run as a learner would — trivy
-# (scanner and SBOM writer), cosign (signer), kubesec (static analyser) —
+# (scanner and SBOM writer), cosign 2 and 3 (signers; cosign 3 as cosign3),
+# kubesec (static analyser) —
 # and a Trivy vulnerability database built from the fixtures in
 # internal/labimages/testdata/trivy-db, the way Trivy's own integration
 # tests build theirs, so the real trivy scans offline.
 #
 # Everything is built from the Go module proxy by the modules in
-# hack/tools/{trivy,cosign,kubesec} into a cache outside the repository:
+# hack/tools/{trivy,cosign,cosign3,kubesec} into a cache outside the repository:
 # a second run builds nothing (a tool is rebuilt only when its version
 # changes; the DB only when a fixture does).
 #
@@ -23,6 +24,7 @@ set -euo pipefail
 
 TRIVY_VERSION=v0.74.0
 COSIGN_VERSION=v2.6.5
+COSIGN3_VERSION=v3.1.3
 KUBESEC_VERSION=v2.14.2
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +52,10 @@ build trivy "$TRIVY_VERSION" trivy github.com/aquasecurity/trivy/cmd/trivy \
 	"-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${TRIVY_VERSION#v}" GOEXPERIMENT=jsonv2
 build cosign "$COSIGN_VERSION" cosign github.com/sigstore/cosign/v2/cmd/cosign \
 	"-s -w -buildid= -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
+# cosign 3 stores signatures as sigstore bundles (OCI referrers): the
+# signature check verifies both, and the tests sign with both.
+build cosign3 "$COSIGN3_VERSION" cosign3 github.com/sigstore/cosign/v3/cmd/cosign \
+	"-s -w -buildid= -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN3_VERSION"
 build kubesec "$KUBESEC_VERSION" kubesec github.com/controlplaneio/kubesec/v2 \
 	"-s -w -X github.com/controlplaneio/kubesec/v2/cmd.version=$KUBESEC_VERSION"
 # The DB builder goes with the trivy module (trivy-db's schema).
@@ -79,7 +85,7 @@ fi
 # One bin dir with a link to each tool, for PATH.
 bin=$cache/bin
 mkdir -p "$bin"
-for t in trivy:$TRIVY_VERSION cosign:$COSIGN_VERSION kubesec:$KUBESEC_VERSION; do
+for t in trivy:$TRIVY_VERSION cosign:$COSIGN_VERSION cosign3:$COSIGN3_VERSION kubesec:$KUBESEC_VERSION; do
 	ln -sfn "$cache/${t%%:*}-${t#*:}/${t%%:*}" "$bin/${t%%:*}"
 done
 

@@ -42,6 +42,11 @@ func BenchmarkCheck(b *testing.B) {
 		"pull-secrets/regcred",
 		"pull-secrets/image-pull-secrets",
 		"supply-chain/digest",
+		"supply-chain-tools/scan",
+		"supply-chain-tools/sbom",
+		"supply-chain-tools/sign",
+		"supply-chain-tools/minimal",
+		"supply-chain-tools/harden",
 	} {
 		s, err := cur.Find(ref)
 		if err != nil {

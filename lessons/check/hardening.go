@@ -66,6 +66,7 @@ var PodsWithManifest = func() *Subject {
 // kube-linter) asks for, then that it still runs: the kubelet's word
 // where one runs, else whether the image's user lets runAsNonRoot start it.
 func checkHardened(ctx context.Context, env *Env, req Request) (Result, error) {
+	ctx = withTagMemo(ctx)
 	podName := req.Params["pod"]
 	file := req.Param("file", podName+".yaml")
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})

@@ -44,7 +44,7 @@ type labImagesDoc struct {
 }
 
 func (env *Env) labTarget() labimages.Target {
-	return labimages.Target{Host: env.Registry.Host, Auth: env.adminAuth(), Transport: env.transport()}
+	return labimages.Target{Host: env.Registry.Repos(), Auth: env.adminAuth(), Transport: env.transport()}
 }
 
 func createLabImages(ctx context.Context, env *Env, doc []byte) error {
@@ -70,7 +70,7 @@ func createLabImages(ctx context.Context, env *Env, doc []byte) error {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: d.Spec.Pod, Labels: map[string]string{"app": d.Spec.Pod}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: fmt.Sprintf("%s/%s@%s", env.Registry.Host, p.Image.Repository, p.Digest),
+			Name: "app", Image: fmt.Sprintf("%s@%s", env.Registry.Repo(p.Image.Repository), p.Digest),
 		}}},
 	}
 	if d.Spec.PullSecret != "" {
@@ -85,32 +85,64 @@ func createLabImages(ctx context.Context, env *Env, doc []byte) error {
 	return nil
 }
 
-// resetLabImages removes what the learner made of a set's images (their
-// signatures, attestations and SBOMs, stored as sha256-… tags) and
-// pushes the images again, moved tags included.
+// resetLabImages builds and pushes a set's images again (moved tags
+// included) and removes what the learner made of them: signatures,
+// attestations and SBOMs, kept as OCI referrers or as sha256-… tags.
 func resetLabImages(ctx context.Context, env *Env, setName string) error {
 	set, ok := labimages.FindSet(setName)
 	if !ok {
 		return fmt.Errorf("no lesson image set %q", setName)
 	}
-	seen := map[string]bool{}
-	for _, im := range set.Images {
-		if seen[im.Repository] {
-			continue
+	pushed, err := labimages.Push(ctx, env.labTarget(), set)
+	if err != nil {
+		return err
+	}
+	var repos []string
+	for _, p := range pushed {
+		if err := deleteReferrers(ctx, env, p.Image.Repository, p.Digest); err != nil {
+			return err
 		}
-		seen[im.Repository] = true
-		if err := deleteSignatureTags(ctx, env, im.Repository); err != nil {
+		repos = appendNew(repos, p.Image.Repository)
+	}
+	for _, repo := range repos {
+		if err := deleteSignatureTags(ctx, env, repo); err != nil {
 			return err
 		}
 	}
-	_, err := labimages.Push(ctx, env.labTarget(), set)
-	return err
+	return nil
+}
+
+// deleteReferrers deletes the manifests that refer to repo@digest (a
+// registry with the referrers API keeps no tag for them).
+func deleteReferrers(ctx context.Context, env *Env, repo string, digest v1.Hash) error {
+	r, err := name.NewRepository(env.Registry.Repo(repo))
+	if err != nil {
+		return err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(env.adminAuth()), remote.WithTransport(env.transport())}
+	idx, err := remote.Referrers(r.Digest(digest.String()), opts...)
+	if err != nil {
+		if errors.Is(registryError(err), errNotFound) {
+			return nil
+		}
+		return fmt.Errorf("listing what refers to %s@%s: %w", r, digest, registryError(err))
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	for _, d := range m.Manifests {
+		if err := remote.Delete(r.Digest(d.Digest.String()), opts...); err != nil && !errors.Is(registryError(err), errNotFound) {
+			return fmt.Errorf("deleting %s@%s: %w", r, d.Digest, err)
+		}
+	}
+	return nil
 }
 
 // deleteSignatureTags deletes the tags cosign (and the OCI referrers
 // fallback) keep next to an image: sha256-<hex>[.sig|.att|.sbom].
 func deleteSignatureTags(ctx context.Context, env *Env, repo string) error {
-	r, err := name.NewRepository(env.Registry.Host + "/" + repo)
+	r, err := name.NewRepository(env.Registry.Repo(repo))
 	if err != nil {
 		return err
 	}
@@ -177,7 +209,7 @@ const factsCacheMax = 256
 
 // factsOf reads what repo@digest holds, from the cache when it can.
 func factsOf(ctx context.Context, env *Env, repo string, digest v1.Hash) (*imageFacts, error) {
-	key := env.Registry.Host + "/" + repo + "@" + digest.String()
+	key := env.Registry.Repo(repo) + "@" + digest.String()
 	factsCache.Lock()
 	f, ok := factsCache.m[key]
 	factsCache.Unlock()
@@ -307,11 +339,42 @@ func (f *imageFacts) names(hex string) bool {
 	return false
 }
 
-// tagDigest asks the registry which digest repo:tag names now.
+// tagMemoKey keys a check run's memo of the digests tags name: a run asks
+// once per tag (a pod's tag and the step's are often the same), and the
+// next run asks again.
+type tagMemoKey struct{}
+
+type tagMemo struct {
+	sync.Mutex
+	m map[string]v1.Hash
+}
+
+// withTagMemo starts a check run's memo of tag digests.
+func withTagMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, tagMemoKey{}, &tagMemo{m: map[string]v1.Hash{}})
+}
+
+// tagDigest asks the registry which digest repo:tag names now (once per
+// check run, under withTagMemo).
 func tagDigest(ctx context.Context, env *Env, repo, tag string) (v1.Hash, error) {
-	desc, err := headManifest(ctx, env.transport(), env.Registry.Host+"/"+repo+":"+tag, env.adminAuth())
+	ref := env.Registry.Repo(repo) + ":" + tag
+	memo, _ := ctx.Value(tagMemoKey{}).(*tagMemo)
+	if memo != nil {
+		memo.Lock()
+		d, ok := memo.m[ref]
+		memo.Unlock()
+		if ok {
+			return d, nil
+		}
+	}
+	desc, err := headManifest(ctx, env.transport(), ref, env.adminAuth())
 	if err != nil {
 		return v1.Hash{}, err
+	}
+	if memo != nil {
+		memo.Lock()
+		memo.m[ref] = desc.Digest
+		memo.Unlock()
 	}
 	return desc.Digest, nil
 }

@@ -49,6 +49,7 @@ var (
 // any layer, size, built on the base (its layers first, its digest
 // recorded), no secret in ENV or history.
 func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
+	ctx = withTagMemo(ctx)
 	repo, tag := req.Params["repository"], req.Params["tag"]
 	baseRepo, baseTag, ok := strings.Cut(req.Params["base"], ":")
 	if !ok {
@@ -58,7 +59,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("lesson parameter max-size: %w", err)
 	}
-	want := fmt.Sprintf("%s/%s:%s", env.Registry.Host, repo, tag)
+	want := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	digest, err := tagDigest(ctx, env, repo, tag)
 	switch {
 	case errors.Is(err, errNotFound):
@@ -72,7 +73,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 	}
 	baseDigest, err := tagDigest(ctx, env, baseRepo, baseTag)
 	if err != nil {
-		return Result{}, fmt.Errorf("the base %s/%s:%s is not in the registry (imagelab reset on this step pushes it): %w", env.Registry.Host, baseRepo, baseTag, err)
+		return Result{}, fmt.Errorf("the base %s:%s is not in the registry (imagelab reset on this step pushes it): %w", env.Registry.Repo(baseRepo), baseTag, err)
 	}
 	base, err := factsOf(ctx, env, baseRepo, baseDigest)
 	if err != nil {
@@ -86,7 +87,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 		found = append(found, Finding{Code: "minimal-has-shell", Criterion: "no-shell",
 			Problem:  fmt.Sprintf("%s has a shell: /%s.", want, strings.Join(facts.Contents.Shells, ", /")),
 			Expected: "no shell in any layer (an attacker who gets in has nothing to run)",
-			Try:      fmt.Sprintf("Build on the shell-less base %s/%s:%s instead of an image with a shell.", env.Registry.Host, baseRepo, baseTag)})
+			Try:      fmt.Sprintf("Build on the shell-less base %s:%s instead of an image with a shell.", env.Registry.Repo(baseRepo), baseTag)})
 	}
 	if facts.Size > limit.Value() {
 		found = append(found, Finding{Code: "minimal-too-big", Criterion: "size",
@@ -94,7 +95,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 			Expected: "at most " + humanBytes(limit.Value()),
 			Try:      "Start from the small base and copy in only what the app needs (a multi-stage build leaves build tools behind)."})
 	}
-	found = append(found, judgeBase(facts, base, want, fmt.Sprintf("%s/%s:%s", env.Registry.Host, baseRepo, baseTag), baseDigest)...)
+	found = append(found, judgeBase(facts, base, want, fmt.Sprintf("%s:%s", env.Registry.Repo(baseRepo), baseTag), baseDigest)...)
 	found = append(found, judgeSecrets(want, facts)...)
 	if hasProblem(found) {
 		return fail(found...), nil

@@ -63,6 +63,7 @@ type sbomParsed struct {
 // the package the step points at. The document is read as data: which
 // tool wrote it does not matter.
 func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
+	ctx = withTagMemo(ctx)
 	file, image, pkg := req.Params["file"], req.Params["image"], req.Params["package"]
 	if env.WorkDir == "" {
 		return Result{}, errors.New("this step reads a file from the work dir, and the sandbox has none")
@@ -71,7 +72,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("lesson parameter image %q is not repository:tag", image)
 	}
-	full := fmt.Sprintf("%s/%s:%s", env.Registry.Host, repo, tag)
+	full := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	try := fmt.Sprintf("trivy image --format cyclonedx --output %s %s (or --format spdx-json; syft %s -o cyclonedx-json=%s)", file, full, full, file)
 
 	doc, bad, err := readSBOM(env.WorkDir, file)
@@ -168,10 +169,10 @@ func knownImage(ctx context.Context, env *Env, hex string) string {
 				continue
 			}
 			if d.Hex == hex {
-				return env.Registry.Host + "/" + key
+				return env.Registry.Repo(key)
 			}
 			if f, err := factsOf(ctx, env, im.Repository, d); err == nil && f.names(hex) {
-				return env.Registry.Host + "/" + key
+				return env.Registry.Repo(key)
 			}
 		}
 	}

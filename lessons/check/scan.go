@@ -58,6 +58,7 @@ func parseScanPods(s string) ([]scanPod, error) {
 // imagelab knows), read once per digest: no scanner runs, and nothing the
 // learner's scanner printed is trusted.
 func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
+	ctx = withTagMemo(ctx)
 	pods, err := parseScanPods(req.Params["pods"])
 	if err != nil {
 		return Result{}, err
@@ -77,7 +78,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 		// The image the pod was made with, as the registry serves it now.
 		orig, err := tagDigest(ctx, env, sp.repo, sp.tag)
 		if errors.Is(err, errNotFound) {
-			return Result{}, fmt.Errorf("%s/%s:%s is not in the registry: the step's images are missing (imagelab reset puts them back): %w", env.Registry.Host, sp.repo, sp.tag, err)
+			return Result{}, fmt.Errorf("%s:%s is not in the registry: the step's images are missing (imagelab reset puts them back): %w", env.Registry.Repo(sp.repo), sp.tag, err)
 		}
 		if err != nil {
 			return Result{}, err
@@ -94,7 +95,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 				continue
 			}
 			found = append(found, Finding{Code: "scan-clean-deleted", Criterion: "clean-kept",
-				Problem:  fmt.Sprintf("Pod %s is gone, but its image %s/%s:%s (%s) has no %s vulnerability.", sp.pod, env.Registry.Host, sp.repo, sp.tag, short(orig), severity),
+				Problem:  fmt.Sprintf("Pod %s is gone, but its image %s:%s (%s) has no %s vulnerability.", sp.pod, env.Registry.Repo(sp.repo), sp.tag, short(orig), severity),
 				Expected: fmt.Sprintf("pod %s running", sp.pod),
 				Try:      "Delete only the pods a scan of their own image condemns. imagelab reset on this step brings every pod back."})
 			continue
@@ -137,7 +138,7 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 				Try: fmt.Sprintf("The node keeps running what it pulled: kubectl delete pod %s.", sp.pod)}
 		}
 	}
-	tags, _ := listTags(ctx, env.transport(), env.Registry.Host+"/"+repo, env.adminAuth())
+	tags, _ := listTags(ctx, env.transport(), env.Registry.Repo(repo), env.adminAuth())
 	sort.Strings(tags)
 	for _, t := range tags {
 		if strings.HasPrefix(t, "sha256-") || t == own {
@@ -151,9 +152,9 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 		if err != nil || len(atSeverity(other.Contents.Vulnerabilities(), severity)) > 0 {
 			continue
 		}
-		called := fmt.Sprintf("%s/%s:%s", env.Registry.Host, repo, t)
+		called := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), t)
 		if t == "latest" {
-			called = fmt.Sprintf("%s/%s (no tag means :latest)", env.Registry.Host, repo)
+			called = fmt.Sprintf("%s (no tag means :latest)", env.Registry.Repo(repo))
 		}
 		return Finding{Code: "scan-wrong-tag", Criterion: "critical-removed",
 			Problem: fmt.Sprintf("Pod %s runs %s (%s, %s), which has a %s vulnerability. A scan of %s finds none — but that is another image (%s).",
@@ -179,10 +180,13 @@ func podDigest(ctx context.Context, env *Env, pod *corev1.Pod) (repo string, dig
 	if err != nil {
 		return "", v1.Hash{}, "", fmt.Errorf("pod %s's image %q: %w", pod.Name, c.Image, err)
 	}
-	if !sameRegistryHost(parts.Registry, env.Registry.Host) {
-		return "", v1.Hash{}, "", fmt.Errorf("pod %s's image %s is not from the sandbox registry %s", pod.Name, c.Image, env.Registry.Host)
+	repo, ok := strings.CutPrefix(parts.Repository(), parts.Registry+"/")
+	if env.Registry.Prefix != "" {
+		repo, ok = strings.CutPrefix(repo, env.Registry.Prefix+"/")
 	}
-	repo = strings.TrimPrefix(parts.Repository(), parts.Registry+"/")
+	if !sameRegistryHost(parts.Registry, env.Registry.Host) || !ok {
+		return "", v1.Hash{}, "", fmt.Errorf("pod %s's image %s is not from the sandbox registry's %s", pod.Name, c.Image, env.Registry.Repos())
+	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == c.Name {
 			if _, hex, ok := strings.Cut(cs.ImageID, "@sha256:"); ok {

@@ -51,13 +51,30 @@ const (
 	cosignCertAnnotation      = "dev.sigstore.cosign/certificate"
 )
 
-// cosignSig is one signature found next to an image.
+// cosign 3 stores a sigstore bundle instead: an OCI referrer of the
+// image (found through the registry's referrers API, or the fallback tag
+// sha256-<hex>) whose one layer is the bundle, a DSSE envelope around an
+// in-toto statement naming the image's digest.
+const (
+	sigstoreBundleType   = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	cosignSignPredicate  = "https://sigstore.dev/cosign/sign/v1"
+	inTotoPayloadType    = "application/vnd.in-toto+json"
+	inTotoStatementType  = "https://in-toto.io/Statement/v1"
+	inTotoStatementType1 = "https://in-toto.io/Statement/v0.1"
+)
+
+// cosignSig is one signature found next to an image, in either format.
 type cosignSig struct {
-	payload, sig []byte
-	// tlog: the signature carries a transparency log entry (it was
-	// uploaded to Rekor); keyless: it carries a certificate instead of
-	// relying on a key.
-	tlog, keyless bool
+	// signed are the bytes the signature is over: the simple signing
+	// payload, or a DSSE envelope's pre-authentication encoding.
+	signed, sig []byte
+	// binds is the digest what was signed names ("" when it names none,
+	// or is not a cosign image signature).
+	binds string
+	// bundle: cosign 3's format. tlog: the signature carries a
+	// transparency log entry (it was uploaded to Rekor); keyless: a
+	// certificate instead of a key.
+	bundle, tlog, keyless bool
 }
 
 // sigCache keeps the signatures read from a signature manifest, by its
@@ -72,6 +89,7 @@ var sigCache = struct {
 // signed payload names that digest: cosign verify's own test, made with
 // sigstore's verifier, offline (no transparency log asked).
 func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
+	ctx = withTagMemo(ctx)
 	podName, keyFile := req.Params["pod"], req.Param("key", "cosign.pub")
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -86,7 +104,7 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	byDigest := fmt.Sprintf("%s/%s@%s", env.Registry.Host, repo, target)
+	byDigest := fmt.Sprintf("%s@%s", env.Registry.Repo(repo), target)
 
 	verifier, keyFindings := readPublicKey(env.WorkDir, keyFile)
 	if len(keyFindings) > 0 {
@@ -109,23 +127,21 @@ func judgeSignatures(sigs []cosignSig, verifier signature.Verifier, target v1.Ha
 	keyless := false
 	for _, s := range sigs {
 		keyless = keyless || s.keyless
-		if verifier.VerifySignature(bytes.NewReader(s.sig), bytes.NewReader(s.payload)) != nil {
+		if verifier.VerifySignature(bytes.NewReader(s.sig), bytes.NewReader(s.signed)) != nil {
 			continue
 		}
-		var p payload.SimpleContainerImage
-		if err := json.Unmarshal(s.payload, &p); err != nil || p.Critical.Type != payload.CosignSignatureType {
-			mismatch = "a payload that is not a cosign image signature"
-			continue
-		}
-		if p.Critical.Image.DockerManifestDigest != target.String() {
-			mismatch = p.Critical.Image.DockerManifestDigest
+		if s.binds != target.String() {
+			mismatch = s.binds
+			if mismatch == "" {
+				mismatch = "no image digest (not a cosign image signature)"
+			}
 			continue
 		}
 		var advice []Finding
 		if s.tlog {
 			advice = append(advice, Finding{Code: "sign-tlog-uploaded", Severity: Advice,
 				Problem: "This signature was also uploaded to a transparency log (Rekor): the digest, your public key and the time are public now.",
-				Try:     "For a private image, sign offline: cosign sign --tlog-upload=false, and verify with --insecure-ignore-tlog=true."})
+				Try:     "For a private image, sign offline: cosign sign --tlog-upload=false (cosign 3: with --use-signing-config=false), and verify with --insecure-ignore-tlog=true."})
 		}
 		return result(fmt.Sprintf("%s is signed: the signature stored next to it verifies with %s and binds %s.", byDigest, keyFile, short(target)), advice...)
 	}
@@ -149,33 +165,34 @@ func judgeSignatures(sigs []cosignSig, verifier signature.Verifier, target v1.Ha
 // and names another digest now; another digest of the repository was
 // signed; or nothing was.
 func noSignature(ctx context.Context, env *Env, repo string, target v1.Hash, byDigest, podName, tag string, verifier signature.Verifier) Finding {
-	try := fmt.Sprintf("cosign sign --key cosign.key --tlog-upload=false %s, then cosign verify --key cosign.pub --insecure-ignore-tlog=true %s", byDigest, byDigest)
+	try := fmt.Sprintf("cosign sign --key cosign.key --tlog-upload=false %s (cosign 3: add --use-signing-config=false), then cosign verify --key cosign.pub --insecure-ignore-tlog=true %s", byDigest, byDigest)
 	if tag != "" {
 		if now, err := tagDigest(ctx, env, repo, tag); err == nil && now != target {
 			if sigs, err := signaturesOf(ctx, env, repo, now); err == nil && len(sigs) > 0 {
 				return Finding{Code: "sign-tag-not-digest", Criterion: "signature",
-					Problem: fmt.Sprintf("You signed %s/%s:%s: cosign resolved the tag to %s, the rebuild it names now. Pod %s runs %s, which is not signed.",
-						env.Registry.Host, repo, tag, short(now), podName, short(target)),
+					Problem: fmt.Sprintf("You signed %s:%s: cosign resolved the tag to %s, the rebuild it names now. Pod %s runs %s, which is not signed.",
+						env.Registry.Repo(repo), tag, short(now), podName, short(target)),
 					Expected: "a signature for " + target.String(),
 					Try:      "A signature binds one digest, and a tag can name another at any time: sign what the pod runs, by digest. " + try}
 			}
 		}
 	}
-	tags, _ := listTags(ctx, env.transport(), env.Registry.Host+"/"+repo, env.adminAuth())
+	tags, _ := listTags(ctx, env.transport(), env.Registry.Repo(repo), env.adminAuth())
 	var others []string
 	for _, t := range tags {
-		if strings.HasPrefix(t, "sha256-") && strings.HasSuffix(t, ".sig") && t != sigTag(target) {
-			others = append(others, "sha256:"+strings.TrimSuffix(strings.TrimPrefix(t, "sha256-"), ".sig")[:12])
+		hex, isSig := strings.CutPrefix(strings.TrimSuffix(t, ".sig"), "sha256-")
+		if isSig && len(hex) == 64 && hex != target.Hex && !strings.HasSuffix(t, ".att") && !strings.HasSuffix(t, ".sbom") {
+			others = appendNew(others, "sha256:"+hex[:12])
 		}
 	}
 	if len(others) > 0 {
 		sort.Strings(others)
 		return Finding{Code: "sign-other-digest", Criterion: "signature",
-			Problem:  fmt.Sprintf("%s/%s has signatures for %s, none for %s, the digest pod %s runs.", env.Registry.Host, repo, strings.Join(others, ", "), short(target), podName),
+			Problem:  fmt.Sprintf("%s has signatures for %s, none for %s, the digest pod %s runs.", env.Registry.Repo(repo), strings.Join(others, ", "), short(target), podName),
 			Expected: "a signature for " + target.String(), Try: try}
 	}
 	return Finding{Code: "sign-missing", Criterion: "signature",
-		Problem:  fmt.Sprintf("%s has no signature in the registry yet (cosign keeps one as the tag %s).", byDigest, sigTag(target)),
+		Problem:  fmt.Sprintf("%s has no signature in the registry yet (cosign 2 keeps one as the tag %s, cosign 3 as an OCI referrer of the image).", byDigest, sigTag(target)),
 		Expected: "a signature for " + target.String(), Try: try}
 }
 
@@ -213,10 +230,23 @@ func readPublicKey(workDir, file string) (signature.Verifier, []Finding) {
 	return verifier, nil
 }
 
-// signaturesOf reads the signatures stored for repo@digest, none when
-// there are none.
+// signaturesOf reads the signatures stored for repo@digest in either
+// format, none when there are none.
 func signaturesOf(ctx context.Context, env *Env, repo string, digest v1.Hash) ([]cosignSig, error) {
-	ref, err := name.ParseReference(env.Registry.Host + "/" + repo + ":" + sigTag(digest))
+	classic, err := classicSignatures(ctx, env, repo, digest)
+	if err != nil {
+		return nil, err
+	}
+	bundles, err := bundleSignatures(ctx, env, repo, digest)
+	if err != nil {
+		return nil, err
+	}
+	return append(classic, bundles...), nil
+}
+
+// classicSignatures reads cosign 2's sha256-<hex>.sig image.
+func classicSignatures(ctx context.Context, env *Env, repo string, digest v1.Hash) ([]cosignSig, error) {
+	ref, err := name.ParseReference(env.Registry.Repo(repo) + ":" + sigTag(digest))
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +258,7 @@ func signaturesOf(ctx context.Context, env *Env, repo string, digest v1.Hash) ([
 		}
 		return nil, fmt.Errorf("asking the registry for %s: %w", ref, registryError(err))
 	}
-	key := env.Registry.Host + "/" + repo + "@" + desc.Digest.String()
+	key := env.Registry.Repo(repo) + "@" + desc.Digest.String()
 	sigCache.Lock()
 	sigs, ok := sigCache.m[key]
 	sigCache.Unlock()
@@ -267,7 +297,7 @@ func signaturesOf(ctx context.Context, env *Env, repo string, digest v1.Hash) ([
 		}
 		_, tlog := l.Annotations[cosignBundleAnnotation]
 		_, cert := l.Annotations[cosignCertAnnotation]
-		sigs = append(sigs, cosignSig{payload: p, sig: sig, tlog: tlog, keyless: cert})
+		sigs = append(sigs, cosignSig{signed: p, sig: sig, binds: simpleSigningDigest(p), tlog: tlog, keyless: cert})
 	}
 	sigCache.Lock()
 	if len(sigCache.m) >= factsCacheMax {
@@ -276,4 +306,142 @@ func signaturesOf(ctx context.Context, env *Env, repo string, digest v1.Hash) ([
 	sigCache.m[key] = sigs
 	sigCache.Unlock()
 	return sigs, nil
+}
+
+// simpleSigningDigest is the image digest a cosign simple signing payload
+// names, "" when it is not one.
+func simpleSigningDigest(p []byte) string {
+	var ssi payload.SimpleContainerImage
+	if err := json.Unmarshal(p, &ssi); err != nil || ssi.Critical.Type != payload.CosignSignatureType {
+		return ""
+	}
+	return ssi.Critical.Image.DockerManifestDigest
+}
+
+// sigstoreBundle is what the check reads of a sigstore bundle (v0.3).
+type sigstoreBundle struct {
+	VerificationMaterial struct {
+		TlogEntries []json.RawMessage `json:"tlogEntries"`
+		Certificate json.RawMessage   `json:"certificate"`
+	} `json:"verificationMaterial"`
+	DSSEEnvelope *struct {
+		Payload     string `json:"payload"`
+		PayloadType string `json:"payloadType"`
+		Signatures  []struct {
+			Sig string `json:"sig"`
+		} `json:"signatures"`
+	} `json:"dsseEnvelope"`
+}
+
+// bundleSignatures reads cosign 3's sigstore bundles: the referrers of
+// repo@digest whose artifact type is a bundle.
+func bundleSignatures(ctx context.Context, env *Env, repo string, digest v1.Hash) ([]cosignSig, error) {
+	r, err := name.NewRepository(env.Registry.Repo(repo))
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(env.adminAuth()), remote.WithTransport(env.transport())}
+	idx, err := remote.Referrers(r.Digest(digest.String()), opts...)
+	if err != nil {
+		if errors.Is(registryError(err), errNotFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("asking the registry for the referrers of %s@%s: %w", r, digest, registryError(err))
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []cosignSig
+	for _, d := range m.Manifests {
+		if d.ArtifactType != sigstoreBundleType {
+			continue
+		}
+		key := r.String() + "@" + d.Digest.String()
+		sigCache.Lock()
+		cached, ok := sigCache.m[key]
+		sigCache.Unlock()
+		if !ok {
+			if cached, err = readBundle(r.Digest(d.Digest.String()), opts); err != nil {
+				return nil, err
+			}
+			sigCache.Lock()
+			if len(sigCache.m) >= factsCacheMax {
+				clear(sigCache.m)
+			}
+			sigCache.m[key] = cached
+			sigCache.Unlock()
+		}
+		out = append(out, cached...)
+	}
+	return out, nil
+}
+
+// readBundle reads the signatures of one referrer holding a bundle.
+func readBundle(ref name.Digest, opts []remote.Option) ([]cosignSig, error) {
+	img, err := remote.Image(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, registryError(err))
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	var out []cosignSig
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", ref, registryError(err))
+		}
+		data, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		var b sigstoreBundle
+		if json.Unmarshal(data, &b) != nil || b.DSSEEnvelope == nil {
+			continue
+		}
+		p, err := base64.StdEncoding.DecodeString(b.DSSEEnvelope.Payload)
+		if err != nil {
+			continue
+		}
+		signed := dssePAE(b.DSSEEnvelope.PayloadType, p)
+		binds := ""
+		if b.DSSEEnvelope.PayloadType == inTotoPayloadType {
+			binds = statementDigest(p)
+		}
+		for _, s := range b.DSSEEnvelope.Signatures {
+			sig, err := base64.StdEncoding.DecodeString(s.Sig)
+			if err != nil {
+				continue
+			}
+			out = append(out, cosignSig{signed: signed, sig: sig, binds: binds, bundle: true,
+				tlog: len(b.VerificationMaterial.TlogEntries) > 0, keyless: len(b.VerificationMaterial.Certificate) > 0})
+		}
+	}
+	return out, nil
+}
+
+// dssePAE is DSSE's pre-authentication encoding: what a DSSE signature
+// is over.
+func dssePAE(payloadType string, payload []byte) []byte {
+	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
+}
+
+// statementDigest is the digest a cosign signing statement names: its
+// one subject's sha256, when its predicate is cosign's sign predicate.
+func statementDigest(p []byte) string {
+	var st struct {
+		Type    string `json:"_type"`
+		Subject []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		PredicateType string `json:"predicateType"`
+	}
+	if json.Unmarshal(p, &st) != nil || (st.Type != inTotoStatementType && st.Type != inTotoStatementType1) ||
+		st.PredicateType != cosignSignPredicate || len(st.Subject) != 1 || st.Subject[0].Digest["sha256"] == "" {
+		return ""
+	}
+	return "sha256:" + st.Subject[0].Digest["sha256"]
 }

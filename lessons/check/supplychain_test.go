@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/imagelab/imagelab/internal/labimages"
+	"github.com/imagelab/imagelab/internal/testenv"
 )
 
 // countingTransport counts the blob downloads a check makes.
@@ -53,20 +54,26 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // labEnv is a registry holding a seed with a shell (as the sandbox's
 // busybox seed) and the lesson's images built on it, a fake cluster and
 // a work dir.
-func labEnv(t *testing.T) (*Env, string) {
+func labEnv(t testing.TB) (*Env, string) { return labEnvUnder(t, "") }
+
+// labEnvUnder is labEnv with the learner's repositories under prefix (a
+// workshop attendee's part of a shared registry); host is where image
+// names begin.
+func labEnvUnder(t testing.TB, prefix string) (env *Env, host string) {
 	t.Helper()
-	env, host := fakeEnv(t)
-	env.WorkDir = t.TempDir()
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	env = &Env{Kube: fake.NewClientset(), Namespace: "lab", Kubelet: true, WorkDir: t.TempDir(),
+		Registry: Registry{Host: reg.Host, Prefix: prefix, User: reg.User, Password: reg.Password}}
 	pushTestImage(t, env, labimages.Seed, layerWith(t, map[string]string{"bin/busybox": "ELF", "bin/sh": "ELF"}), "", nil)
 	for _, s := range labimages.Sets {
 		if _, err := labimages.Push(context.Background(), env.labTarget(), s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return env, host
+	return env, env.Registry.Repos()
 }
 
-func layerWith(t *testing.T, files map[string]string) v1.Layer {
+func layerWith(t testing.TB, files map[string]string) v1.Layer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -85,7 +92,7 @@ func layerWith(t *testing.T, files map[string]string) v1.Layer {
 
 // pushTestImage pushes an image of layers on base (empty when nil) to
 // repo:tag with user and labels, and returns its digest.
-func pushTestImage(t *testing.T, env *Env, ref string, layer v1.Layer, user string, labels map[string]string, base ...v1.Image) v1.Hash {
+func pushTestImage(t testing.TB, env *Env, ref string, layer v1.Layer, user string, labels map[string]string, base ...v1.Image) v1.Hash {
 	t.Helper()
 	img := empty.Image
 	if len(base) > 0 {
@@ -103,7 +110,7 @@ func pushTestImage(t *testing.T, env *Env, ref string, layer v1.Layer, user stri
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
-	r, err := name.ParseReference(env.Registry.Host + "/" + ref)
+	r, err := name.ParseReference(env.Registry.Repo(ref))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +169,13 @@ func labPod(name, image, imageID string) *corev1.Pod {
 // wrong-tag mistake; a clean pod deleted is a finding; an image's files
 // are read once per digest.
 func TestScanJudgesByDigest(t *testing.T) {
-	env, host := labEnv(t)
+	for _, prefix := range []string{"", "ws-ana"} {
+		t.Run("prefix="+prefix, func(t *testing.T) { testScanJudgesByDigest(t, prefix) })
+	}
+}
+
+func testScanJudgesByDigest(t *testing.T, prefix string) {
+	env, host := labEnvUnder(t, prefix)
 	rt := &countingTransport{}
 	env.Transport = rt
 	params := map[string]string{"pods": "payments=apps/payments:1.4,catalog=apps/catalog:2.0,reports=apps/reports:3.1", "severity": "CRITICAL"}
@@ -241,7 +254,7 @@ func newSigner(t *testing.T) signer {
 func (s signer) sign(t *testing.T, env *Env, repo string, target, named v1.Hash, annotations map[string]string) {
 	t.Helper()
 	payload, _ := json.Marshal(map[string]any{"critical": map[string]any{
-		"identity": map[string]string{"docker-reference": env.Registry.Host + "/" + repo},
+		"identity": map[string]string{"docker-reference": env.Registry.Repo(repo)},
 		"image":    map[string]string{"docker-manifest-digest": named.String()},
 		"type":     "cosign container image signature"}, "optional": nil})
 	sv, err := signature.LoadECDSASignerVerifier(s.priv, crypto.SHA256)
@@ -261,7 +274,7 @@ func (s signer) sign(t *testing.T, env *Env, repo string, target, named v1.Hash,
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(env.Registry.Host + "/" + repo + ":" + sigTag(target))
+	ref, _ := name.ParseReference(env.Registry.Repo(repo) + ":" + sigTag(target))
 	if err := remote.Write(ref, img, remote.WithAuth(env.adminAuth())); err != nil {
 		t.Fatal(err)
 	}
@@ -391,18 +404,18 @@ func TestMinimalImage(t *testing.T) {
 	params := map[string]string{"repository": "apps/slim", "tag": "1.0", "base": "apps/static-base:1.0", "max-size": "1Mi"}
 	wantFinding(t, mustRun(t, "image.minimal", env, params), false, "push-missing")
 
-	baseRef, _ := name.ParseReference(env.Registry.Host + "/apps/static-base:1.0")
+	baseRef, _ := name.ParseReference(env.Registry.Repos() + "/apps/static-base:1.0")
 	base, err := remote.Image(baseRef, remote.WithAuth(env.adminAuth()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	baseDigest, _ := base.Digest()
-	legacyRef, _ := name.ParseReference(env.Registry.Host + "/apps/legacy:1.0")
+	legacyRef, _ := name.ParseReference(env.Registry.Repos() + "/apps/legacy:1.0")
 	legacy, err := remote.Image(legacyRef, remote.WithAuth(env.adminAuth()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	slim, _ := name.ParseReference(env.Registry.Host + "/apps/slim:1.0")
+	slim, _ := name.ParseReference(env.Registry.Repos() + "/apps/slim:1.0")
 	if err := remote.Write(slim, legacy, remote.WithAuth(env.adminAuth())); err != nil {
 		t.Fatal(err)
 	}
