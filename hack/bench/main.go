@@ -230,7 +230,7 @@ func workThrough(sb *sandbox.Sandbox, state string) ([]time.Duration, float64, e
 			if li+si > 0 {
 				tm.Keys(app, "n")
 			}
-			if err := onStep(fmt.Sprintf("%d.%d", li+1, si+1), s.Title); err != nil {
+			if err := onStep(s.Position(), s.Title); err != nil {
 				return nil, 0, fmt.Errorf("step %s: %w", s.Ref(), err)
 			}
 			d, err := doStep(tm, app, sb, s, vals)

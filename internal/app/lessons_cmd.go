@@ -37,15 +37,15 @@ func newLessonsCommand(g *globalFlags, streams Streams) *cobra.Command {
 			}
 			cur, store := ss.cur, ss.store
 			out := make([]lessonJSON, 0, len(cur.Lessons))
-			for li, l := range cur.Lessons {
+			for _, l := range cur.Lessons {
 				lj := lessonJSON{ID: l.ID, Title: l.Title, Summary: l.Summary}
-				for si, s := range l.Steps {
+				for _, s := range l.Steps {
 					kind := "task"
 					if s.IsQuiz() {
 						kind = "quiz"
 					}
 					lj.Steps = append(lj.Steps, stepJSON{
-						Ref: s.Ref(), Position: fmt.Sprintf("%d.%d", li+1, si+1), Title: s.Title,
+						Ref: s.Ref(), Position: s.Position(), Title: s.Title,
 						Check: s.Check.Name, Kind: kind, Passed: store.Passed(s.Ref()), Current: store.State.Current == s.Ref(),
 					})
 				}
