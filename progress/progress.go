@@ -82,7 +82,15 @@ type State struct {
 type Store struct {
 	path  string
 	State State
+	// mirror gets each saved state (a workshop attendee's progress goes
+	// to their namespace, for the instructor's board); nil for none.
+	mirror func(State)
 }
+
+// SetMirror has every Save also hand the saved state to fn, after the
+// file is written. fn copies what it keeps before it returns, and its
+// failures are its own: the file is what counts.
+func (s *Store) SetMirror(fn func(State)) { s.mirror = fn }
 
 // Open reads the progress in dir. A damaged file is moved aside (the
 // returned warning says where) and progress starts fresh: a learner never
@@ -156,13 +164,19 @@ func (s *Store) Save() error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(s.path, append(data, '\n'), 0o600)
+	if err := fsutil.WriteFileAtomic(s.path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	if s.mirror != nil {
+		s.mirror(s.State)
+	}
+	return nil
 }
 
 // Clone returns a deep copy, so a snapshot can be saved from another
 // goroutine (the TUI saves in a tea.Cmd while its model moves on).
 func (s *Store) Clone() *Store {
-	c := &Store{path: s.path, State: State{Version: s.State.Version, Current: s.State.Current, Steps: make(map[string]*Step, len(s.State.Steps))}}
+	c := &Store{path: s.path, mirror: s.mirror, State: State{Version: s.State.Version, Current: s.State.Current, Steps: make(map[string]*Step, len(s.State.Steps))}}
 	for ref, st := range s.State.Steps {
 		cp := *st
 		if st.PassedAt != nil {

@@ -31,7 +31,11 @@ func Check(ctx context.Context, sb *Sandbox) Health {
 	if err != nil {
 		h.Cluster = err.Error()
 	}
-	if err := PingRegistry(ctx, sb.Registry, nil); err != nil {
+	rt, err := sb.Registry.Transport()
+	if err == nil {
+		err = PingRegistry(ctx, sb.Registry, rt)
+	}
+	if err != nil {
 		h.Registry = err.Error()
 	}
 	return h
@@ -66,6 +70,9 @@ func Remove(ctx context.Context, sb *Sandbox, stateDir string, report Reporter) 
 		done()
 	case ProviderKind:
 		return DownKind(ctx, KindOptions{Name: sb.Name, StateDir: stateDir, Report: report}, sb)
+	case ProviderWorkshop:
+		// The namespace and the registry account are the instructor's to
+		// remove (imagelab workshop delete); imagelab join makes them ours again.
 	default:
 		return fmt.Errorf("unknown sandbox provider %q", sb.Provider)
 	}
@@ -99,7 +106,7 @@ func removeNamespace(ctx context.Context, sb *Sandbox) error {
 // forgetFiles removes imagelab's own files for the sandbox: only those
 // inside the state dir.
 func forgetFiles(sb *Sandbox, stateDir string) error {
-	for _, p := range []string{sb.Kubeconfig, sb.DockerConfigDir} {
+	for _, p := range []string{sb.Kubeconfig, sb.DockerConfigDir, sb.Registry.CA} {
 		if p != "" && isUnder(p, stateDir) {
 			if err := os.RemoveAll(p); err != nil {
 				return err

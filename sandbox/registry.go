@@ -50,6 +50,12 @@ func PingRegistry(ctx context.Context, r Registry, rt http.RoundTripper) error {
 	}
 	tr, err := transport.NewWithContext(ctx, reg, r.Auth(), rt, []string{reg.Scope(transport.PullScope)})
 	if err != nil {
+		// A registry with token auth refuses the password at the token
+		// exchange, before /v2/ is asked.
+		var terr *transport.Error
+		if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) || strings.Contains(err.Error(), "UNAUTHORIZED") {
+			return fmt.Errorf("%w: %s as %s (%v)", ErrRegistryAuth, r.Host, r.User, err)
+		}
 		return fmt.Errorf("registry %s does not answer: %w", r.Host, err)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)

@@ -9,12 +9,15 @@ package sandbox
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/imagelab/imagelab/internal/fsutil"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,6 +41,9 @@ const (
 const (
 	ProviderKind     = "kind"
 	ProviderExisting = "existing"
+	// ProviderWorkshop is an attendee's namespace on a workshop's shared
+	// cluster (imagelab join): the instructor made it, and removes it.
+	ProviderWorkshop = "workshop"
 )
 
 // Sandbox is everything a check or the learner's shell needs to reach the
@@ -73,6 +79,16 @@ type Sandbox struct {
 	// NodeContainers are the IDs of the kind cluster's node containers:
 	// down deletes the cluster only while they are its nodes.
 	NodeContainers []string `json:"nodeContainers,omitempty"`
+	// Workshop is the seat of a workshop sandbox: which workshop, which
+	// attendee, until when its credentials work.
+	Workshop *WorkshopSeat `json:"workshop,omitempty"`
+}
+
+// WorkshopSeat is an attendee's place in a workshop.
+type WorkshopSeat struct {
+	ID       string    `json:"id"`
+	Attendee string    `json:"attendee"`
+	Expires  time.Time `json:"expires"`
 }
 
 // Registry is the sandbox's private registry.
@@ -87,6 +103,46 @@ type Registry struct {
 	Password string `json:"password"`
 	// Container is the registry's container, when imagelab runs it.
 	Container string `json:"container,omitempty"`
+	// CA is a PEM file of the certificate authority that signs the
+	// registry's certificate, when the system does not trust it (a
+	// workshop's own).
+	CA string `json:"ca,omitempty"`
+}
+
+// Transport reaches the registry: http.DefaultTransport, trusting CA
+// besides the system's authorities when there is one.
+func (r Registry) Transport() (http.RoundTripper, error) {
+	if r.CA == "" {
+		return http.DefaultTransport, nil
+	}
+	pem, err := os.ReadFile(r.CA)
+	if err != nil {
+		return nil, fmt.Errorf("reading the registry's certificate authority: %w", err)
+	}
+	rt, err := TransportTrusting(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.CA, err)
+	}
+	return rt, nil
+}
+
+// TransportTrusting is http.DefaultTransport trusting the PEM
+// certificates in caPEM besides the system's authorities; with none, it
+// is http.DefaultTransport.
+func TransportTrusting(caPEM []byte) (http.RoundTripper, error) {
+	if len(caPEM) == 0 {
+		return http.DefaultTransport, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("no PEM certificate in the registry's CA")
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }
 
 // Repos is where the learner's repositories are, as their image names

@@ -106,6 +106,7 @@ func (g *globalFlags) appSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	mirrorProgress(stateDir, store)
 	return &session{stateDir: stateDir, cur: cur, store: store, warning: warning}, nil
 }
 
@@ -164,6 +165,8 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		newExamCommand(g, streams),
 		newVersionCommand(streams),
 		newToolsCommand(g, streams),
+		newWorkshopCommand(g, streams),
+		newJoinCommand(g, streams),
 	)
 	addSandboxCommands(root, g, streams)
 	return root

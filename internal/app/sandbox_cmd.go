@@ -63,7 +63,7 @@ func (o *upOptions) startSandbox(ctx context.Context, stateDir string, report sa
 		opts.Seed.Source = o.seedImage
 		opts.Report = report
 		sb, err = sandbox.UseExisting(ctx, opts)
-	case c.source == sourceSaved && c.saved.Provider == sandbox.ProviderExisting:
+	case c.source == sourceSaved && (c.saved.Provider == sandbox.ProviderExisting || c.saved.Provider == sandbox.ProviderWorkshop):
 		sb, err = c.saved, sandbox.Reuse(ctx, c.saved, report)
 	default:
 		// A saved kind sandbox is reused by UpKind, restarted if stopped.
@@ -179,12 +179,18 @@ func printReporter(w io.Writer) sandbox.Reporter {
 }
 
 func printSandbox(w io.Writer, sb *sandbox.Sandbox) {
-	if sb.Provider == sandbox.ProviderExisting {
+	switch sb.Provider {
+	case sandbox.ProviderExisting:
 		fmt.Fprintf(w, "sandbox:    a cluster you named (context %s)\n", sb.Context)
-	} else {
+	case sandbox.ProviderWorkshop:
+		fmt.Fprintf(w, "sandbox:    %s\n", workshopSeat(sb))
+	default:
 		fmt.Fprintf(w, "sandbox:    kind cluster %s\n", sb.Name)
 	}
 	fmt.Fprintf(w, "registry:   %s  user %s\n", sb.Registry.Host, sb.Registry.User)
+	if sb.Registry.Prefix != "" {
+		fmt.Fprintf(w, "your images: %s/…\n", sb.Registry.Repos())
+	}
 	fmt.Fprintf(w, "namespace:  %s\n", sb.Namespace)
 	fmt.Fprintf(w, "kubeconfig: %s\n", sb.Kubeconfig)
 	fmt.Fprintf(w, "\nIn another terminal:  eval \"$(imagelab env)\"\n")
@@ -274,9 +280,12 @@ func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if !st.Ready {
 				ready = "not ready"
 			}
-			if sb.Provider == sandbox.ProviderExisting {
+			switch sb.Provider {
+			case sandbox.ProviderExisting:
 				fmt.Fprintf(streams.Out, "sandbox:    a cluster you named (context %s), %s\n", sb.Context, ready)
-			} else {
+			case sandbox.ProviderWorkshop:
+				fmt.Fprintf(streams.Out, "sandbox:    %s, %s\n", workshopSeat(sb), ready)
+			default:
 				fmt.Fprintf(streams.Out, "sandbox:    kind cluster %s, %s\n", sb.Name, ready)
 			}
 			fmt.Fprintf(streams.Out, "cluster:    %s\n", st.Cluster)

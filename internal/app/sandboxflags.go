@@ -11,6 +11,7 @@ import (
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
+	"github.com/imagelab/imagelab/workshop"
 )
 
 // sandboxFlags name an existing cluster and registry on the command line.
@@ -137,8 +138,12 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	rt, err := sb.Registry.Transport()
+	if err != nil {
+		return nil, err
+	}
 	node, noNode := nodeOf(sb)
-	return &check.Env{
+	env := &check.Env{
 		Node:            node,
 		NoNode:          noNode,
 		Kube:            client,
@@ -148,7 +153,14 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 		DockerConfigDir: sb.DockerConfigDir,
 		WorkDir:         sb.WorkDir,
 		Kubelet:         sb.Kubelet,
-	}, nil
+		Transport:       rt,
+	}
+	if sb.Provider == sandbox.ProviderWorkshop {
+		// One namespace of a shared cluster: no node, nothing cluster-wide,
+		// and no other namespace is the attendee's.
+		env.NoNode, env.NoClusterScope, env.StrayNamespaces = workshop.NoNode, workshop.NoClusterScope, nil
+	}
+	return env, nil
 }
 
 // strayNamespaces are where a learner's object put in the wrong place may

@@ -46,6 +46,10 @@ type Env struct {
 	// and then NoNode says why and what to use instead.
 	Node   Node
 	NoNode string
+	// NoClusterScope, when set, says why the learner may not make
+	// cluster-wide objects here (a workshop attendee's seat on a shared
+	// cluster): a step whose check makes them is unavailable, and says so.
+	NoClusterScope string
 }
 
 // Registry is a private registry and the credentials for it.
@@ -213,6 +217,9 @@ func Run(ctx context.Context, name string, env *Env, req Request) (res Result, e
 	}
 	if err := env.Provides(d.Needs); err != nil {
 		return Result{}, err
+	}
+	if env != nil && env.NoClusterScope != "" && d.MakesClusterObjects() {
+		return Result{}, fmt.Errorf("%w: %s", ErrUnavailable, env.NoClusterScope)
 	}
 	defer func() {
 		if p := recover(); p != nil {

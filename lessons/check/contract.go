@@ -194,6 +194,13 @@ func (d Definition) ResetSubject(kind string) *Subject {
 	return nil
 }
 
+// MakesClusterObjects reports whether a step of this check makes
+// cluster-wide objects (an admission policy): it may reset a
+// cluster-scoped kind of object.
+func (d Definition) MakesClusterObjects() bool {
+	return slices.ContainsFunc(d.Resets, func(s *Subject) bool { return s.Seen == SeenByWatch && !s.Namespaced })
+}
+
 // ResetKinds lists the kinds a step of this check may reset.
 func (d Definition) ResetKinds() []string {
 	out := make([]string, len(d.Resets))
