@@ -98,6 +98,10 @@ type Board struct {
 	queue   workqueue.TypedDelayingInterface[string]
 	updates chan struct{}
 
+	// progressStore holds the progress ConfigMaps: a seat made after its
+	// ConfigMap was seen reads its progress from there.
+	progressStore cache.Store
+
 	mu        sync.Mutex
 	seats     map[string]*seat // by namespace
 	latencies []time.Duration
@@ -202,6 +206,7 @@ func (b *Board) Run(ctx context.Context, ready func()) error {
 
 	nsInf := labelled.Core().V1().Namespaces().Informer()
 	cmInf := labelled.Core().V1().ConfigMaps().Informer()
+	b.progressStore = cmInf.GetStore()
 	b.kinds = []*cachedKind{
 		{resource: corev1.SchemeGroupVersion.WithResource("namespaces"), kind: "namespace", informer: nsInf, list: namespaceList, fields: objectFields},
 		{resource: corev1.SchemeGroupVersion.WithResource("configmaps"), kind: "configmap", informer: cmInf, list: configMapList, fields: objectFields},
@@ -351,6 +356,9 @@ func (b *Board) seatAdded(obj any) {
 			}
 		}
 		s = &seat{attendee: a, results: map[string]StepResult{}, passed: map[string]time.Time{}, pending: map[string]bool{}}
+		if obj, ok, _ := b.progressStore.GetByKey(ns.Name + "/" + ProgressConfigMap); ok {
+			s.progress, s.progressErr = ReadProgress(obj.(*corev1.ConfigMap))
+		}
 		b.seats[ns.Name] = s
 		b.mu.Unlock()
 		b.queue.Add(ns.Name)

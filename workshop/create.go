@@ -307,7 +307,7 @@ func ensureDefaultServiceAccount(ctx context.Context, client kubernetes.Interfac
 	if ok, _ := get(ctx); ok {
 		return nil
 	}
-	if _, err := client.CoordinationV1().Leases("kube-system").Get(ctx, "kube-controller-manager", metav1.GetOptions{}); err == nil || !apierrors.IsNotFound(err) {
+	if namespaceController(ctx, client) {
 		if wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, get) == nil {
 			return nil
 		}

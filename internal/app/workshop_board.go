@@ -29,7 +29,7 @@ type boardStyle struct {
 func boardStyles(color bool) boardStyle {
 	if !color {
 		p := lipgloss.NewStyle()
-		return boardStyle{Title: p.Bold(true), Dim: p, Header: p.Bold(true), Border: p, Done: p, Working: p, Stuck: p.Bold(true), New: p, Code: p, FindingCount: p, Warning: p}
+		return boardStyle{Title: p, Dim: p, Header: p, Border: p, Done: p, Working: p, Stuck: p, New: p, Code: p, FindingCount: p, Warning: p}
 	}
 	return boardStyle{
 		Title:        lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12")),
@@ -85,7 +85,7 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 	clock := st.At.Local().Format("15:04:05")
 	b.WriteString(s.Title.Render(title) + strings.Repeat(" ", max(1, width-ansi.StringWidth(title)-len(clock))) + s.Dim.Render(clock) + "\n")
 	summary := fmt.Sprintf("%s · %s · %s · %s", s.Stuck.Render(fmt.Sprintf("stuck %d", counts[workshop.StateStuck])),
-		fmt.Sprintf("working %d", counts[workshop.StateWorking]), s.Done.Render(fmt.Sprintf("done with their step %d", counts[workshop.StateDone])),
+		fmt.Sprintf("working %d", counts[workshop.StateWorking]), s.Done.Render(fmt.Sprintf("current step done %d", counts[workshop.StateDone])),
 		s.New.Render(fmt.Sprintf("not started %d", counts[workshop.StateNew])))
 	if st.Refresh.Count > 0 {
 		summary += s.Dim.Render(fmt.Sprintf(" · refresh p95 %s", st.Refresh.P95.Round(10*time.Millisecond)))
@@ -114,18 +114,28 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 	} else {
 		headers = []string{"attendee", "step", "done", "state", "finding"}
 	}
-	nameW, stepW, doneW, stateW := 12, 24, 5, 11
+	nameW, stepW, doneW, stateW := 8, 21, 5, 9
 	if wide {
-		nameW, stepW, stateW = 16, 40, 12
+		nameW, stepW, stateW = 14, 34, 12
 	}
-	findW := width - nameW - stepW - doneW - stateW - 6 - 5 // borders and padding
+	// Six borders and a space either side of each of five columns.
+	findW := width - nameW - stepW - doneW - stateW - 6 - 10
+	widths := []int{nameW, stepW, doneW, stateW, findW}
+	cell := func(col int, s string) string {
+		s = ansi.Truncate(s, widths[col], "…")
+		return s + strings.Repeat(" ", widths[col]-ansi.StringWidth(s))
+	}
+	for i := range headers {
+		headers[i] = cell(i, headers[i])
+	}
 	rows := make([][]string, 0, len(list)+1)
 	for _, a := range list {
 		name := a.Name
 		if a.Display != "" && wide {
 			name = a.Display
 		}
-		step := a.CurrentPosition + " " + a.Current
+		_, id, _ := strings.Cut(a.Current, "/")
+		step := a.CurrentPosition + " " + id
 		if wide {
 			step = a.CurrentPosition + " " + a.CurrentTitle
 		}
@@ -138,11 +148,14 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 				state = "working " + shortDuration(st.At.Sub(a.Since))
 			}
 		case workshop.StateNew:
-			state = "not started"
+			state = "new"
+			if wide {
+				state = "not started"
+			}
 		}
 		finding := ""
 		switch {
-		case a.State == workshop.StateDone:
+		case a.State == workshop.StateDone, a.State == workshop.StateNew:
 		case len(a.Problems) > 0 && wide && a.Problem != "":
 			finding = a.Problems[0] + ": " + a.Problem
 		case len(a.Problems) > 0:
@@ -150,18 +163,17 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 			if len(a.Problems) > 1 {
 				finding += fmt.Sprintf(" +%d", len(a.Problems)-1)
 			}
+		case a.Verdict == workshop.StatusReported && wide:
+			finding = "(judged on their machine)"
 		case a.Verdict == workshop.StatusReported:
-			finding = "(on their machine)"
+			finding = "(reported)"
 		case a.Verdict == workshop.StatusError:
 			finding = "could not judge"
 		}
-		rows = append(rows, []string{
-			ansi.Truncate(name, nameW, "…"), ansi.Truncate(step, stepW, "…"),
-			fmt.Sprintf("%d/%d", a.Done, st.Steps), ansi.Truncate(state, stateW, "…"), ansi.Truncate(finding, max(findW, 8), "…"),
-		})
+		rows = append(rows, []string{cell(0, name), cell(1, step), cell(2, fmt.Sprintf("%d/%d", a.Done, st.Steps)), cell(3, state), cell(4, finding)})
 	}
 	if more > 0 {
-		rows = append(rows, []string{fmt.Sprintf("+%d more", more), "", "", "", "(--json lists everyone)"})
+		rows = append(rows, []string{cell(0, fmt.Sprintf("+%d more", more)), cell(1, "(--json lists all)"), cell(2, ""), cell(3, ""), cell(4, "")})
 	}
 	stateOf := func(row int) string {
 		if row < 0 || row >= len(list) {
@@ -169,7 +181,7 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 		}
 		return list[row].State
 	}
-	t := table.New().Border(lipgloss.NormalBorder()).BorderStyle(s.Border).Headers(headers...).Rows(rows...).Width(width).Wrap(false).
+	t := table.New().Border(lipgloss.NormalBorder()).BorderStyle(s.Border).Headers(headers...).Rows(rows...).Wrap(false).
 		StyleFunc(func(row, col int) lipgloss.Style {
 			base := lipgloss.NewStyle().Padding(0, 1)
 			if row == table.HeaderRow {
