@@ -18,11 +18,11 @@ func sampleRoom() workshop.Status {
 	at := time.Date(2026, 11, 28, 14, 40, 0, 0, time.UTC)
 	type seat struct {
 		name, display, step, pos, title, state string
-		done                                    int
-		on                                      time.Duration
-		verdict                                 string
-		problems                                []string
-		problem                                 string
+		done                                   int
+		on                                     time.Duration
+		verdict                                string
+		problems                               []string
+		problem                                string
 	}
 	wrongPassword := "The registry refuses the password in secret regcred (user \"w4k2q-ana\")."
 	underContainer := "Pod internal-app has imagePullSecrets inside a container, where Kubernetes ignores it."
