@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -347,11 +349,40 @@ type tagMemoKey struct{}
 type tagMemo struct {
 	sync.Mutex
 	m map[string]v1.Hash
+	// tr reaches the registry for the whole run, authenticated once (one
+	// /v2/ ping, not one per request); nil until first used, or when it
+	// cannot be made.
+	tr   http.RoundTripper
+	made bool
+}
+
+// transport is the run's authenticated transport, or nil.
+func (m *tagMemo) transport(ctx context.Context, env *Env) http.RoundTripper {
+	m.Lock()
+	defer m.Unlock()
+	if !m.made {
+		m.made = true
+		if reg, err := name.NewRegistry(env.Registry.Host); err == nil {
+			if tr, err := transport.NewWithContext(ctx, reg, env.adminAuth(), env.transport(), nil); err == nil {
+				m.tr = tr
+			}
+		}
+	}
+	return m.tr
 }
 
 // withTagMemo starts a check run's memo of tag digests.
 func withTagMemo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, tagMemoKey{}, &tagMemo{m: map[string]v1.Hash{}})
+}
+
+// memoTransport is the check run's shared transport, nil outside a run.
+func memoTransport(ctx context.Context, env *Env) http.RoundTripper {
+	memo, _ := ctx.Value(tagMemoKey{}).(*tagMemo)
+	if memo == nil {
+		return nil
+	}
+	return memo.transport(ctx, env)
 }
 
 // tagDigest asks the registry which digest repo:tag names now (once per
@@ -367,7 +398,16 @@ func tagDigest(ctx context.Context, env *Env, repo, tag string) (v1.Hash, error)
 			return d, nil
 		}
 	}
-	desc, err := headManifest(ctx, env.transport(), ref, env.adminAuth())
+	var desc *v1.Descriptor
+	var err error
+	if tr := memoTransport(ctx, env); tr != nil {
+		desc, err = headManifest(ctx, tr, ref, env.adminAuth())
+	}
+	// Without a run's transport, or when its token does not cover this
+	// repository (a bearer registry scopes tokens), the usual way.
+	if desc == nil && (err == nil || errors.Is(err, errUnauthorized)) {
+		desc, err = headManifest(ctx, env.transport(), ref, env.adminAuth())
+	}
 	if err != nil {
 		return v1.Hash{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,18 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 	for i := range list.Items {
 		running[list.Items[i].Name] = &list.Items[i]
 	}
+	// Ask the registry for every tag at once (the run's memo keeps the
+	// answers); errors come again, in order, below.
+	var wg sync.WaitGroup
+	for _, sp := range pods {
+		wg.Go(func() { _, _ = tagDigest(ctx, env, sp.repo, sp.tag) })
+		if p := running[sp.pod]; p != nil && len(p.Spec.Containers) > 0 {
+			if parts, err := SplitImage(p.Spec.Containers[0].Image); err == nil && parts.Digest == "" {
+				wg.Go(func() { _, _, _, _ = podDigest(ctx, env, p) })
+			}
+		}
+	}
+	wg.Wait()
 	var found []Finding
 	var removed, kept []string
 	for _, sp := range pods {
