@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test e2e bench unit lint deps testbin docker tools fuzz clean
+.PHONY: run build test e2e bench bench-workshop unit lint deps testbin docker tools fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -50,8 +50,8 @@ test: lint deps testbin docker tools
 
 # Only the end-to-end tests on the local node: it comes up, the learner's
 # path runs with the real kubectl and checks, and everything is torn down.
-e2e: deps testbin
-	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
+e2e: deps testbin tools
+	eval "$$(hack/tools.sh env)"; export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
 	$(GO) test -tags e2e -json $(GOTEST_FLAGS) -run 'TestIntegrationNode' ./internal/app ./internal/testenv/node | $(GO) run ./hack/testsummary -require-integration
 
 # Speed as the learner meets it: one table of medians, each with its method
@@ -60,6 +60,16 @@ bench: deps testbin docker tools build
 	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/tools.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
 	$(GO) run ./hack/bench -bin bin/imagelab
+
+# A workshop's load on one real API server: ATTENDEES attendees, each with
+# the app's watches and a check per change, and the board, for DURATION
+# (hack/benchworkshop says how each figure is measured). Not a test: it
+# prints what it measured, and whether the goals are met.
+ATTENDEES ?= 100
+DURATION ?= 5m
+bench-workshop: testbin
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
+	$(GO) run ./hack/benchworkshop -attendees $(ATTENDEES) -duration $(DURATION)
 
 fuzz: ## a short run of every fuzz target
 	for t in FuzzSplitImage FuzzDecodeDockerConfigJSON FuzzScanManifest; do \
