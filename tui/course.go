@@ -109,13 +109,17 @@ func (c *course) save() tea.Cmd {
 }
 
 // flush saves the progress once more after the program ended: a save
-// still running in a Cmd when the learner quit is not lost.
+// still running in a Cmd when the learner quit is not lost. Saves asked
+// for after it (a Cmd the program left running) write nothing: the
+// progress file is final once the app has returned.
 func (c *course) flush() error {
 	c.saveSeq++
+	var err error
 	if msg, ok := c.saver.saveCmd(c.saveSeq, c.store.Clone())().(savedMsg); ok {
-		return msg.err
+		err = msg.err
 	}
-	return nil
+	c.saver.close()
+	return err
 }
 
 // saver writes progress snapshots in the order they were taken, even when
@@ -123,14 +127,22 @@ func (c *course) flush() error {
 type saver struct {
 	mu      sync.Mutex
 	written int
+	closed  bool
+}
+
+// close waits for a save under way and refuses later ones.
+func (s *saver) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 }
 
 func (s *saver) saveCmd(seq int, snapshot *progress.Store) tea.Cmd {
 	return func() tea.Msg {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if seq <= s.written {
-			return nil // a newer snapshot is already on disk
+		if seq <= s.written || s.closed {
+			return nil // a newer snapshot is already on disk, or the app has ended
 		}
 		s.written = seq
 		return savedMsg{err: snapshot.Save()}

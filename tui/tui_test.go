@@ -141,8 +141,13 @@ func (a *app) keys(keys ...string) {
 func (a *app) quit() *Model {
 	a.t.Helper()
 	a.keys("ctrl+c")
-	m := a.tm.FinalModel(a.t, teatest.WithFinalTimeout(10*time.Second))
-	return m.(probe).Model
+	m := a.tm.FinalModel(a.t, teatest.WithFinalTimeout(10*time.Second)).(probe).Model
+	// As Run does: the last save, and none after it (the test's temp dir
+	// is removed next).
+	if err := m.course.flush(); err != nil {
+		a.t.Errorf("the last save: %v", err)
+	}
+	return m
 }
 
 func start(t *testing.T, opts Options, w, h int) *app {

@@ -188,7 +188,14 @@ func TestIntegrationTUI(t *testing.T) {
 	tm.run("respawn-pane", "-k", "-t", app, appCmd)
 	tm.waitText(app, "3.2 The regcred secret", 10*time.Second)
 	tm.waitFor(app, "the step passed after reopening", 15*time.Second, passed)
+	// The app must be gone before its state dir is removed: keep its pane
+	// when it exits, and wait for that (it writes its progress as it quits).
+	tm.run("set-option", "-t", app, "remain-on-exit", "on")
 	tm.keys(app, "C-c")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && strings.TrimSpace(tm.run("display-message", "-p", "-t", app, "#{pane_dead}")) != "1" {
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
