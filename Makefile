@@ -45,7 +45,7 @@ unit:
 # Fails if any integration test cannot run.
 test: lint deps testbin docker tools
 	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/podman.sh env)"; eval "$$(hack/tools.sh env)"; \
-	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1; \
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh --node)" IMAGELAB_INTEGRATION=1 IMAGELAB_SLOW=1; \
 	$(GO) test -tags e2e -json $(GOTEST_FLAGS) ./... | $(GO) run ./hack/testsummary -require-integration
 
 # Only the end-to-end tests on the local node: it comes up, the learner's
