@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: run build test e2e bench unit lint deps testbin docker tools fuzz clean
+.PHONY: run build test e2e bench bench-workshop unit lint deps testbin docker tools fuzz clean
 
 run: ## run the tutorial
 	$(GO) run ./cmd/imagelab
@@ -60,6 +60,16 @@ bench: deps testbin docker tools build
 	eval "$$(hack/docker.sh env)"; eval "$$(hack/registry-image.sh env)"; eval "$$(hack/tools.sh env)"; \
 	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
 	$(GO) run ./hack/bench -bin bin/imagelab
+
+# A workshop's load on one real API server: ATTENDEES attendees, each with
+# the app's watches and a check per change, and the board, for DURATION
+# (hack/benchworkshop says how each figure is measured). Not a test: it
+# prints what it measured, and whether the goals are met.
+ATTENDEES ?= 100
+DURATION ?= 5m
+bench-workshop: testbin
+	export KUBEBUILDER_ASSETS="$$(hack/testbin.sh)"; \
+	$(GO) run ./hack/benchworkshop -attendees $(ATTENDEES) -duration $(DURATION)
 
 fuzz: ## a short run of every fuzz target
 	for t in FuzzSplitImage FuzzDecodeDockerConfigJSON FuzzScanManifest; do \

@@ -252,6 +252,12 @@ func (s *Step) RenderedSolution(v Values) Solution {
 	return out
 }
 
+// RenderedSetup and RenderedGiven are the step's setup and outcome (YAML
+// documents) with the sandbox's values filled in.
+func (s *Step) RenderedSetup(v Values) string { return mustRender(s.Ref()+" setup", s.Setup, v) }
+
+func (s *Step) RenderedGiven(v Values) string { return mustRender(s.Ref()+" given", s.Given, v) }
+
 // Params are the check's parameters with the sandbox's values filled in.
 func (s *Step) Params(v Values) map[string]string {
 	out := make(map[string]string, len(s.Check.Params))

@@ -456,11 +456,17 @@ func (b *Board) judge(ctx context.Context, ns string) {
 	pending, first, since := s.pending, !s.judgedOnce, s.dirtySince
 	s.pending, s.dirtySince = map[string]bool{}, time.Time{}
 	env, vals := b.env(s.attendee)
+	// A step seen passing stays done: it is judged again only while it is
+	// the attendee's current step.
+	skip := map[string]bool{}
+	for ref := range s.passed {
+		skip[ref] = ref != s.progress.Current
+	}
 	b.mu.Unlock()
 
 	results := map[string]StepResult{}
 	for _, st := range b.judged {
-		if !first && !slices.ContainsFunc(st.Definition().Watches, func(sub *check.Subject) bool { return pending[sub.Kind] }) {
+		if !first && (skip[st.Ref()] || !slices.ContainsFunc(st.Definition().Watches, func(sub *check.Subject) bool { return pending[sub.Kind] })) {
 			continue
 		}
 		results[st.Ref()] = b.run(ctx, st, env, vals)

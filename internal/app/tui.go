@@ -10,6 +10,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/go-logr/logr"
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -153,6 +154,9 @@ func sandboxShell(stateDir string) func(*sandbox.Sandbox) (*exec.Cmd, error) {
 func quietLibraries() {
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
+	// Without a logger klog still writes errors to stderr (its
+	// stderrthreshold): a watch cut short would print over the screen.
+	klog.SetLogger(logr.Discard())
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 }
 

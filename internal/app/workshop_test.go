@@ -226,6 +226,11 @@ kubectl run anonymous --image="$REPOS/apps/internal-app:1.0" --restart=Never
 			t.Errorf("%s does not say it is for a personal sandbox:\n%s", step, o)
 		}
 	}
+	// imagelab status on a seat: the seat, ready (the token reads
+	// /readyz, the registry takes the password).
+	if o, e, err := runStdout(t, "status", "--state-dir", seats[2]); err != nil || !strings.Contains(o, "workshop wapp, attendee a03, namespace wapp-a03") || !strings.Contains(o, ", ready") {
+		t.Errorf("status on a seat: %v\n%s%s", err, o, e)
+	}
 	// An attendee's reset works in their namespace.
 	if o, e, err := runStdout(t, "reset", "pull-secrets/regcred", "--state-dir", seats[1]); err != nil {
 		t.Errorf("reset on a seat: %v\n%s%s", err, o, e)

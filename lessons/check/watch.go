@@ -47,6 +47,9 @@ func Watch(ctx context.Context, env *Env, subjects []*Subject, changed func(Chan
 	for _, s := range subjects {
 		switch s.Seen {
 		case SeenByWatch:
+			if !s.Namespaced && env.NoClusterScope != "" {
+				continue // a seat on a shared cluster may not watch cluster-wide kinds, and has no step that needs to
+			}
 			if env.Kube != nil && env.Namespace != "" && s.Watch != nil {
 				go w.watchKube(ctx, s.Kind, s.Watch(env.Kube, env.Namespace))
 			}

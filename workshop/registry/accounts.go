@@ -54,14 +54,37 @@ type Accounts struct {
 
 	mu       sync.Mutex
 	accounts map[string]*Account
-	verified map[[32]byte]time.Time
+	verified map[verificationKey]verification
 }
 
-// bcryptCost is the hashing cost of stored passwords (bcrypt's default).
-var bcryptCost = bcrypt.DefaultCost
+// verificationKey names a user and password without keeping the password.
+type verificationKey struct {
+	user string
+	sum  [32]byte
+}
 
-// verifiedTTL is how long a verified password is taken as verified.
-const verifiedTTL = 5 * time.Minute
+// verification is a remembered answer to a user and password: a
+// pull secret with a wrong password is tried on every check and every
+// pull, and each try would cost a bcrypt comparison again.
+type verification struct {
+	ok bool
+	at time.Time
+}
+
+// bcryptCost is the hashing cost of passwords: bcrypt's least. A slow
+// hash protects guessable passwords from whoever reads the accounts
+// file; the accounts imagelab makes have random passwords of 20 letters
+// and digits (about 119 bits), which no cost makes guessable, while a
+// room of attendees has a password compared on every token it asks for.
+var bcryptCost = bcrypt.MinCost
+
+// How long a verification is remembered: a right password for five
+// minutes, a wrong one for thirty seconds (a new account of that name
+// forgets both at once).
+const (
+	verifiedTTL = 5 * time.Minute
+	refusedTTL  = 30 * time.Second
+)
 
 // OpenAccounts reads the accounts kept in path ("" keeps them in memory),
 // with the admin's user and password, which are never stored.
@@ -73,7 +96,7 @@ func OpenAccounts(path, adminUser, adminPassword string) (*Accounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Accounts{path: path, admin: Account{Name: adminUser, Hash: hash}, accounts: map[string]*Account{}, verified: map[[32]byte]time.Time{}}
+	a := &Accounts{path: path, admin: Account{Name: adminUser, Hash: hash}, accounts: map[string]*Account{}, verified: map[verificationKey]verification{}}
 	if path == "" {
 		return a, nil
 	}
@@ -97,14 +120,17 @@ func OpenAccounts(path, adminUser, adminPassword string) (*Accounts, error) {
 // Verify reports whether user and password open an account, and whether
 // it is the admin's.
 func (a *Accounts) Verify(user, password string) (ok, admin bool) {
-	key := sha256.Sum256([]byte(user + "\x00" + password))
+	key := verificationKey{user: user, sum: sha256.Sum256([]byte(user + "\x00" + password))}
 	a.mu.Lock()
-	at, seen := a.verified[key]
+	v, seen := a.verified[key]
 	acc := a.accounts[user]
 	a.mu.Unlock()
 	isAdmin := subtle.ConstantTimeCompare([]byte(user), []byte(a.admin.Name)) == 1
-	if seen && time.Since(at) < verifiedTTL && (isAdmin || acc != nil) {
+	switch {
+	case seen && v.ok && time.Since(v.at) < verifiedTTL && (isAdmin || acc != nil):
 		return true, isAdmin
+	case seen && !v.ok && time.Since(v.at) < refusedTTL:
+		return false, false
 	}
 	var hash []byte
 	switch {
@@ -115,15 +141,15 @@ func (a *Accounts) Verify(user, password string) (ok, admin bool) {
 	default:
 		// Spend the same time as for a real account.
 		_ = bcrypt.CompareHashAndPassword(a.admin.Hash, []byte(password+"x"))
-		return false, false
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return false, false
-	}
+	ok = hash != nil && bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 	a.mu.Lock()
-	a.verified[key] = time.Now()
+	if len(a.verified) > 100000 {
+		clear(a.verified) // a flood of guesses must not fill the memory
+	}
+	a.verified[key] = verification{ok: ok, at: time.Now()}
 	a.mu.Unlock()
-	return true, isAdmin
+	return ok, ok && isAdmin
 }
 
 // Put makes or replaces an account.
@@ -144,7 +170,7 @@ func (a *Accounts) Put(name, password, workshop string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.accounts[name] = &Account{Name: name, Workshop: workshop, Created: time.Now().UTC().Truncate(time.Second), Hash: hash}
-	a.forgetVerified()
+	a.forgetVerified(name)
 	return a.save()
 }
 
@@ -156,7 +182,7 @@ func (a *Accounts) Delete(name string) error {
 		return ErrNoAccount
 	}
 	delete(a.accounts, name)
-	a.forgetVerified()
+	a.forgetVerified(name)
 	return a.save()
 }
 
@@ -174,9 +200,16 @@ func (a *Accounts) List(workshop string) []Account {
 	return out
 }
 
-// forgetVerified drops remembered verifications: a changed or deleted
-// account must not keep working from memory. Callers hold mu.
-func (a *Accounts) forgetVerified() { clear(a.verified) }
+// forgetVerified drops what is remembered of an account: a changed or
+// deleted one must not keep working from memory, nor a new one be refused
+// from it. Callers hold mu.
+func (a *Accounts) forgetVerified(name string) {
+	for k := range a.verified {
+		if k.user == name {
+			delete(a.verified, k)
+		}
+	}
+}
 
 func (a *Accounts) save() error {
 	if a.path == "" {

@@ -262,3 +262,44 @@ func TestTokenEndpoint(t *testing.T) {
 		t.Errorf("the admin lists accounts: %v", err)
 	}
 }
+
+// TestAccountsRemember: verifications are remembered, right and wrong,
+// and forgotten with the account's own changes only.
+func TestAccountsRemember(t *testing.T) {
+	a, err := OpenAccounts("", "admin", "admin-password-1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put("w1-ana", "first-password-1234", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.Verify("w1-ana", "second-password-123"); ok {
+		t.Fatal("a wrong password is taken")
+	}
+	if ok, admin := a.Verify("admin", "admin-password-1234"); !ok || !admin {
+		t.Fatal("the admin is refused")
+	}
+	// A new password: the old is refused, the new taken at once, though
+	// it was refused a moment ago.
+	if err := a.Put("w1-ana", "second-password-123", "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.Verify("w1-ana", "second-password-123"); !ok {
+		t.Error("the new password is refused from memory")
+	}
+	if ok, _ := a.Verify("w1-ana", "first-password-1234"); ok {
+		t.Error("the old password still works")
+	}
+	if err := a.Delete("w1-ana"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.Verify("w1-ana", "second-password-123"); ok {
+		t.Error("a deleted account works from memory")
+	}
+	if ok, _ := a.Verify("admin", "admin-password-1234"); !ok {
+		t.Error("the admin is forgotten with another account")
+	}
+	if ok, admin := a.Verify("admin", "wrong"); ok || admin {
+		t.Error("the admin with a wrong password")
+	}
+}
