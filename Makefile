@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := test
 
 GO ?= go
-GOTEST_FLAGS ?= -count=1 -timeout 30m
+GOTEST_FLAGS ?= -count=1 -timeout 60m
 
 .PHONY: run build test e2e bench bench-workshop unit lint deps testbin docker tools fuzz clean
 

@@ -31,7 +31,7 @@ func nodeSandbox(t *testing.T, policy string) (*sandbox.Sandbox, *check.Env) {
 func nodeSandboxWith(t *testing.T, o node.Options) (*sandbox.Sandbox, *check.Env, *node.Cluster) {
 	t.Helper()
 	node.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // mostly waiting for the machine's one node (other packages' tests)
 	defer cancel()
 	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
 	app, err := node.BuildAppImage(t.TempDir())

@@ -285,7 +285,7 @@ func (k *kubectl) runsWithSecret(t *testing.T, ns, pod, image string, reg *teste
 
 func TestIntegrationNodePullsPrivateImage(t *testing.T) {
 	Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // the machine has one node: other packages' tests may hold it first
 	defer cancel()
 	reg, image := privateApp(ctx, t)
 	c := startCluster(ctx, t, Options{RegistryHosts: registryHosts(reg)})

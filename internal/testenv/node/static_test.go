@@ -25,7 +25,7 @@ import (
 // edits them, and put back by the check package's resets.
 func TestIntegrationNodeStaticAPIServer(t *testing.T) {
 	Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	reg, image := privateApp(ctx, t)
 	c := startCluster(ctx, t, Options{RegistryHosts: registryHosts(reg), StaticAPIServer: true})
