@@ -149,7 +149,7 @@ func printTools(w io.Writer, r toolsReport) {
 		}
 		fmt.Fprintf(w, "%s %-16s %s", mark, role.Role, by)
 		if len(role.Steps) > 0 {
-			fmt.Fprintf(w, "   (for %s)", strings.Join(role.Steps, ", "))
+			fmt.Fprintf(w, "  (for %s)", strings.Join(role.Steps, ", "))
 		}
 		fmt.Fprintln(w)
 	}
