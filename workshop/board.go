@@ -75,7 +75,7 @@ type BoardOptions struct {
 	Curriculum *lessons.Curriculum
 	// StuckAfter is how long on one step, not done, counts as stuck (10m).
 	StuckAfter time.Duration
-	// Workers judge attendees at once (4); Debounce gathers a burst of
+	// Workers judge attendees at once (8); Debounce gathers a burst of
 	// changes into one judgement (100ms).
 	Workers  int
 	Debounce time.Duration
@@ -151,7 +151,7 @@ func NewBoard(opts BoardOptions) (*Board, error) {
 		opts.StuckAfter = 10 * time.Minute
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 8
 	}
 	if opts.Debounce == 0 {
 		opts.Debounce = 100 * time.Millisecond
@@ -159,6 +159,10 @@ func NewBoard(opts BoardOptions) (*Board, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// The checks ask the registry the same questions with the same
+	// credentials, attendee after attendee: the board remembers the
+	// answers a moment.
+	opts.Transport = newRegistryCache(opts.Transport)
 	b := &Board{opts: opts, seats: map[string]*seat{}, updates: make(chan struct{}, 1),
 		queue: workqueue.NewTypedDelayingQueue[string]()}
 	for _, s := range opts.Curriculum.Steps() {
