@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -107,4 +106,3 @@ func statusCode(t testing.TB, cfg *rest.Config, path, token string) int {
 	return resp.StatusCode
 }
 
-var _ = filepath.Join

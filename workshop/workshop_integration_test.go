@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -338,7 +336,6 @@ docker push `+a.Registry.Repo("apps/my-app:1.0")); err != nil {
 			t.Logf("%s: %s", c.name, lastLine(out))
 		})
 	}
-	_ = http.StatusOK
 }
 
 func lastLine(s string) string {
@@ -346,4 +343,3 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-var _ = corev1.NamespaceDefault
