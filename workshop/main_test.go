@@ -105,4 +105,3 @@ func statusCode(t testing.TB, cfg *rest.Config, path, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
-
