@@ -2,7 +2,6 @@ package workshop
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -87,21 +86,4 @@ func takeSeat(t testing.TB, j *JoinFile) *sandbox.Sandbox {
 func as(t testing.TB, sb *sandbox.Sandbox, script string) (string, error) {
 	t.Helper()
 	return testenv.Shell(context.Background(), sb.WorkDir, sb.ShellEnv(os.Environ()), script)
-}
-
-// statusCode is an HTTP client's status for a GET with a bearer token.
-func statusCode(t testing.TB, cfg *rest.Config, path, token string) int {
-	t.Helper()
-	tc := rest.AnonymousClientConfig(cfg)
-	tc.BearerToken = token
-	rt, err := rest.TransportFor(tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := (&http.Client{Transport: rt, Timeout: 10 * time.Second}).Get(cfg.Host + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }

@@ -151,7 +151,7 @@ func requireNothingLabelled(t *testing.T, client kubernetes.Interface, id string
 // the real kubectl, A's namespace is A's, B's is out of reach, nothing
 // cluster-wide can be made, and A's token expires.
 func TestIntegrationAttendeeIsolation(t *testing.T) {
-	client, cfg := instructor(t)
+	client, _ := instructor(t)
 	ctx := context.Background()
 	_, joins, admin := testWorkshop(t, "wiso", 3, time.Hour)
 	a, b := takeSeat(t, joins[0]), takeSeat(t, joins[1])
@@ -211,7 +211,7 @@ spec:
 		t.Errorf("a privileged pod is admitted: %v\n%s", err, out)
 	}
 
-	t.Run("the token expires", func(t *testing.T) { tokenExpires(t, client, cfg, a, time.Hour) })
+	t.Run("the token expires", func(t *testing.T) { tokenExpires(t, client, a, time.Hour) })
 
 	// Delete stops A's token at once: its binding and account go first.
 	if _, err := Delete(ctx, DeleteOptions{Client: client, Admin: admin, ID: "wiso"}); err != nil {
@@ -236,7 +236,7 @@ spec:
 // check — accepts it at the API server's now and refuses it one minute
 // (go-jose's leeway) and a second after exp. TestIntegrationTokenExpiresForReal
 // waits the 10 minutes.
-func tokenExpires(t *testing.T, client kubernetes.Interface, cfg interface{ String() string }, sb *sandbox.Sandbox, lifetime time.Duration) {
+func tokenExpires(t *testing.T, client kubernetes.Interface, sb *sandbox.Sandbox, lifetime time.Duration) {
 	ctx := context.Background()
 	kc, err := clientcmd.LoadFromFile(sb.Kubeconfig)
 	if err != nil {
