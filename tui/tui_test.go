@@ -464,7 +464,8 @@ func TestResize(t *testing.T) {
 	a := start(t, opts, 120, 36)
 	a.waitFor("sandbox ready", "Every image has a full name")
 	a.keys("2", "n", "n")
-	a.waitFor("2.3 The regcred secret", "No secret regcred", "your own terminal")
+	// The step's text is rendered in a Cmd: wait for it, not its placeholder.
+	a.waitFor("2.3 The regcred secret", "No secret regcred", "your own terminal", "Create the secret regcred")
 	// The registry's port is random: the golden screens show a fixed one.
 	screen := func() string { return strings.ReplaceAll(a.screen(), l.reg.Host, "localhost:5055") }
 	t.Run("120x36", func(t *testing.T) {
@@ -478,7 +479,7 @@ func TestResize(t *testing.T) {
 	a.tm.Send(tea.WindowSizeMsg{Width: 80, Height: 24})
 	a.waitGone("1 Image names")
 	t.Run("80x24", func(t *testing.T) {
-		a.waitFor("2.3 The regcred secret", "No secret regcred")
+		a.waitFor("2.3 The regcred secret", "No secret regcred", "Create the secret")
 		s := screen()
 		checkFits(t, s, 80, 24)
 		golden.RequireEqual(t, s)
