@@ -14,9 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/informers"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -197,40 +196,64 @@ func (b *Board) Run(ctx context.Context, ready func()) error {
 	b.started = b.opts.Now()
 	id := b.opts.ID
 	sel := selector(id).String()
-	labelled := informers.NewSharedInformerFactoryWithOptions(b.opts.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }),
-		informers.WithTransform(trimObject))
-	wide := informers.NewSharedInformerFactoryWithOptions(b.opts.Client, 0,
-		informers.WithTransform(func(obj any) (any, error) {
+	// One informer per kind, each its own: namespaces and the progress
+	// ConfigMaps selected by the workshop's label; the kinds attendees make
+	// without our labels across the cluster, keeping only the workshop's.
+	byLabel := func(o *metav1.ListOptions) { o.LabelSelector = sel }
+	nsIndex := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
+	wide := func(inf cache.SharedIndexInformer) cache.SharedIndexInformer {
+		_ = inf.SetTransform(func(obj any) (any, error) {
 			if acc, err := meta.Accessor(obj); err == nil && !inWorkshop(id, acc.GetNamespace()) {
 				return stub(obj)
 			}
 			return trimObject(obj)
-		}))
-
-	nsInf := labelled.Core().V1().Namespaces().Informer()
-	cmInf := labelled.Core().V1().ConfigMaps().Informer()
+		})
+		return inf
+	}
+	client := b.opts.Client
+	nsInf := coreinformers.NewFilteredNamespaceInformer(client, 0, cache.Indexers{}, byLabel)
+	cmInf := coreinformers.NewFilteredConfigMapInformer(client, metav1.NamespaceAll, 0, nsIndex, byLabel)
+	for _, inf := range []cache.SharedIndexInformer{nsInf, cmInf} {
+		_ = inf.SetTransform(trimObject)
+	}
 	b.progressStore = cmInf.GetStore()
+	core := corev1.SchemeGroupVersion
 	b.kinds = []*cachedKind{
-		{resource: corev1.SchemeGroupVersion.WithResource("namespaces"), kind: "namespace", informer: nsInf, list: namespaceList, fields: objectFields},
-		{resource: corev1.SchemeGroupVersion.WithResource("configmaps"), kind: "configmap", informer: cmInf, list: configMapList, fields: objectFields},
+		{resource: core.WithResource("namespaces"), kind: "Namespace", informer: nsInf, fields: objectFields},
+		{resource: core.WithResource("configmaps"), kind: "ConfigMap", informer: cmInf, fields: objectFields},
 	}
 	watched := kindsOf(b.judged)
-	add := func(kind string, resource string, inf cache.SharedIndexInformer, list func([]runtime.Object) runtime.Object, f func(runtime.Object) fields.Set) {
-		if !watched[kind] {
-			return
+	for _, k := range []struct {
+		subject string
+		kind    *cachedKind
+		make    func() cache.SharedIndexInformer
+	}{
+		{"pod", &cachedKind{resource: core.WithResource("pods"), kind: "Pod", fields: podFields},
+			func() cache.SharedIndexInformer {
+				return coreinformers.NewPodInformer(client, metav1.NamespaceAll, 0, nsIndex)
+			}},
+		{"secret", &cachedKind{resource: core.WithResource("secrets"), kind: "Secret", fields: secretFields},
+			func() cache.SharedIndexInformer {
+				return coreinformers.NewSecretInformer(client, metav1.NamespaceAll, 0, nsIndex)
+			}},
+		{"serviceaccount", &cachedKind{resource: core.WithResource("serviceaccounts"), kind: "ServiceAccount", fields: objectFields},
+			func() cache.SharedIndexInformer {
+				return coreinformers.NewServiceAccountInformer(client, metav1.NamespaceAll, 0, nsIndex)
+			}},
+		{"event", &cachedKind{resource: core.WithResource("events"), kind: "Event", fields: eventFields},
+			func() cache.SharedIndexInformer {
+				return coreinformers.NewEventInformer(client, metav1.NamespaceAll, 0, nsIndex)
+			}},
+		{"deployment", &cachedKind{resource: appsv1.SchemeGroupVersion.WithResource("deployments"), kind: "Deployment", fields: objectFields},
+			func() cache.SharedIndexInformer {
+				return appsinformers.NewDeploymentInformer(client, metav1.NamespaceAll, 0, nsIndex)
+			}},
+	} {
+		if watched[k.subject] {
+			k.kind.subject, k.kind.informer = k.subject, wide(k.make())
+			b.kinds = append(b.kinds, k.kind)
 		}
-		gv := corev1.SchemeGroupVersion
-		if kind == "deployment" {
-			gv = appsv1.SchemeGroupVersion
-		}
-		b.kinds = append(b.kinds, &cachedKind{resource: gv.WithResource(resource), kind: kind, informer: inf, list: list, fields: f})
 	}
-	add("pod", "pods", wide.Core().V1().Pods().Informer(), podList, podFields)
-	add("secret", "secrets", wide.Core().V1().Secrets().Informer(), secretList, secretFields)
-	add("serviceaccount", "serviceaccounts", wide.Core().V1().ServiceAccounts().Informer(), serviceAccountList, objectFields)
-	add("event", "events", wide.Core().V1().Events().Informer(), eventList, eventFields)
-	add("deployment", "deployments", wide.Apps().V1().Deployments().Informer(), deploymentList, objectFields)
 	b.cache = newCacheClient(b.kinds)
 
 	if _, err := nsInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -248,7 +271,7 @@ func (b *Board) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	for _, k := range b.kinds[2:] {
-		kind := k.kind
+		kind := k.subject
 		if _, err := k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { b.changed(obj, kind) },
 			UpdateFunc: func(_, obj any) { b.changed(obj, kind) },
@@ -257,17 +280,13 @@ func (b *Board) Run(ctx context.Context, ready func()) error {
 			return err
 		}
 	}
-	labelled.Start(ctx.Done())
-	wide.Start(ctx.Done())
-	for typ, ok := range labelled.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("the board's %v informer did not sync: %w", typ, ctx.Err())
-		}
+	synced := make([]cache.InformerSynced, 0, len(b.kinds))
+	for _, k := range b.kinds {
+		go k.informer.RunWithContext(ctx)
+		synced = append(synced, k.informer.HasSynced)
 	}
-	for typ, ok := range wide.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("the board's %v informer did not sync: %w", typ, ctx.Err())
-		}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("the board's informers did not sync: %w", ctx.Err())
 	}
 
 	var wg sync.WaitGroup

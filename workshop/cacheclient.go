@@ -1,23 +1,24 @@
 package workshop
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -30,86 +31,143 @@ var errCacheOnly = errors.New("the board judges from its informers' caches, whic
 // the checks may read it.
 type cachedKind struct {
 	resource schema.GroupVersionResource
-	kind     string
+	kind     string // "Pod"
+	// subject is the kind as the checks' subjects name it ("pod").
+	subject  string
 	informer cache.SharedIndexInformer
-	// list wraps objects into the kind's typed list.
-	list func(items []runtime.Object) runtime.Object
-	// fields are an object's selectable fields (the API server's own
-	// field selectors for the kind, as the checks use them).
+	// fields are an object's selectable fields (the API server's own field
+	// selectors for the kind, as the checks use them).
 	fields func(obj runtime.Object) fields.Set
 }
 
-// newCacheClient is a kubernetes.Interface whose reads are served from the
-// informers' stores: the checks the board runs are the lessons' own, and
-// they ask it what they would ask the API server. Anything else — a
-// write, a kind no informer holds — is refused with errCacheOnly.
+// newCacheClient is a kubernetes.Interface whose requests are answered
+// from the informers' stores: the checks the board runs are the lessons'
+// own, and they ask it what they would ask the API server. It is the
+// ordinary typed client over a transport that is the cache; anything but
+// a read of a kind the informers hold (a write, a watch, another kind) is
+// refused with errCacheOnly.
 func newCacheClient(kinds []*cachedKind) kubernetes.Interface {
-	c := fake.NewClientset()
-	byResource := map[schema.GroupVersionResource]*cachedKind{}
+	t := &cacheTransport{kinds: map[string]*cachedKind{}}
 	for _, k := range kinds {
-		byResource[k.resource] = k
+		t.kinds[k.resource.GroupVersion().String()+"/"+k.resource.Resource] = k
 	}
-	c.PrependReactor("*", "*", func(action k8stesting.Action) (bool, runtime.Object, error) {
-		k := byResource[action.GetResource()]
-		if k == nil || action.GetSubresource() != "" {
-			return true, nil, fmt.Errorf("%s %s: %w", action.GetVerb(), action.GetResource().Resource, errCacheOnly)
+	client, err := kubernetes.NewForConfigAndClient(&rest.Config{Host: "http://board.cache", QPS: -1}, &http.Client{Transport: t})
+	if err != nil {
+		panic(err) // a fixed configuration: a bug if it does not build
+	}
+	return client
+}
+
+// cacheTransport answers the API's GETs from the informers' stores.
+type cacheTransport struct {
+	kinds map[string]*cachedKind
+}
+
+func (t *cacheTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	gv, ns, resource, name, ok := parseAPIPath(r.URL.Path)
+	k := t.kinds[gv+"/"+resource]
+	q := r.URL.Query()
+	if !ok || k == nil || r.Method != http.MethodGet || q.Get("watch") == "true" || q.Get("watch") == "1" {
+		return status(r, http.StatusForbidden, metav1.StatusReasonForbidden, fmt.Sprintf("%s %s: %v", r.Method, r.URL.Path, errCacheOnly)), nil
+	}
+	if name != "" {
+		key := name
+		if ns != "" {
+			key = ns + "/" + name
 		}
-		switch a := action.(type) {
-		case k8stesting.GetAction:
-			key := a.GetName()
-			if ns := a.GetNamespace(); ns != "" {
-				key = ns + "/" + key
-			}
-			obj, ok, err := k.informer.GetIndexer().GetByKey(key)
-			if err != nil {
-				return true, nil, err
-			}
-			if !ok {
-				return true, nil, apierrors.NewNotFound(k.resource.GroupResource(), a.GetName())
-			}
-			return true, obj.(runtime.Object).DeepCopyObject(), nil
-		case k8stesting.ListAction:
-			r := a.GetListRestrictions()
-			var objs []any
-			if ns := a.GetNamespace(); ns != "" {
-				var err error
-				if objs, err = k.informer.GetIndexer().ByIndex(cache.NamespaceIndex, ns); err != nil {
-					return true, nil, err
-				}
-			} else {
-				objs = k.informer.GetIndexer().List()
-			}
-			var items []runtime.Object
-			for _, o := range objs {
-				obj := o.(runtime.Object)
-				acc, err := meta.Accessor(obj)
-				if err != nil {
-					continue
-				}
-				if r.Labels != nil && !r.Labels.Matches(labels.Set(acc.GetLabels())) {
-					continue
-				}
-				if r.Fields != nil && !r.Fields.Empty() {
-					set := k.fields(obj)
-					for _, req := range r.Fields.Requirements() {
-						if _, known := set[req.Field]; !known {
-							return true, nil, fmt.Errorf("field selector %s on %s: %w", req.Field, k.resource.Resource, errCacheOnly)
-						}
-					}
-					if !r.Fields.Matches(set) {
-						continue
-					}
-				}
-				items = append(items, obj.DeepCopyObject())
-			}
-			return true, k.list(items), nil
+		obj, found, err := k.informer.GetIndexer().GetByKey(key)
+		if err != nil || !found {
+			return status(r, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("%s %q not found", k.resource.Resource, name)), nil
 		}
-		return true, nil, fmt.Errorf("%s %s: %w", action.GetVerb(), action.GetResource().Resource, errCacheOnly)
-	})
-	c.PrependWatchReactor("*", func(action k8stesting.Action) (bool, watch.Interface, error) {
-		return true, nil, fmt.Errorf("watch %s: %w", action.GetResource().Resource, errCacheOnly)
-	})
-	return c
+		return object(r, k, obj.(runtime.Object)), nil
+	}
+	sel, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return status(r, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()), nil
+	}
+	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return status(r, http.StatusBadRequest, metav1.StatusReasonBadRequest, err.Error()), nil
+	}
+	var objs []any
+	if ns != "" {
+		objs, _ = k.informer.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+	} else {
+		objs = k.informer.GetIndexer().List()
+	}
+	items := []runtime.Object{}
+	for _, o := range objs {
+		obj := o.(runtime.Object)
+		acc, err := meta.Accessor(obj)
+		if err != nil || !sel.Matches(labels.Set(acc.GetLabels())) {
+			continue
+		}
+		if !fsel.Empty() {
+			set := k.fields(obj)
+			for _, req := range fsel.Requirements() {
+				if _, known := set[req.Field]; !known {
+					return status(r, http.StatusForbidden, metav1.StatusReasonForbidden, fmt.Sprintf("field selector %s on %s: %v", req.Field, k.resource.Resource, errCacheOnly)), nil
+				}
+			}
+			if !fsel.Matches(set) {
+				continue
+			}
+		}
+		items = append(items, obj)
+	}
+	body, err := json.Marshal(map[string]any{"apiVersion": gv, "kind": k.kind + "List", "metadata": map[string]any{}, "items": items})
+	if err != nil {
+		return nil, err
+	}
+	return respond(r, http.StatusOK, body), nil
+}
+
+// parseAPIPath reads /api/v1/[namespaces/NS/]RESOURCE[/NAME] and
+// /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE[/NAME].
+func parseAPIPath(path string) (gv, ns, resource, name string, ok bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		gv, parts = parts[1], parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		gv, parts = parts[1]+"/"+parts[2], parts[3:]
+	default:
+		return "", "", "", "", false
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		ns, parts = parts[1], parts[2:]
+	}
+	switch len(parts) {
+	case 1:
+		return gv, ns, parts[0], "", true
+	case 2:
+		return gv, ns, parts[0], parts[1], true
+	}
+	return "", "", "", "", false // a subresource
+}
+
+func object(r *http.Request, k *cachedKind, obj runtime.Object) *http.Response {
+	obj = obj.DeepCopyObject()
+	obj.GetObjectKind().SetGroupVersionKind(k.resource.GroupVersion().WithKind(k.kind))
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return status(r, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
+	}
+	return respond(r, http.StatusOK, body)
+}
+
+func status(r *http.Request, code int32, reason metav1.StatusReason, msg string) *http.Response {
+	body, _ := json.Marshal(&metav1.Status{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg})
+	return respond(r, int(code), body)
+}
+
+func respond(r *http.Request, code int, body []byte) *http.Response {
+	return &http.Response{StatusCode: code, Status: http.StatusText(code), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r}
 }
 
 // objectFields are every kind's selectable fields.
@@ -158,63 +216,6 @@ func secretFields(obj runtime.Object) fields.Set {
 		set["type"] = string(s.Type)
 	}
 	return set
-}
-
-// typed lists, one per kind the board holds.
-func podList(items []runtime.Object) runtime.Object {
-	l := &corev1.PodList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.Pod))
-	}
-	return l
-}
-
-func secretList(items []runtime.Object) runtime.Object {
-	l := &corev1.SecretList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.Secret))
-	}
-	return l
-}
-
-func serviceAccountList(items []runtime.Object) runtime.Object {
-	l := &corev1.ServiceAccountList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.ServiceAccount))
-	}
-	return l
-}
-
-func eventList(items []runtime.Object) runtime.Object {
-	l := &corev1.EventList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.Event))
-	}
-	return l
-}
-
-func deploymentList(items []runtime.Object) runtime.Object {
-	l := &appsv1.DeploymentList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*appsv1.Deployment))
-	}
-	return l
-}
-
-func configMapList(items []runtime.Object) runtime.Object {
-	l := &corev1.ConfigMapList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.ConfigMap))
-	}
-	return l
-}
-
-func namespaceList(items []runtime.Object) runtime.Object {
-	l := &corev1.NamespaceList{}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*corev1.Namespace))
-	}
-	return l
 }
 
 // stub is what the board keeps of an object outside the workshop's
