@@ -302,6 +302,10 @@ func run() error {
 			res.APIRequests, res.APIRate = d, d/secs
 		case k == "5xx429":
 			res.API5xx429 = d
+		case strings.HasPrefix(k, "failed "):
+			if d > 0 {
+				seen.add("api-5xx-429", fmt.Errorf("%.0f × %s", d, strings.TrimPrefix(k, "failed ")))
+			}
 		default:
 			res.APIByVerb[k] = d
 		}
@@ -328,9 +332,6 @@ func run() error {
 				seen.add("board", errors.New(a.Name+" "+ref+": "+r.Error))
 			}
 		}
-	}
-	if res.API5xx429 > 0 {
-		seen.add("api-5xx-429", fmt.Errorf("%.0f responses", res.API5xx429))
 	}
 	res.Errors, res.ErrorSamples = seen.n, seen.samples
 	for _, k := range []string{"command", "check", "watch", "mirror", "board", "api-5xx-429"} {
@@ -432,6 +433,8 @@ func scrape(ctx context.Context, client kubernetes.Interface) (map[string]float6
 		out[label(labels, "verb")] += v
 		if code := label(labels, "code"); strings.HasPrefix(code, "5") || code == "429" {
 			out["5xx429"] += v
+			// Each kind of failed answer apart, to say which it was.
+			out["failed "+label(labels, "verb")+" "+label(labels, "resource")+" "+label(labels, "subresource")+" "+code] += v
 		}
 	}
 	return out, sc.Err()
