@@ -20,6 +20,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/imagelab/imagelab/sandbox"
 )
@@ -162,7 +165,7 @@ func Attendees(id string, names []string) ([]Attendee, error) {
 	taken := map[string]bool{}
 	out := make([]Attendee, 0, len(names))
 	for i, display := range names {
-		slug := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(display), "-"), "-")
+		slug := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(plain(display)), "-"), "-")
 		if slug == "" {
 			slug = fmt.Sprintf("attendee-%d", i+1)
 		}
@@ -181,4 +184,16 @@ func Attendees(id string, names []string) ([]Attendee, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// plain drops the marks of accented letters (María → Maria), so a name's
+// slug keeps its letters.
+func plain(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if !unicode.Is(unicode.Mn, r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
