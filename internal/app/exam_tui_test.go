@@ -251,7 +251,7 @@ func TestIntegrationExamTUI(t *testing.T) {
 	t.Logf("score screen at 80x24 (NO_COLOR):\n%s", tm.screen(examPane))
 
 	tm.keys(examPane, "q")
-	tm.waitText(examPane, "Pane is dead", 10*time.Second) // the report is printed after the app
+	tm.waitDead(examPane, 10*time.Second) // the report is printed after the app
 	if hist, err := b.cli("exam", "history"); err != nil || strings.Count(hist, "\n") < 7 {
 		t.Errorf("imagelab exam history: %v\n%s", err, hist)
 	}
@@ -322,7 +322,7 @@ func TestIntegrationExamResume(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	tm.waitFor(examPane, "the app to die", 10*time.Second, func(s string) bool { return !strings.Contains(s, " left") })
+	tm.waitDead(examPane, 10*time.Second)
 	time.Sleep(2 * time.Second)
 
 	after := b.attempt()

@@ -72,6 +72,20 @@ func (tm *tuiDriver) keys(target string, keys ...string) {
 	}
 }
 
+// waitDead waits until the pane's process has exited (the pane must have
+// remain-on-exit on). A killed app leaves its last frame on the screen, so
+// the screen alone cannot tell.
+func (tm *tuiDriver) waitDead(target string, timeout time.Duration) {
+	tm.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.TrimSpace(tm.run("display-message", "-p", "-t", target, "#{pane_dead}")) != "1" {
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("the app in %s still runs after %s; the pane shows:\n%s", target, timeout, tm.screen(target))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // typeLine types a shell line literally and presses Enter.
 func (tm *tuiDriver) typeLine(target, line string) {
 	tm.t.Helper()
@@ -192,10 +206,7 @@ func TestIntegrationTUI(t *testing.T) {
 	// when it exits, and wait for that (it writes its progress as it quits).
 	tm.run("set-option", "-t", app, "remain-on-exit", "on")
 	tm.keys(app, "C-c")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && strings.TrimSpace(tm.run("display-message", "-p", "-t", app, "#{pane_dead}")) != "1" {
-		time.Sleep(100 * time.Millisecond)
-	}
+	tm.waitDead(app, 10*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

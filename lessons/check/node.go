@@ -118,7 +118,14 @@ func resetAPIServerManifest(ctx context.Context, env *Env, _ string) error {
 	}
 	// The old API server may answer for a while yet (the kubelet gives it
 	// 30 s to stop): wait for one that started after the file was put back.
-	return WaitAPIServerRestarted(ctx, env, began, ControlPlaneRestartTimeout)
+	if err := WaitAPIServerRestarted(ctx, env, began, ControlPlaneRestartTimeout); err != nil {
+		// Say why, in the node's words, when it does say.
+		if why, ferr := APIServerFailure(ctx, env.Node); ferr == nil && why != "" {
+			return fmt.Errorf("%w; the node says: %s", err, why)
+		}
+		return err
+	}
+	return nil
 }
 
 func resetKubeletConfig(ctx context.Context, env *Env, _ string) error {

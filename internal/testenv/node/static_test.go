@@ -340,7 +340,10 @@ func resetManifest(ctx context.Context, t *testing.T, c *Cluster, env *check.Env
 	t.Helper()
 	began := time.Now()
 	if err := check.APIServerManifest.Reset(ctx, env, ""); err != nil {
-		t.Fatalf("APIServerManifest.Reset: %v", err)
+		why, werr := APIServerFailure(ctx, n)
+		logs, _ := n.Run(ctx, "sh", "-c", "ls -lR "+n.Files().PodLogs+" | tail -n 20; for f in $(find "+n.Files().PodLogs+
+			" -path '*kube-apiserver*' -name '*.log' | sort | tail -n 2); do echo \"== $f\"; tail -n 15 \"$f\"; done")
+		t.Fatalf("APIServerManifest.Reset: %v\nthe node says: %q (%v)\nthe API server's logs:\n%s", err, why, werr, logs)
 	}
 	t.Logf("APIServerManifest.Reset → API server ready: %v", time.Since(began).Round(time.Millisecond))
 	files := n.Files()
