@@ -1,0 +1,66 @@
+package lessons_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"charm.land/glamour/v2"
+	"charm.land/glamour/v2/styles"
+	"charm.land/lipgloss/v2"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons"
+)
+
+// TestKoreanStepWidth: Hangul takes two cells of a terminal. Every Korean
+// step, with all its hints, rendered as the app renders a step's text
+// (glamour's standard style, word-wrapped to the pane's width: see
+// tui/markdown.go), fits 80 and 120 cells: no line, table row or heading
+// runs past the width.
+func TestKoreanStepWidth(t *testing.T) {
+	cur, err := lessons.DefaultIn(i18n.Korean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := lessons.Placeholder()
+	for _, width := range []int{80, 120} {
+		r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(styles.DarkStyle), glamour.WithWordWrap(width))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range cur.Steps() {
+			var md strings.Builder
+			md.WriteString(s.Body(v))
+			for i := range s.Hints {
+				fmt.Fprintf(&md, "\n\n---\n\n**힌트 %d/%d.** %s\n", i+1, len(s.Hints), s.Hint(i, v))
+			}
+			out, err := r.Render(md.String())
+			if err != nil {
+				t.Errorf("%s at %d: %v", s.Ref(), width, err)
+				continue
+			}
+			for n, line := range strings.Split(strings.Trim(out, "\n"), "\n") {
+				if w := lipgloss.Width(line); w > width {
+					t.Errorf("%s at width %d: line %d is %d cells wide: %q", s.Ref(), width, n+1, w, strings.TrimSpace(stripANSI(line)))
+				}
+			}
+		}
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	esc := false
+	for _, r := range s {
+		switch {
+		case r == 0x1b:
+			esc = true
+		case esc && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'):
+			esc = false
+		case !esc:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
