@@ -17,25 +17,25 @@ import (
 // step, with all its hints, rendered as the app renders a step's text
 // (glamour's standard style, word-wrapped to the pane's width: see
 // tui/markdown.go), fits 80 and 120 cells: no line, table row or heading
-// runs past the width.
+// runs past the width. And its emphasis renders: CommonMark does not close
+// a ** that follows punctuation and is followed by a letter, as in
+// **`regcred`**을, so such a text shows its asterisks.
 func TestKoreanStepWidth(t *testing.T) {
-	cur, err := lessons.DefaultIn(i18n.Korean)
+	en, err := lessons.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := lessons.Placeholder()
+	ko, err := lessons.DefaultIn(i18n.Korean)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, width := range []int{80, 120} {
 		r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(styles.DarkStyle), glamour.WithWordWrap(width))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range cur.Steps() {
-			var md strings.Builder
-			md.WriteString(s.Body(v))
-			for i := range s.Hints {
-				fmt.Fprintf(&md, "\n\n---\n\n**힌트 %d/%d.** %s\n", i+1, len(s.Hints), s.Hint(i, v))
-			}
-			out, err := r.Render(md.String())
+		for i, s := range ko.Steps() {
+			out, err := r.Render(stepMarkdown(s))
 			if err != nil {
 				t.Errorf("%s at %d: %v", s.Ref(), width, err)
 				continue
@@ -45,8 +45,26 @@ func TestKoreanStepWidth(t *testing.T) {
 					t.Errorf("%s at width %d: line %d is %d cells wide: %q", s.Ref(), width, n+1, w, strings.TrimSpace(stripANSI(line)))
 				}
 			}
+			english, err := r.Render(stepMarkdown(en.Steps()[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := strings.Count(stripANSI(out), "*"), strings.Count(stripANSI(english), "*"); got > want {
+				t.Errorf("%s: %d asterisks left after rendering, the English %d: emphasis that does not close?\n%s", s.Ref(), got, want, stripANSI(out))
+			}
 		}
 	}
+}
+
+// stepMarkdown is the step's text and every hint, as the app shows them.
+func stepMarkdown(s *lessons.Step) string {
+	v := lessons.Placeholder()
+	var md strings.Builder
+	md.WriteString(s.Body(v))
+	for i := range s.Hints {
+		fmt.Fprintf(&md, "\n\n---\n\n**%d/%d.** %s\n", i+1, len(s.Hints), s.Hint(i, v))
+	}
+	return md.String()
 }
 
 func stripANSI(s string) string {
