@@ -74,8 +74,11 @@ func (s *Store) RetryIn(ref string, now time.Time) time.Duration {
 type State struct {
 	Version int `json:"version"`
 	// Current is the step the learner was on (lesson/step).
-	Current string           `json:"current,omitempty"`
-	Steps   map[string]*Step `json:"steps"`
+	Current string `json:"current,omitempty"`
+	// Lang is the language the learner last chose in the app (its
+	// language key): used when neither --lang nor IMAGELAB_LANG names one.
+	Lang  string           `json:"lang,omitempty"`
+	Steps map[string]*Step `json:"steps"`
 }
 
 // Store is the progress file and its contents.
@@ -121,6 +124,23 @@ func Open(dir string) (s *Store, warning error, err error) {
 	}
 	s.State = st
 	return s, nil, nil
+}
+
+// SavedLang reads the language remembered in dir's progress file, without
+// touching the file: "" when there is none or it cannot be read (Open
+// reports a damaged file).
+func SavedLang(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		return ""
+	}
+	var st struct {
+		Lang string `json:"lang"`
+	}
+	if json.Unmarshal(data, &st) != nil {
+		return ""
+	}
+	return st.Lang
 }
 
 // Path is the file's path.

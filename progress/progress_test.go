@@ -97,3 +97,30 @@ func TestQuizRetryDelay(t *testing.T) {
 		t.Errorf("the delay grows past its cap: %v", got)
 	}
 }
+
+func TestSavedLang(t *testing.T) {
+	dir := t.TempDir()
+	if got := SavedLang(dir); got != "" {
+		t.Errorf("SavedLang with no file = %q", got)
+	}
+	s, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.State.Lang = "ko"
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if got := SavedLang(dir); got != "ko" {
+		t.Errorf("SavedLang = %q, want ko", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := SavedLang(dir); got != "" {
+		t.Errorf("SavedLang of a damaged file = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Errorf("SavedLang touched the damaged file: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
@@ -60,9 +61,43 @@ func Main() int {
 // globalFlags are the flags every command takes.
 type globalFlags struct {
 	stateDir string
+	// lang is --lang; the language itself is p's, resolved once per
+	// command before it runs (resolveLang).
+	lang string
+	p    *i18n.Printer
+	// getenv reads the environment (IMAGELAB_LANG, the locale); tests
+	// replace it.
+	getenv func(string) string
 	// stderr is where the command-line commands print notes.
 	stderr io.Writer
 }
+
+// resolveLang picks the command's language: --lang, else IMAGELAB_LANG,
+// else the language the learner last chose in the app (remembered in the
+// progress file), else the locale, else English.
+func (g *globalFlags) resolveLang() error {
+	getenv := g.getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	l, ok, err := i18n.Explicit(g.lang, getenv)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if !ok {
+		l = i18n.FromLocale(getenv)
+		if dir, err := g.resolveStateDir(); err == nil {
+			if saved, err := i18n.Parse(progress.SavedLang(dir)); err == nil {
+				l = saved
+			}
+		}
+	}
+	g.p = i18n.For(l)
+	return nil
+}
+
+// language is the command's language.
+func (g *globalFlags) language() i18n.Lang { return g.p.Lang() }
 
 // session is what the lesson commands start from: the state dir, the
 // curriculum and the learner's progress.
@@ -85,7 +120,7 @@ func (g *globalFlags) session() (*session, error) {
 		return nil, err
 	}
 	if ss.warning != nil && g.stderr != nil {
-		fmt.Fprintln(g.stderr, "warning:", ss.warning)
+		fmt.Fprintln(g.stderr, g.p.T("warning:"), ss.warning)
 		ss.warning = nil
 	}
 	return ss, nil
@@ -150,13 +185,15 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		// --version prints what imagelab version prints.
-		Version: currentVersion().String(),
+		Version:           currentVersion().String(),
+		PersistentPreRunE: func(*cobra.Command, []string) error { return g.resolveLang() },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTUI(cmd.Context(), g, o, streams)
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
+	root.PersistentFlags().StringVar(&g.lang, "lang", "", "the language of imagelab's texts: en or ko (default $IMAGELAB_LANG, else the language last chosen in the app, else the locale)")
 	// The tutorial starts the sandbox as imagelab up does, and takes its flags.
 	o.addFlags(root.Flags())
 	root.AddCommand(

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/progress"
@@ -93,10 +95,10 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 		steps = []*lessons.Step{s}
 	}
 	if o.answer != "" && (len(steps) != 1 || !steps[0].IsQuiz()) {
-		return &exitError{code: 2, err: fmt.Errorf("--answer goes with one quiz step, e.g. imagelab check image-names/full-name --answer …")}
+		return &exitError{code: 2, err: g.p.Errorf("--answer goes with one quiz step, e.g. imagelab check image-names/full-name --answer …")}
 	}
 
-	lazy := &lazyEnv{flags: &o.sandbox, stateDir: ss.stateDir}
+	lazy := &lazyEnv{flags: &o.sandbox, stateDir: ss.stateDir, p: g.p}
 	report := checkReport{}
 	for _, s := range steps {
 		answer := o.answer
@@ -136,11 +138,11 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 			return err
 		}
 	} else {
-		printReport(out, report)
+		printReport(out, g.p, report)
 	}
 	switch {
 	case report.Errors > 0:
-		return &exitError{code: 2, err: fmt.Errorf("%d step(s) could not be checked", report.Errors)}
+		return &exitError{code: 2, err: g.p.Errorf("%d step(s) could not be checked", report.Errors)}
 	case report.Failed > 0:
 		return errNotPassed
 	}
@@ -153,8 +155,8 @@ func pickChoice(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum, l
 	if wait := store.RetryIn(s.Ref(), now); wait > 0 {
 		return stepReport{Step: s.Ref(), Position: s.Position(), Title: s.Title, Status: statusNotPassed,
 			Findings: []check.Finding{{Code: "quiz-retry-later", Severity: check.Problem, Criterion: "answer",
-				Problem: fmt.Sprintf("Your last pick was wrong; this quiz takes a new answer in %s.", wait),
-				Try:     "Read why that pick was wrong (imagelab check " + s.Ref() + " shows it again), and the step's text."}}}
+				Problem: lazy.p.T("Your last pick was wrong; this quiz takes a new answer in %s.", wait),
+				Try:     lazy.p.T("Read why that pick was wrong (imagelab check %s shows it again), and the step's text.", s.Ref())}}}
 	}
 	r, res := runStepResult(ctx, s, cur, lazy, answer)
 	if r.Status != statusError && check.Picked(res) {
@@ -174,12 +176,13 @@ func runStepResult(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum
 	r := stepReport{Step: s.Ref(), Position: s.Position(), Title: s.Title}
 	start := time.Now()
 
-	var env *check.Env
+	// A step without the sandbox gets an Env of its language alone.
+	env := &check.Env{Printer: lazy.p}
 	vals := lessons.Placeholder()
 	if s.Needs().Sandbox() {
 		sb, e, err := lazy.get(ctx)
 		if err != nil {
-			r.Status, r.Error = statusError, "needs the sandbox: "+err.Error()
+			r.Status, r.Error = statusError, lazy.p.T("needs the sandbox: %v", err)
 			r.Millis = time.Since(start).Milliseconds()
 			return r, check.Result{}
 		}
@@ -202,18 +205,22 @@ func runStepResult(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum
 	return r, res
 }
 
-func printReport(out io.Writer, rep checkReport) {
+func printReport(out io.Writer, p *i18n.Printer, rep checkReport) {
+	labelW := 0
+	for _, l := range []string{p.T("expected:"), p.T("try:"), p.T("said:")} {
+		labelW = max(labelW, ansi.StringWidth(l))
+	}
 	for _, r := range rep.Results {
 		mark := map[string]string{statusPassed: "✓", statusNotPassed: "✗", statusError: "!", statusUnavailable: "–"}[r.Status]
-		fmt.Fprintf(out, "%s %-4s %-40s %s\n", mark, r.Position, r.Step, r.Title)
+		fmt.Fprintf(out, "%s %-4s %-40s %s\n", mark, r.Position, r.Step, r.Title) // refs are ASCII; the title ends the line
 		if r.Summary != "" {
 			fmt.Fprintf(out, "       %s\n", r.Summary)
 		}
 		switch {
 		case r.Status == statusUnavailable:
-			fmt.Fprintf(out, "       not available here: %s\n", r.Error)
+			p.Fprintf(out, "       not available here: %s\n", r.Error)
 		case r.Error != "":
-			fmt.Fprintf(out, "       could not check: %s\n", r.Error)
+			p.Fprintf(out, "       could not check: %s\n", r.Error)
 		}
 		for _, f := range r.Findings {
 			bullet := "✗"
@@ -221,25 +228,36 @@ func printReport(out io.Writer, rep checkReport) {
 				bullet = "·"
 			}
 			fmt.Fprintf(out, "       %s %s\n", bullet, f.Problem)
+			// The labels line up by display width: a Korean label is
+			// double-width.
+			label := func(l string) string { return "         " + padRight(l, labelW) + " " }
 			if f.Expected != "" {
-				fmt.Fprintf(out, "         expected: %s\n", f.Expected)
+				fmt.Fprintf(out, "%s%s\n", label(p.T("expected:")), f.Expected)
 			}
 			if f.Try != "" {
-				fmt.Fprintf(out, "         try:      %s\n", indent(f.Try, "                   "))
+				fmt.Fprintf(out, "%s%s\n", label(p.T("try:")), indent(f.Try, strings.Repeat(" ", 10+labelW)))
 			}
 			if f.Evidence != "" {
-				fmt.Fprintf(out, "         said:     %s\n", indent(f.Evidence, "                   "))
+				fmt.Fprintf(out, "%s%s\n", label(p.T("said:")), indent(f.Evidence, strings.Repeat(" ", 10+labelW)))
 			}
 		}
 	}
-	fmt.Fprintf(out, "\n%d passed, %d not yet", rep.Passed, rep.Failed)
+	p.Fprintf(out, "\n%d passed, %d not yet", rep.Passed, rep.Failed)
 	if rep.Errors > 0 {
-		fmt.Fprintf(out, ", %d could not be checked", rep.Errors)
+		p.Fprintf(out, ", %d could not be checked", rep.Errors)
 	}
 	if rep.Unavailable > 0 {
-		fmt.Fprintf(out, ", %d not available on this sandbox", rep.Unavailable)
+		p.Fprintf(out, ", %d not available on this sandbox", rep.Unavailable)
 	}
 	fmt.Fprintln(out)
 }
 
 func indent(s, pad string) string { return strings.ReplaceAll(s, "\n", "\n"+pad) }
+
+// padRight pads s with spaces to w terminal columns (Hangul takes two).
+func padRight(s string, w int) string {
+	if d := w - ansi.StringWidth(s); d > 0 {
+		return s + strings.Repeat(" ", d)
+	}
+	return s
+}

@@ -66,10 +66,10 @@ func newLessonsCommand(g *globalFlags, streams Streams) *cobra.Command {
 						done++
 					}
 					total++
-					fmt.Fprintf(streams.Out, "   %s %-4s %-44s %s\n", mark, s.Position, s.Ref, s.Title)
+					fmt.Fprintf(streams.Out, "   %s %-4s %-44s %s\n", mark, s.Position, s.Ref, s.Title) // refs are ASCII; the title ends the line
 				}
 			}
-			fmt.Fprintf(streams.Out, "\n%d of %d steps done\n", done, total)
+			g.p.Fprintf(streams.Out, "\n%d of %d steps done\n", done, total)
 			return nil
 		},
 	}

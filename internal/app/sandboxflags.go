@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"github.com/imagelab/imagelab/internal/i18n"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -154,6 +155,7 @@ func checkEnv(sb *sandbox.Sandbox) (*check.Env, error) {
 		WorkDir:         sb.WorkDir,
 		Kubelet:         sb.Kubelet,
 		Transport:       rt,
+		PolicyBackend:   policyBackendOf(sb),
 	}
 	if sb.Provider == sandbox.ProviderWorkshop {
 		// One namespace of a shared cluster: no node, nothing cluster-wide,
@@ -187,10 +189,12 @@ func values(sb *sandbox.Sandbox) lessons.Values {
 type lazyEnv struct {
 	flags    *sandboxFlags
 	stateDir string
-	sb       *sandbox.Sandbox
-	env      *check.Env
-	err      error
-	done     bool
+	// p writes the findings in the command's language.
+	p    *i18n.Printer
+	sb   *sandbox.Sandbox
+	env  *check.Env
+	err  error
+	done bool
 }
 
 func (l *lazyEnv) get(ctx context.Context) (*sandbox.Sandbox, *check.Env, error) {
@@ -199,6 +203,9 @@ func (l *lazyEnv) get(ctx context.Context) (*sandbox.Sandbox, *check.Env, error)
 		l.sb, l.err = l.flags.resolve(ctx, l.stateDir)
 		if l.err == nil {
 			l.env, l.err = checkEnv(l.sb)
+		}
+		if l.env != nil {
+			l.env.Printer = l.p
 		}
 	}
 	return l.sb, l.env, l.err

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/imagelab/imagelab/internal/i18n"
 )
 
 // Env is what a check may look at: the sandbox as the learner sees it.
@@ -50,6 +52,30 @@ type Env struct {
 	// cluster-wide objects here (a workshop attendee's seat on a shared
 	// cluster): a step whose check makes them is unavailable, and says so.
 	NoClusterScope string
+	// Printer writes the findings' words in the learner's language; nil
+	// writes English. Only words change with it: a check judges the same
+	// way in every language, and a finding's Code never translates.
+	Printer *i18n.Printer
+}
+
+// T writes a finding's text in the learner's language: format is the
+// English, a constant (the message's ID in internal/i18n's catalogs), and
+// args are formatted into it as fmt.Sprintf does. Evidence — what the
+// system said — is quoted as is, never through T. env may be nil.
+func (env *Env) T(format string, args ...any) string {
+	return env.printer().T(format, args...)
+}
+
+// Errorf is fmt.Errorf of the translated format (see T).
+func (env *Env) Errorf(format string, args ...any) error {
+	return env.printer().Errorf(format, args...)
+}
+
+func (env *Env) printer() *i18n.Printer {
+	if env == nil {
+		return nil
+	}
+	return env.Printer
 }
 
 // Registry is a private registry and the credentials for it.
