@@ -11,7 +11,7 @@ import (
 
 // notYetTranslated are the lessons whose Korean is still being written.
 var notYetTranslated = map[string]bool{
-	"service-accounts": true, "supply-chain": true,
+	"supply-chain": true,
 	"admission": true, "troubleshoot": true, "supply-chain-tools": true,
 }
 
