@@ -135,6 +135,9 @@ type Values struct {
 	// kind node).
 	APIServerManifest string
 	KubeletConfig     string
+	// ImagePolicyDir is where imagelab puts its image policy webhook's
+	// kubeconfig and certificates on the node.
+	ImagePolicyDir string
 	// N are the names of the objects the steps ask for ({{.N.Regcred}}).
 	// A lesson uses DefaultNames; an exam draws new ones, so nothing can
 	// be typed from memory.
@@ -163,13 +166,14 @@ var DefaultNames = Names{
 const (
 	KubeadmAPIServerManifest = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 	KubeadmKubeletConfig     = "/var/lib/kubelet/config.yaml"
+	KubeadmImagePolicyDir    = "/etc/kubernetes/imagepolicy"
 )
 
 // NewValues are a sandbox's values: its registry, credentials and
 // namespace, with the lessons' names and kubeadm's node paths.
 func NewValues(registry, user, password, namespace string) Values {
 	v := Values{Registry: registry, User: user, Password: password, Namespace: namespace,
-		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig, N: DefaultNames}
+		APIServerManifest: KubeadmAPIServerManifest, KubeletConfig: KubeadmKubeletConfig, ImagePolicyDir: KubeadmImagePolicyDir, N: DefaultNames}
 	return v.WithPrefix("")
 }
 

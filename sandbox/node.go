@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -24,6 +25,9 @@ const (
 	NodeKubeletConfig     = "/var/lib/kubelet/config.yaml"
 	NodePodLogs           = "/var/log/pods"
 	NodeBackups           = "/var/lib/imagelab/backup"
+	// NodeImagePolicy is where the ImagePolicyWebhook lesson finds the
+	// backend's kubeconfig and certificates, as the exam gives them.
+	NodeImagePolicy = "/etc/kubernetes/imagepolicy"
 )
 
 // KindNode is the control-plane node of a kind sandbox: its container,
@@ -105,3 +109,76 @@ func (n *KindNode) exec(ctx context.Context, stdin *bytes.Reader, args ...string
 
 // shq quotes s for a POSIX shell.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// hostNames are the names Docker Desktop and Podman give, inside
+// containers, to the machine the engine serves.
+var hostNames = []string{"host.docker.internal", "host.containers.internal"}
+
+// HostAddress says how a process on the node reaches a server on this
+// machine (imagelab's image policy webhook): the host to dial and the IP
+// to listen on here.
+//
+//   - Docker Desktop (macOS, Windows, Linux): host.docker.internal; the
+//     engine forwards it to this machine's loopback, so listen there.
+//   - Podman: host.containers.internal, an address of this machine.
+//   - Docker on Linux: the kind network's gateway, this machine's bridge.
+//
+// Rootless Docker's gateway lives in the engine's own network namespace,
+// out of this machine's reach: the error says so.
+func (n *KindNode) HostAddress(ctx context.Context) (dial, listen string, err error) {
+	local, err := localIPs()
+	if err != nil {
+		return "", "", err
+	}
+	for _, name := range hostNames {
+		out, err := n.Run(ctx, "getent", "ahostsv4", name)
+		if err != nil {
+			continue
+		}
+		if ip := firstAddress(out); ip != "" {
+			if local[ip] {
+				return name, ip, nil
+			}
+			return name, "127.0.0.1", nil
+		}
+	}
+	network := kindNetworkFor(n.runtime.bin)
+	out, err := n.runtime.run(ctx, nil, "network", "inspect", network, "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
+	if err != nil {
+		return "", "", fmt.Errorf("finding how the node reaches this machine: %w", err)
+	}
+	for _, gw := range strings.Fields(out) {
+		if ip := net.ParseIP(gw); ip != nil && ip.To4() != nil && local[gw] {
+			return gw, gw, nil
+		}
+	}
+	return "", "", fmt.Errorf("the node cannot reach this machine: the %s network's gateway (%s) is not one of its addresses, as with rootless Docker; "+
+		"the ImagePolicyWebhook step needs Docker Desktop, rootful Docker or Podman", network, strings.TrimSpace(out))
+}
+
+// firstAddress is the first IPv4 address in getent ahostsv4's output.
+func firstAddress(getent string) string {
+	for _, line := range strings.Split(getent, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			if ip := net.ParseIP(f[0]); ip != nil && ip.To4() != nil {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// localIPs are this machine's own addresses.
+func localIPs() (map[string]bool, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			out[ipn.IP.String()] = true
+		}
+	}
+	return out, nil
+}

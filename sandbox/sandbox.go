@@ -73,6 +73,9 @@ type Sandbox struct {
 	// Complete is false while the sandbox is being made: a record left by
 	// a crash, which imagelab down (or the next up) cleans up.
 	Complete bool `json:"complete"`
+	// StateDir is the state dir the sandbox was loaded from or saved in
+	// (not saved: it is where the record is).
+	StateDir string `json:"-"`
 	// CreatedNamespace says imagelab created the namespace (on an existing
 	// cluster), so down may delete it.
 	CreatedNamespace bool `json:"createdNamespace,omitempty"`
@@ -187,12 +190,14 @@ func Load(stateDir string) (*Sandbox, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("%s is damaged (%v): run imagelab down, then imagelab up", filepath.Join(stateDir, stateFile), err)
 	}
+	s.StateDir = stateDir
 	return &s, nil
 }
 
 // Save writes the sandbox to stateDir, readable by the user alone (it
 // holds the registry password).
 func (s *Sandbox) Save(stateDir string) error {
+	s.StateDir = stateDir
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

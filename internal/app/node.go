@@ -21,6 +21,7 @@ func (kindNode) Files() check.NodeFiles {
 		KubeletConfig:     sandbox.NodeKubeletConfig,
 		PodLogs:           sandbox.NodePodLogs,
 		Backups:           sandbox.NodeBackups,
+		ImagePolicy:       sandbox.NodeImagePolicy,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagelab/imagelab/internal/imagepolicy"
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/internal/testenv/node"
 	"github.com/imagelab/imagelab/lessons"
@@ -264,8 +265,15 @@ func TestIntegrationNodeContent(t *testing.T) {
 	}
 	files := env.Node.Files()
 	vals := values(sb)
-	vals.APIServerManifest, vals.KubeletConfig = files.APIServerManifest, files.KubeletConfig
+	vals.APIServerManifest, vals.KubeletConfig, vals.ImagePolicyDir = files.APIServerManifest, files.KubeletConfig, files.ImagePolicy
 	ctx := context.Background()
+	// The image policy webhook as imagelab runs it: a process of its own
+	// (imagelab policy-backend), here on this machine's loopback, where
+	// the node's API server (host network) reaches it.
+	backend := &imagepolicy.Process{Dir: t.TempDir(), Registry: sb.Registry.Host, Command: []string{buildImagelab(t), "policy-backend"},
+		Locate: func(context.Context) (string, string, error) { return "127.0.0.1", "127.0.0.1", nil }}
+	env.PolicyBackend = backend
+	t.Cleanup(func() { _ = backend.Down(context.Background()) })
 	// Long enough for the kubelet to replace the API server (30 s of grace
 	// for the old one, then its back-off).
 	within := func(d time.Duration, s *lessons.Step, until func(check.Result) bool) check.Result {
@@ -290,6 +298,9 @@ func TestIntegrationNodeContent(t *testing.T) {
 			continue
 		}
 		t.Run(s.Ref(), func(t *testing.T) {
+			if err := s.SetUp(ctx, env, vals); err != nil {
+				t.Fatalf("setup: %v", err)
+			}
 			before := within(time.Minute, s, func(check.Result) bool { return true })
 			if before.Passed || len(before.Problems()) == 0 {
 				t.Fatalf("before the solution: %+v", before)
@@ -319,6 +330,37 @@ func TestIntegrationNodeContent(t *testing.T) {
 			}
 		})
 	}
+
+	// The webhook's one trap: defaultAllow: true admits every pod while
+	// the backend is down. The check stops the backend to find out.
+	t.Run("an ImagePolicyWebhook that fails open", func(t *testing.T) {
+		s, err := cur.Find("supply-chain/image-policy-webhook")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetUp(ctx, env, vals); err != nil {
+			t.Fatal(err)
+		}
+		open := strings.Replace(s.RenderedSolution(vals).Node, "defaultAllow: false", "defaultAllow: true", 1)
+		if out, err := env.Node.Run(ctx, "sh", "-c", open); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		res := within(3*time.Minute, s, func(r check.Result) bool { return r.HasFinding("image-policy-fails-open") })
+		if res.Passed || !res.HasFinding("image-policy-fails-open") {
+			t.Fatalf("want image-policy-fails-open; got %+v", res)
+		}
+		for _, c := range res.Criteria {
+			if want := c.Name != "fails-closed"; c.Met != want {
+				t.Errorf("criterion %s met %v, want %v", c.Name, c.Met, want)
+			}
+		}
+		if !backend.Running() {
+			t.Error("the backend was not started again after the fail-closed probe")
+		}
+		if err := s.ResetIn(ctx, env, vals, true); err != nil {
+			t.Fatalf("reset: %v", err)
+		}
+	})
 
 	t.Run("a broken API server manifest", func(t *testing.T) {
 		s, err := cur.Find("supply-chain/always-pull-images")

@@ -26,6 +26,7 @@ func addSandboxCommands(root *cobra.Command, g *globalFlags, streams Streams) {
 		newEnvCommand(g, streams),
 		newShellCommand(g, streams),
 		newNodeShellCommand(g, streams),
+		newPolicyBackendCommand(),
 		newResetCommand(g, streams),
 	)
 }
@@ -217,6 +218,9 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
+			if err := stopPolicyBackend(ctx, stateDir, sb); err != nil {
+				return err
+			}
 			if err := sandbox.Remove(ctx, sb, stateDir, printReporter(streams.Err)); err != nil {
 				return err
 			}

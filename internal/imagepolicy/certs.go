@@ -169,3 +169,44 @@ func sign(tmpl, parent *x509.Certificate, pub *ecdsa.PublicKey, signer *ecdsa.Pr
 func certPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// kept loads the certificates an earlier server wrote into dir, when
+// they are all there, valid for an hour yet, and the serving certificate
+// covers every host: a backend started again in a new process stays
+// trusted by an API server that read the kubeconfig written for the
+// first. ok is false when anything is missing or does not fit; then new
+// ones are issued.
+func kept(dir string, hosts []string) (c *credentials, ok bool) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil
+		}
+		return b
+	}
+	caPEM, certPEMBytes, keyPEM := read(CAFile), read(CertFile), read(KeyFile)
+	if caPEM == nil || certPEMBytes == nil || keyPEM == nil || read(ClientCertFile) == nil || read(ClientKeyFile) == nil {
+		return nil, false
+	}
+	serving, err := tls.X509KeyPair(certPEMBytes, keyPEM)
+	if err != nil {
+		return nil, false
+	}
+	leafCert, err := x509.ParseCertificate(serving.Certificate[0])
+	if err != nil || time.Until(leafCert.NotAfter) < time.Hour {
+		return nil, false
+	}
+	for _, h := range hosts {
+		if leafCert.VerifyHostname(h) != nil {
+			return nil, false
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, false
+	}
+	if _, err := leafCert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return nil, false
+	}
+	return &credentials{serving: serving, clientCAs: pool, notAfter: leafCert.NotAfter}, true
+}

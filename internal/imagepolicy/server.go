@@ -76,6 +76,7 @@ type options struct {
 	validity  time.Duration
 	logger    *slog.Logger
 	clientCAs [][]byte
+	keep      bool
 }
 
 // WithAddr is the listen address (default DefaultAddr; ":0" for every
@@ -107,6 +108,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithClientCA(pem []byte) Option {
 	return func(o *options) { o.clientCAs = append(o.clientCAs, pem) }
 }
+
+// WithKeptCertificates makes Start use the certificates an earlier
+// server left in the directory while they are valid for the hosts,
+// instead of issuing new ones: for a backend that runs as a process of
+// its own and is started again (the API server keeps trusting the CA it
+// read once).
+func WithKeptCertificates() Option { return func(o *options) { o.keep = true } }
 
 // Server is an HTTPS ImageReview backend that allows a pod only when
 // every image is from one registry.
@@ -179,6 +187,14 @@ func (s *Server) Start() error {
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return ErrRunning
+	}
+	if s.creds == nil && s.opts.keep {
+		if c, ok := kept(s.dir, s.opts.hosts); ok {
+			for _, p := range s.opts.clientCAs {
+				c.clientCAs.AppendCertsFromPEM(p)
+			}
+			s.creds = c
+		}
 	}
 	if s.creds == nil || time.Now().After(s.creds.notAfter) {
 		c, err := issue(s.dir, s.opts.hosts, s.opts.validity)

@@ -56,6 +56,9 @@ type Env struct {
 	// writes English. Only words change with it: a check judges the same
 	// way in every language, and a finding's Code never translates.
 	Printer *i18n.Printer
+	// PolicyBackend is the ImagePolicyWebhook backend imagelab runs for
+	// the sandbox; nil where it runs none.
+	PolicyBackend PolicyBackend
 }
 
 // T writes a finding's text in the learner's language: format is the

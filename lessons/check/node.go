@@ -43,6 +43,9 @@ type NodeFiles struct {
 	KubeletConfig string
 	// PodLogs is the kubelet's pod log dir (/var/log/pods).
 	PodLogs string
+	// ImagePolicy is where imagelab puts the ImagePolicyWebhook backend's
+	// kubeconfig and certificates (/etc/kubernetes/imagepolicy).
+	ImagePolicy string
 	// Backups holds the originals of the files above, by base name, taken
 	// before the learner could change them.
 	Backups string

@@ -117,6 +117,7 @@ func (n *hostNode) Files() check.NodeFiles {
 		KubeletConfig:     n.c.path(kubeletConfigFile),
 		PodLogs:           n.c.path(podLogsDir),
 		Backups:           n.c.path(backupsDir),
+		ImagePolicy:       n.c.path("etc/kubernetes/imagepolicy"),
 	}
 }
 
