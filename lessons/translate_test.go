@@ -9,10 +9,31 @@ import (
 	"github.com/imagelab/imagelab/internal/i18n"
 )
 
-// notYetTranslated are the lessons whose Korean is still being written.
+// notYetTranslated are the lessons (or lesson/step) whose Korean is still
+// being written.
 var notYetTranslated = map[string]bool{
-	"supply-chain": true,
-	"admission": true, "troubleshoot": true, "supply-chain-tools": true,
+	"supply-chain/image-policy-webhook": true,
+	"admission":                         true,
+	"troubleshoot":                      true,
+	"supply-chain-tools":                true,
+}
+
+// untranslated reports whether a catalog problem is one of notYetTranslated's.
+func untranslated(t *testing.T, e error) bool {
+	dir, _, _ := strings.Cut(e.Error(), "/")
+	id, ok := lessonIDOfDir(t, dir)
+	if !ok {
+		return false
+	}
+	if notYetTranslated[id] {
+		return true
+	}
+	for ref := range notYetTranslated {
+		if lesson, step, ok := strings.Cut(ref, "/"); ok && lesson == id && strings.Contains(e.Error(), step) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestKoreanCatalog: every English text of the curriculum — lesson titles
@@ -25,11 +46,9 @@ func TestKoreanCatalog(t *testing.T) {
 		return
 	}
 	for _, e := range splitErrors(err) {
-		dir, _, _ := strings.Cut(e.Error(), "/")
-		if id, ok := lessonIDOfDir(t, dir); ok && notYetTranslated[id] {
-			continue
+		if !untranslated(t, e) {
+			t.Error(e)
 		}
-		t.Error(e)
 	}
 }
 
@@ -101,7 +120,7 @@ func TestDefaultInKorean(t *testing.T) {
 		if found, err := ko.Find(k.Ref()); err != nil || found != k {
 			t.Errorf("Find(%s) in Korean: %v, %v", k.Ref(), found, err)
 		}
-		if notYetTranslated[k.Lesson.ID] {
+		if notYetTranslated[k.Lesson.ID] || notYetTranslated[k.Ref()] {
 			continue
 		}
 		if !hasHangul(k.Title) && k.Title == e.Title && !hasHangul(k.Lesson.Title) {
