@@ -196,7 +196,7 @@ func (s *Store) Save() error {
 // Clone returns a deep copy, so a snapshot can be saved from another
 // goroutine (the TUI saves in a tea.Cmd while its model moves on).
 func (s *Store) Clone() *Store {
-	c := &Store{path: s.path, mirror: s.mirror, State: State{Version: s.State.Version, Current: s.State.Current, Steps: make(map[string]*Step, len(s.State.Steps))}}
+	c := &Store{path: s.path, mirror: s.mirror, State: State{Version: s.State.Version, Current: s.State.Current, Lang: s.State.Lang, Steps: make(map[string]*Step, len(s.State.Steps))}}
 	for ref, st := range s.State.Steps {
 		cp := *st
 		if st.PassedAt != nil {

@@ -1,9 +1,9 @@
 package tui
 
 import (
-	"fmt"
-
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/imagelab/imagelab/internal/i18n"
 )
 
 // The root's actions: what it does with the components' requests and the
@@ -58,10 +58,10 @@ func (m *Model) onConfirmed(msg confirmedMsg) tea.Cmd {
 func (m *Model) onReset(msg resetMsg) tea.Cmd {
 	if msg.setup {
 		if msg.err != nil {
-			return m.panel.setFlash("setting the step up: " + msg.err.Error())
+			return m.panel.setFlash(m.c.p.T("setting the step up: %v", msg.err))
 		}
 		m.course.store.Step(msg.ref).SetUp = true
-		cmds := []tea.Cmd{m.course.save(), m.panel.setFlash("the step is set up in the sandbox")}
+		cmds := []tea.Cmd{m.course.save(), m.panel.setFlash(m.c.p.T("the step is set up in the sandbox"))}
 		if msg.ref == m.course.step().Ref() {
 			cmds = append(cmds, m.checks.run(m.target()))
 		}
@@ -74,11 +74,11 @@ func (m *Model) onReset(msg resetMsg) tea.Cmd {
 	cmds := []tea.Cmd{m.course.save()}
 	switch {
 	case msg.err != nil:
-		cmds = append(cmds, m.panel.setFlash("reset: "+msg.err.Error()))
+		cmds = append(cmds, m.panel.setFlash(m.c.p.T("reset: %v", msg.err)))
 	case m.sandbox.sb == nil:
-		cmds = append(cmds, m.panel.setFlash("progress reset (what you made in the sandbox is left as it is)"))
+		cmds = append(cmds, m.panel.setFlash(m.c.p.T("progress reset (what you made in the sandbox is left as it is)")))
 	default:
-		cmds = append(cmds, m.panel.setFlash("step reset"))
+		cmds = append(cmds, m.panel.setFlash(m.c.p.T("step reset")))
 	}
 	if msg.err == nil && m.sandbox.sb != nil && m.course.step().Setup != "" {
 		m.course.store.Step(msg.ref).SetUp = true // reset made it anew
@@ -123,9 +123,9 @@ func (m *Model) showHint() tea.Cmd {
 	rec := m.course.store.Step(s.Ref())
 	if rec.Hints >= len(s.Hints) {
 		if len(s.Hints) == 0 {
-			return m.panel.setFlash("this step has no hints — s shows the solution")
+			return m.panel.setFlash(m.c.p.T("this step has no hints — s shows the solution"))
 		}
-		return m.panel.setFlash("no more hints — s shows the solution")
+		return m.panel.setFlash(m.c.p.T("no more hints — s shows the solution"))
 	}
 	rec.Hints++
 	m.text.showEnd()
@@ -139,6 +139,35 @@ func (m *Model) askQuit() tea.Cmd {
 	if !m.sandbox.ready() || sb == nil {
 		return tea.Quit
 	}
-	m.dialog.askQuit(fmt.Sprintf(" (%s, namespace %s)", sb.Provider, sb.Namespace))
+	m.dialog.askQuit(m.c.p.T(" (%s, namespace %s)", sb.Provider, sb.Namespace))
 	return nil
+}
+
+// switchLang speaks l from now on: the app's own texts, the lessons (the
+// same steps, so the learner stays where they are) and the findings, as
+// the step is checked again. The choice is remembered in progress.
+func (m *Model) switchLang(l i18n.Lang) tea.Cmd {
+	var cmds []tea.Cmd
+	if m.curricula != nil {
+		cur, err := m.curricula(l)
+		if err != nil {
+			return m.panel.setFlash(m.c.p.T("cannot switch the language: %v", err))
+		}
+		if err := m.course.switchCurriculum(cur); err != nil {
+			return m.panel.setFlash(m.c.p.T("cannot switch the language: %v", err))
+		}
+		s := m.course.step()
+		m.text = newStepText(m.c, s)
+		m.sidebar = newSidebar(m.c, cur, m.course.store, s)
+		m.answer.setStep(s)
+	}
+	p := i18n.For(l)
+	m.c.p, m.c.keys = p, KeyMapIn(p)
+	m.answer.input.Placeholder = p.T("type your answer")
+	m.course.store.State.Lang = string(l)
+	cmds = append(cmds, m.course.save(), m.panel.setFlash(p.T("language: %s", l.Name())))
+	if m.sandbox.ready() || m.course.step().IsQuiz() {
+		cmds = append(cmds, m.checks.run(m.target()))
+	}
+	return tea.Batch(cmds...)
 }

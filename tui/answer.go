@@ -46,7 +46,7 @@ type submission struct {
 func newAnswerField(c *common, store *progress.Store, step *lessons.Step) answerField {
 	in := textinput.New()
 	in.Prompt = "› "
-	in.Placeholder = "type your answer"
+	in.Placeholder = c.p.T("type your answer")
 	in.CharLimit = 200
 	a := answerField{c: c, store: store, input: in, submitted: map[string]submission{}}
 	a.setStep(step)
@@ -160,13 +160,13 @@ func (a *answerField) View() string {
 	answer := record(a.store, a.step.Ref()).Answer
 	switch {
 	case a.focused():
-		return st.Label.Render("Your answer ") + a.input.View()
+		return st.Label.Render(a.c.p.T("Your answer")+" ") + a.input.View()
 	case answer != "" && a.retryIn() > 0:
-		return st.Label.Render("Your answer: ") + st.Code.Render(answer)
+		return st.Label.Render(a.c.p.T("Your answer:")+" ") + st.Code.Render(answer)
 	case answer != "":
-		return st.Label.Render("Your answer: ") + st.Code.Render(answer) + st.Dim.Render("  (enter to change it)")
+		return st.Label.Render(a.c.p.T("Your answer:")+" ") + st.Code.Render(answer) + st.Dim.Render(a.c.p.T("  (enter to change it)"))
 	}
-	return st.Label.Render("Your answer: ") + st.Dim.Render("press enter to type it")
+	return st.Label.Render(a.c.p.T("Your answer:")+" ") + st.Dim.Render(a.c.p.T("press enter to type it"))
 }
 
 // countdown is the line under the verdict while answers are refused.
@@ -175,7 +175,7 @@ func (a *answerField) countdown() string {
 	if d <= 0 {
 		return ""
 	}
-	return a.c.styles.Checking.Render("answer again in " + shortDuration(d) + " — read why above")
+	return a.c.styles.Checking.Render(a.c.p.T("answer again in %s — read why above", shortDuration(d)))
 }
 
 // shortDuration is 8s, 1m20s or 2m.

@@ -3,13 +3,13 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 )
@@ -57,6 +57,7 @@ type checkTarget struct {
 	ready  bool   // the sandbox is ready
 	env    *check.Env
 	vals   lessons.Values
+	p      *i18n.Printer // the findings' language
 }
 
 // checkScheduler decides when the current step is checked: on entering
@@ -165,7 +166,7 @@ func (s *checkScheduler) run(t checkTarget) tea.Cmd {
 		return nil
 	}
 	s.running[ref] = true
-	return checkCmd(s.ctx, t.step, t.env, t.vals, t.answer)
+	return checkCmd(s.ctx, t.step, withPrinter(t.env, t.p), t.vals, t.answer)
 }
 
 // enter starts what a step needs when it becomes current (or when the
@@ -257,16 +258,16 @@ func (s *checkScheduler) pollEvery(def check.Definition) time.Duration {
 }
 
 // polledWhat names what polling a step asks, for the status line.
-func polledWhat(def check.Definition) string {
+func polledWhat(p *i18n.Printer, def check.Definition) string {
 	switch {
 	case def.Watching(check.RegistryRepository.Kind):
-		return "the registry"
+		return p.T("the registry")
 	case def.Watching(check.KubeletConfig.Kind):
-		return "the kubelet"
+		return p.T("the kubelet")
 	case def.Watching(check.APIServerManifest.Kind):
-		return "the API server"
+		return p.T("the API server")
 	}
-	return "the sandbox"
+	return p.T("the sandbox")
 }
 
 func (s *checkScheduler) ensurePolling(t checkTarget) tea.Cmd {
@@ -281,23 +282,24 @@ func (s *checkScheduler) ensurePolling(t checkTarget) tea.Cmd {
 
 // status says how the step is kept up to date, for the result panel.
 func (s *checkScheduler) status(t checkTarget) string {
+	p := s.c.p
 	def := t.step.Definition()
 	switch {
 	case s.disabled:
-		return "press c to check"
+		return p.T("press c to check")
 	case s.unavailable(t.step.Ref()):
-		return "the lessons go on without this step; its check is skipped here"
+		return p.T("the lessons go on without this step; its check is skipped here")
 	case s.unreachable(t.step.Ref()):
-		return fmt.Sprintf("not answering (restarting?): checking again every %s; c checks now", s.pollEvery(def))
+		return p.T("not answering (restarting?): checking again every %s; c checks now", s.pollEvery(def))
 	case s.watchFailing(def):
-		return fmt.Sprintf("watching failed (%s): checking every %s; c checks now", s.failingSummary(), s.pollEvery(def))
+		return p.T("watching failed (%s): checking every %s; c checks now", s.failingSummary(p), s.pollEvery(def))
 	case s.pollWanted(t):
-		return fmt.Sprintf("checking %s every %s; c checks now", polledWhat(def), s.pollEvery(def))
+		return p.T("checking %s every %s; c checks now", polledWhat(p, def), s.pollEvery(def))
 	}
-	return "watching namespace " + t.vals.Namespace + " and your docker login · c checks now"
+	return p.T("watching namespace %s and your docker login · c checks now", t.vals.Namespace)
 }
 
-func (s *checkScheduler) failingSummary() string {
+func (s *checkScheduler) failingSummary(p *i18n.Printer) string {
 	var out []string
 	for src, err := range s.failing {
 		out = append(out, src+": "+err)
@@ -305,7 +307,18 @@ func (s *checkScheduler) failingSummary() string {
 	if len(out) == 1 {
 		return ansi.Truncate(out[0], 60, "…")
 	}
-	return fmt.Sprintf("%d sources", len(out))
+	return p.T("%d sources", len(out))
+}
+
+// withPrinter is env for a check whose findings are in p's language: a
+// copy, since checks already running still read the old one.
+func withPrinter(env *check.Env, p *i18n.Printer) *check.Env {
+	if env == nil {
+		return &check.Env{Printer: p}
+	}
+	e := *env
+	e.Printer = p
+	return &e
 }
 
 // checkCmd runs a step's check.

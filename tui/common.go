@@ -8,6 +8,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/imagelab/imagelab/internal/i18n"
 )
 
 // common is what every component shares, handed to each when it is made:
@@ -18,7 +20,9 @@ type common struct {
 	dark          bool
 	styles        Styles
 	keys          KeyMap
-	now           func() time.Time
+	// p writes the app's own texts in the learner's language.
+	p   *i18n.Printer
+	now func() time.Time
 	// frame is the spinner's current frame; the root ticks it while
 	// something is busy.
 	frame string

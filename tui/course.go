@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"sync"
 
 	tea "charm.land/bubbletea/v2"
@@ -48,6 +49,22 @@ func (c *course) resumeIndex() int {
 }
 
 func (c *course) step() *lessons.Step { return c.steps[c.idx] }
+
+// switchCurriculum puts the course in another language's curriculum: the
+// same steps in the same order, so the current step stays current.
+func (c *course) switchCurriculum(cur *lessons.Curriculum) error {
+	steps := cur.Steps()
+	if len(steps) != len(c.steps) {
+		return fmt.Errorf("the curriculum has %d steps, not %d", len(steps), len(c.steps))
+	}
+	for i, s := range steps {
+		if s.Ref() != c.steps[i].Ref() {
+			return fmt.Errorf("step %d is %s, not %s", i+1, s.Ref(), c.steps[i].Ref())
+		}
+	}
+	c.cur, c.steps = cur, steps
+	return nil
+}
 
 func (c *course) last() bool { return c.idx == len(c.steps)-1 }
 

@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"fmt"
-
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -103,7 +101,7 @@ func (d *dialogs) askQuit(where string) {
 
 func (d *dialogs) showFinish(steps, lessons int) {
 	d.kind = dialogFinish
-	d.body = fmt.Sprintf("All %d steps of %d lessons passed: image names, a private registry, pull secrets, service accounts and what the CKS asks around them.\n\nGo back to any step with l, try one again after r, or quit with q.", steps, lessons)
+	d.body = d.c.p.T("All %d steps of %d lessons passed: image names, a private registry, pull secrets, service accounts and what the CKS asks around them.\n\nGo back to any step with l, try one again after r, or quit with q.", steps, lessons)
 }
 
 // Update handles the keys of the open dialog.
@@ -173,18 +171,18 @@ func (d *dialogs) View() string {
 	inner := w - st.Dialog.GetHorizontalFrameSize()
 	switch d.kind {
 	case dialogHelp:
-		return st.Dialog.Render(st.DialogTitle.Render("Keys") + "\n\n" + d.help.FullHelpView(d.full) + "\n\n" + st.Dim.Render("Any key closes this. The mouse wheel scrolls the pane under it."))
+		return st.Dialog.Render(st.DialogTitle.Render(d.c.p.T("Keys")) + "\n\n" + d.help.FullHelpView(d.full) + "\n\n" + st.Dim.Render(d.c.p.T("Any key closes this. The mouse wheel scrolls the pane under it.")))
 	case dialogConfirm:
-		return box.Render(st.DialogTitle.Render(d.title) + "\n\n" + wrap(d.body, inner) + "\n\n" + d.button("y  yes", true) + "  " + d.button("n  no", false))
+		return box.Render(st.DialogTitle.Render(d.title) + "\n\n" + wrap(d.body, inner) + "\n\n" + d.button("y  "+d.c.p.T("yes"), true) + "  " + d.button("n  "+d.c.p.T("no"), false))
 	case dialogQuit:
 		if d.removing {
-			return box.Render(st.DialogTitle.Render("Removing the sandbox…") + "\n\n" + st.Checking.Render(d.c.frame) + " " + st.Dim.Render("this can take a little while"))
+			return box.Render(st.DialogTitle.Render(d.c.p.T("Removing the sandbox…")) + "\n\n" + st.Checking.Render(d.c.frame) + " " + st.Dim.Render(d.c.p.T("this can take a little while")))
 		}
-		body := "Your progress is saved. Keep the sandbox" + d.where + " for next time, or remove it now?"
-		return box.Render(st.DialogTitle.Render("Leave imagelab?") + "\n\n" + wrap(body, inner) + "\n\n" +
-			d.button("k  keep it", d.quitSel == 0) + "  " + d.button("r  remove it", d.quitSel == 1) + "\n\n" + st.Dim.Render("enter chooses · esc stays"))
+		body := d.c.p.T("Your progress is saved. Keep the sandbox%s for next time, or remove it now?", d.where)
+		return box.Render(st.DialogTitle.Render(d.c.p.T("Leave imagelab?")) + "\n\n" + wrap(body, inner) + "\n\n" +
+			d.button("k  "+d.c.p.T("keep it"), d.quitSel == 0) + "  " + d.button("r  "+d.c.p.T("remove it"), d.quitSel == 1) + "\n\n" + st.Dim.Render(d.c.p.T("enter chooses · esc stays")))
 	case dialogFinish:
-		return box.Render(st.Passed.Render("★ You finished imagelab!") + "\n\n" + wrap(d.body, inner) + "\n\n" + st.Dim.Render("any key closes this"))
+		return box.Render(st.Passed.Render(d.c.p.T("★ You finished imagelab!")) + "\n\n" + wrap(d.body, inner) + "\n\n" + st.Dim.Render(d.c.p.T("any key closes this")))
 	}
 	return ""
 }

@@ -2,6 +2,8 @@ package tui
 
 import (
 	"charm.land/bubbles/v2/key"
+
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons/check"
 )
 
@@ -52,53 +54,61 @@ type KeyMap struct {
 	Remove key.Binding
 	Toggle key.Binding
 
+	// Lang switches the app's language (and the lessons') to the next one.
+	Lang key.Binding
+
 	Help      key.Binding
 	Quit      key.Binding
 	ForceQuit key.Binding
 }
 
-// DefaultKeyMap returns imagelab's key bindings.
-func DefaultKeyMap() KeyMap {
+// DefaultKeyMap returns imagelab's key bindings, their help in English.
+func DefaultKeyMap() KeyMap { return KeyMapIn(nil) }
+
+// KeyMapIn returns imagelab's key bindings, their help in p's language.
+func KeyMapIn(p *i18n.Printer) KeyMap {
 	return KeyMap{
-		Next:       key.NewBinding(key.WithKeys("n", "right"), key.WithHelp("n/→", "next")),
-		Prev:       key.NewBinding(key.WithKeys("p", "left"), key.WithHelp("p/←", "prev")),
-		Lessons:    key.NewBinding(key.WithKeys("l", "tab"), key.WithHelp("l", "lessons")),
-		JumpLesson: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "go to lesson")),
+		Next:       key.NewBinding(key.WithKeys("n", "right"), key.WithHelp("n/→", p.T("next"))),
+		Prev:       key.NewBinding(key.WithKeys("p", "left"), key.WithHelp("p/←", p.T("prev"))),
+		Lessons:    key.NewBinding(key.WithKeys("l", "tab"), key.WithHelp("l", p.T("lessons"))),
+		JumpLesson: key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", p.T("go to lesson"))),
 
-		Hint:      key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "hint")),
-		Solution:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "solution")),
-		Answer:    key.NewBinding(key.WithKeys("enter", "a"), key.WithHelp("enter", "answer")),
-		Check:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "check")),
-		Reset:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reset")),
-		Shell:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "shell")),
-		NodeShell: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "node shell")),
-		Retry:     key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "retry sandbox")),
+		Hint:      key.NewBinding(key.WithKeys("h"), key.WithHelp("h", p.T("hint"))),
+		Solution:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", p.T("solution"))),
+		Answer:    key.NewBinding(key.WithKeys("enter", "a"), key.WithHelp("enter", p.T("answer"))),
+		Check:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", p.T("check"))),
+		Reset:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", p.T("reset"))),
+		Shell:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", p.T("shell"))),
+		NodeShell: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", p.T("node shell"))),
+		Retry:     key.NewBinding(key.WithKeys("u"), key.WithHelp("u", p.T("retry sandbox"))),
 
-		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "scroll up")),
-		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "scroll down")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup/b", "page up")),
-		PageDown: key.NewBinding(key.WithKeys("pgdown", "space", "f"), key.WithHelp("pgdn/space", "page down")),
-		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", "top")),
-		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", "bottom")),
-		MoreUp:   key.NewBinding(key.WithKeys("["), key.WithHelp("[", "findings up")),
-		MoreDown: key.NewBinding(key.WithKeys("]"), key.WithHelp("]", "findings down")),
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", p.T("scroll up"))),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", p.T("scroll down"))),
+		PageUp:   key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup/b", p.T("page up"))),
+		PageDown: key.NewBinding(key.WithKeys("pgdown", "space", "f"), key.WithHelp("pgdn/space", p.T("page down"))),
+		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g/home", p.T("top"))),
+		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G/end", p.T("bottom"))),
+		MoreUp:   key.NewBinding(key.WithKeys("["), key.WithHelp("[", p.T("findings up"))),
+		MoreDown: key.NewBinding(key.WithKeys("]"), key.WithHelp("]", p.T("findings down"))),
 
-		ListMove: key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "choose")),
-		Select:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
-		Back:     key.NewBinding(key.WithKeys("esc", "l", "tab"), key.WithHelp("esc", "back")),
+		ListMove: key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", p.T("choose"))),
+		Select:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", p.T("open"))),
+		Back:     key.NewBinding(key.WithKeys("esc", "l", "tab"), key.WithHelp("esc", p.T("back"))),
 
-		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")),
-		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to keys")),
+		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", p.T("submit"))),
+		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", p.T("back to keys"))),
 
-		Yes:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", "yes")),
-		No:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "no")),
-		Keep:   key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "keep sandbox")),
-		Remove: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "remove sandbox")),
-		Toggle: key.NewBinding(key.WithKeys("left", "right", "tab", "shift+tab"), key.WithHelp("←/→", "choose")),
+		Yes:    key.NewBinding(key.WithKeys("y", "enter"), key.WithHelp("y/enter", p.T("yes"))),
+		No:     key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", p.T("no"))),
+		Keep:   key.NewBinding(key.WithKeys("k"), key.WithHelp("k", p.T("keep sandbox"))),
+		Remove: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", p.T("remove sandbox"))),
+		Toggle: key.NewBinding(key.WithKeys("left", "right", "tab", "shift+tab"), key.WithHelp("←/→", p.T("choose"))),
 
-		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
-		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit now")),
+		// Its help names the language it switches to, in that language.
+		Lang:      key.NewBinding(key.WithKeys("L"), key.WithHelp("L", p.Lang().Next().Name())),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", p.T("help"))),
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", p.T("quit"))),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", p.T("quit now"))),
 	}
 }
 
@@ -149,6 +159,6 @@ func (m *Model) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		moving,
 		{k.Hint, k.Solution, k.Answer, k.Check, k.Reset, k.Shell, k.NodeShell, k.Retry},
-		{k.Help, k.Quit, k.ForceQuit},
+		{k.Lang, k.Help, k.Quit, k.ForceQuit},
 	}
 }

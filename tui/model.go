@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
 	"strings"
 	"time"
@@ -11,6 +10,9 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons"
 )
 
 // Model is the root model. It owns the components and the shared state,
@@ -24,6 +26,8 @@ type Model struct {
 	course *course
 	bus    chan tea.Msg
 	envCmd string
+	// curricula gives the lessons in another language (Options.Curricula).
+	curricula func(i18n.Lang) (*lessons.Curriculum, error)
 
 	sandbox sandboxTracker
 	checks  checkScheduler
@@ -56,12 +60,13 @@ func New(ctx context.Context, opts Options) *Model {
 	if opts.UpCommand == "" {
 		opts.UpCommand = "imagelab up"
 	}
-	c := &common{dark: true, keys: DefaultKeyMap(), now: now}
+	p := i18n.For(opts.Lang)
+	c := &common{dark: true, keys: KeyMapIn(p), p: p, now: now}
 	c.restyle()
 	bus := make(chan tea.Msg, 64)
 	co := newCourse(opts.Curriculum, opts.Progress)
 	m := &Model{
-		ctx: ctx, cancel: cancel, c: c, course: co, bus: bus, envCmd: opts.EnvCommand,
+		ctx: ctx, cancel: cancel, c: c, course: co, bus: bus, envCmd: opts.EnvCommand, curricula: opts.Curricula,
 		sandbox: newSandboxTracker(ctx, c, opts.Sandbox, bus, opts.UpCommand),
 		checks:  newCheckScheduler(ctx, c, bus, opts.DisableWatch),
 		text:    newStepText(c, co.step()),
@@ -131,14 +136,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.onReset(msg)
 	case shellReadyMsg:
 		if msg.err != nil {
-			cmd = m.panel.setFlash("cannot open the sandbox shell: " + msg.err.Error())
+			cmd = m.panel.setFlash(m.c.p.T("cannot open the sandbox shell: %v", msg.err))
 		} else {
 			cmd = tea.ExecProcess(msg.cmd, func(err error) tea.Msg { return shellDoneMsg{err} })
 		}
 	case shellDoneMsg:
 		var exit *exec.ExitError
 		if msg.err != nil && !errors.As(msg.err, &exit) { // the shell's last status is the learner's business
-			cmd = m.panel.setFlash("the shell ended with: " + msg.err.Error())
+			cmd = m.panel.setFlash(m.c.p.T("the shell ended with: %v", msg.err))
 		}
 		cmd = tea.Batch(cmd, m.checks.run(m.target())) // the learner probably did something
 	case removedMsg:
@@ -179,7 +184,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // target is the current step as the checks see it.
 func (m *Model) target() checkTarget {
 	s := m.course.step()
-	t := checkTarget{step: s, ready: m.sandbox.ready(), env: m.sandbox.env, vals: m.sandbox.vals}
+	t := checkTarget{step: s, ready: m.sandbox.ready(), env: m.sandbox.env, vals: m.sandbox.vals, p: m.c.p}
 	if s.IsQuiz() {
 		t.answer = m.course.answer()
 	}
@@ -238,6 +243,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.askQuit()
 	case key.Matches(msg, k.Help):
 		m.dialog.showHelp(m.FullHelp())
+	case key.Matches(msg, k.Lang):
+		return m.switchLang(m.c.p.Lang().Next())
 	case key.Matches(msg, k.Next):
 		return m.goTo(m.course.idx + 1)
 	case key.Matches(msg, k.Prev):
@@ -251,17 +258,17 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Hint):
 		return m.showHint()
 	case key.Matches(msg, k.Solution):
-		m.dialog.ask(confirmSolution, s.Ref(), "Show the solution?", "You learn more by trying: a hint (h) may be all you need.")
+		m.dialog.ask(confirmSolution, s.Ref(), m.c.p.T("Show the solution?"), m.c.p.T("You learn more by trying: a hint (h) may be all you need."))
 	case key.Matches(msg, k.Reset):
-		body := "This forgets the step's progress, answer and hints."
+		body := m.c.p.T("This forgets the step's progress, answer and hints.")
 		if m.sandbox.canReset(s) {
-			body = fmt.Sprintf("This deletes what the step made in the sandbox (%s) and forgets its progress, answer and hints.", strings.Join(s.ResetItems(m.sandbox.vals), ", "))
+			body = m.c.p.T("This deletes what the step made in the sandbox (%s) and forgets its progress, answer and hints.", strings.Join(s.ResetItems(m.sandbox.vals), ", "))
 		}
-		m.dialog.ask(confirmReset, s.Ref(), "Reset this step?", body)
+		m.dialog.ask(confirmReset, s.Ref(), m.c.p.T("Reset this step?"), body)
 	case key.Matches(msg, k.Answer):
 		return m.answer.focus()
 	case key.Matches(msg, k.Check):
-		return tea.Batch(m.checks.run(m.target()), m.panel.setFlash("checking now"))
+		return tea.Batch(m.checks.run(m.target()), m.panel.setFlash(m.c.p.T("checking now")))
 	case key.Matches(msg, k.Shell):
 		return m.sandbox.shellCmd(false)
 	case key.Matches(msg, k.NodeShell):

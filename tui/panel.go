@@ -9,6 +9,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/imagelab/imagelab/lessons/check"
 )
@@ -135,9 +136,9 @@ func (p *resultPanel) render(ps panelState, w int) string {
 	if ps.quiz {
 		lines = append(lines, ps.answer)
 		if ps.have && ps.answered {
-			lines = append(lines, p.verdict(ps, w, "✓ Right.", "✗ Not quite.")+spin)
+			lines = append(lines, p.verdict(ps, w, p.c.p.T("✓ Right."), p.c.p.T("✗ Not quite."))+spin)
 		} else if ps.running {
-			lines = append(lines, st.Checking.Render(p.c.frame+" checking…"))
+			lines = append(lines, st.Checking.Render(p.c.frame+" "+p.c.p.T("checking…")))
 		}
 		if ps.retry != "" {
 			lines = append(lines, ps.retry)
@@ -147,24 +148,26 @@ func (p *resultPanel) render(ps panelState, w int) string {
 
 	switch ps.sandbox {
 	case sandboxStarting:
-		lines = append(lines, st.Checking.Render("◌ This step needs the sandbox, which is starting. Read on meanwhile: it turns green by itself once you have done it."))
+		lines = append(lines, st.Checking.Render(p.c.p.T("◌ This step needs the sandbox, which is starting. Read on meanwhile: it turns green by itself once you have done it.")))
 		return wrap(strings.Join(lines, "\n"), w)
 	case sandboxFailed:
-		lines = append(lines, st.NotYet.Render("✗ This step needs the sandbox: ")+st.Dim.Render("see the note at the top."))
+		lines = append(lines, st.NotYet.Render(p.c.p.T("✗ This step needs the sandbox: "))+st.Dim.Render(p.c.p.T("see the note at the top.")))
 		return wrap(strings.Join(lines, "\n"), w)
 	}
 	if ps.have {
-		lines = append(lines, p.verdict(ps, w, "✓ Passed.", "✗ Not yet.")+spin)
+		lines = append(lines, p.verdict(ps, w, p.c.p.T("✓ Passed."), p.c.p.T("✗ Not yet."))+spin)
 	} else {
-		lines = append(lines, st.Checking.Render(p.c.frame+" checking…"))
+		lines = append(lines, st.Checking.Render(p.c.frame+" "+p.c.p.T("checking…")))
 	}
 	status := ps.status
 	if ps.have {
-		status += " · checked " + ps.outcome.at.Format(time.TimeOnly)
+		status += p.c.p.T(" · checked %s", ps.outcome.at.Format(time.TimeOnly))
 	}
 	lines = append(lines, wrap(st.Dim.Render(status), w))
 	if ps.envCommand != "" {
-		lines = append(lines, st.Dim.Render("Your own terminal: ")+st.Code.Render(hang(ps.envCommand, w-19, 19)))
+		label := p.c.p.T("Your own terminal: ")
+		lw := lipgloss.Width(label)
+		lines = append(lines, st.Dim.Render(label)+st.Code.Render(hang(ps.envCommand, w-lw, lw)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -174,21 +177,21 @@ func (p *resultPanel) verdict(ps panelState, w int, pass, fail string) string {
 	st := p.c.styles
 	switch err := ps.outcome.err; {
 	case errors.Is(err, check.ErrUnavailable):
-		return wrap(st.Dim.Render("– Not available on this sandbox: ")+strings.TrimPrefix(err.Error(), check.ErrUnavailable.Error()+": "), w)
+		return wrap(st.Dim.Render(p.c.p.T("– Not available on this sandbox: "))+strings.TrimPrefix(err.Error(), check.ErrUnavailable.Error()+": "), w)
 	case errors.Is(err, check.ErrAPIServerRestarting):
-		return wrap(st.Checking.Render(p.c.frame+" The API server is restarting")+st.Dim.Render(" (the kubelet restarts it after a manifest edit; it takes a few seconds)."), w)
+		return wrap(st.Checking.Render(p.c.frame+" "+p.c.p.T("The API server is restarting"))+st.Dim.Render(p.c.p.T(" (the kubelet restarts it after a manifest edit; it takes a few seconds).")), w)
 	case err != nil:
-		return wrap(st.NotYet.Render("! Could not check: ")+err.Error(), w)
+		return wrap(st.NotYet.Render(p.c.p.T("! Could not check: "))+err.Error(), w)
 	}
 	r := ps.outcome.result
 	var b []string
 	if r.Passed {
 		b = append(b, wrap(st.Passed.Render(pass)+" "+r.Summary, w))
 		if !ps.last {
-			b = append(b, st.Dim.Render("  n takes you to the next step."))
+			b = append(b, st.Dim.Render(p.c.p.T("  n takes you to the next step.")))
 		}
 	} else {
-		note := " It turns green by itself when you're done."
+		note := p.c.p.T(" It turns green by itself when you're done.")
 		if ps.quiz {
 			note = ""
 		}
@@ -210,11 +213,17 @@ func (p *resultPanel) finding(f check.Finding, w int) string {
 		bullet = st.Advice.Render("·")
 	}
 	lines := []string{bullet + " " + hang(f.Problem, w-2, 2)}
-	for _, kv := range [][2]string{{"expected", f.Expected}, {"try", f.Try}, {"said", f.Evidence}} {
+	labels := [][2]string{{p.c.p.T("expected"), f.Expected}, {p.c.p.T("try"), f.Try}, {p.c.p.T("said"), f.Evidence}}
+	// The labels line up by display width (a Korean one is double-width).
+	lw := 0
+	for _, kv := range labels {
+		lw = max(lw, lipgloss.Width(kv[0]))
+	}
+	for _, kv := range labels {
 		if kv[1] == "" {
 			continue
 		}
-		lines = append(lines, "  "+st.Label.Render(fmt.Sprintf("%-9s", kv[0]))+hang(kv[1], w-11, 11))
+		lines = append(lines, "  "+st.Label.Render(padRight(kv[0], lw+1))+hang(kv[1], w-lw-3, lw+3))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -157,7 +157,7 @@ func (t *stepText) scrollLabel() string {
 		return ""
 	}
 	if t.vp.AtBottom() {
-		return " end "
+		return " " + t.c.p.T("end") + " "
 	}
 	return fmt.Sprintf(" %d%% ↓ ", int(t.vp.ScrollPercent()*100))
 }

@@ -137,13 +137,13 @@ func (t *sandboxTracker) View() string {
 	st := t.c.styles
 	switch t.state {
 	case sandboxReady:
-		return st.Ready.Render("● sandbox ready")
+		return st.Ready.Render(t.c.p.T("● sandbox ready"))
 	case sandboxFailed:
-		return st.Failed.Render("✗ no sandbox")
+		return st.Failed.Render(t.c.p.T("✗ no sandbox"))
 	}
 	msg := t.message
 	if msg == "" {
-		msg = "starting the sandbox"
+		msg = t.c.p.T("starting the sandbox")
 	}
 	msg = ansi.Truncate(msg, max(12, t.c.width/3), "…")
 	elapsed := t.c.now().Sub(t.started).Seconds()
@@ -157,9 +157,9 @@ func (t *sandboxTracker) problem() (title, body string, ok bool) {
 		return "", "", false
 	}
 	if errors.Is(t.err, sandbox.ErrNoSandbox) {
-		return "No sandbox yet.", fmt.Sprintf("Run %s in another terminal, then press u. Steps that need no cluster work meanwhile.", t.upCmd), true
+		return t.c.p.T("No sandbox yet."), t.c.p.T("Run %s in another terminal, then press u. Steps that need no cluster work meanwhile.", t.upCmd), true
 	}
-	return "The sandbox could not start.", fmt.Sprintf("%v. Fix that (imagelab status shows what is there), then press u to try again. Steps that need no cluster still work.", t.err), true
+	return t.c.p.T("The sandbox could not start."), t.c.p.T("%v. Fix that (imagelab status shows what is there), then press u to try again. Steps that need no cluster still work.", t.err), true
 }
 
 // startCmd runs Sandbox.Start and builds the check environment.

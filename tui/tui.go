@@ -16,6 +16,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/progress"
@@ -62,6 +63,13 @@ type Options struct {
 	EnvCommand string
 	// UpCommand is what to run when there is no sandbox yet (default: imagelab up).
 	UpCommand string
+
+	// Lang is the language of the app's own texts (Curriculum is in it).
+	Lang i18n.Lang
+	// Curricula gives the curriculum in another language, when the learner
+	// switches with the language key; nil leaves the lessons as they are
+	// and switches the app's own texts alone.
+	Curricula func(i18n.Lang) (*lessons.Curriculum, error)
 
 	// Now is the clock (tests pin it); nil means time.Now.
 	Now func() time.Time

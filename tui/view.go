@@ -76,7 +76,7 @@ func (m *Model) envFits(mainW int) bool {
 	if m.course.step().IsQuiz() || !m.sandbox.ready() {
 		return false
 	}
-	return 3+19+lipgloss.Width(m.envCmd)+1+12 <= mainW
+	return 3+lipgloss.Width(m.c.p.T("your own terminal: "))+lipgloss.Width(m.envCmd)+1+12 <= mainW
 }
 
 // panelState gathers what the result panel shows.
@@ -145,10 +145,10 @@ func (m *Model) bannerView(w int) string {
 		out = append(out, st.Banner.Width(w).Render(st.BannerTitle.Render(title)+" "+body))
 	}
 	if m.warning != "" {
-		out = append(out, st.BannerWarn.Width(w).Render(st.BannerTitle.Render("Progress was reset.")+" "+m.warning))
+		out = append(out, st.BannerWarn.Width(w).Render(st.BannerTitle.Render(m.c.p.T("Progress was reset."))+" "+m.warning))
 	}
 	if err := m.course.saveErr; err != nil {
-		out = append(out, st.BannerWarn.Width(w).Render(st.BannerTitle.Render("Progress not saved:")+" "+err.Error()))
+		out = append(out, st.BannerWarn.Width(w).Render(st.BannerTitle.Render(m.c.p.T("Progress not saved:"))+" "+err.Error()))
 	}
 	return strings.Join(out, "\n")
 }
@@ -181,7 +181,7 @@ func (m *Model) ruleView(w int) string {
 	label := m.text.scrollLabel()
 	left := ""
 	if m.lay.envInRule {
-		left = st.Rule.Render("── ") + st.RuleLabel.Render("your own terminal: ") + st.Code.Render(m.envCmd) + " "
+		left = st.Rule.Render("── ") + st.RuleLabel.Render(m.c.p.T("your own terminal: ")) + st.Code.Render(m.envCmd) + " "
 	}
 	n := max(0, w-lipgloss.Width(left)-lipgloss.Width(label)-2)
 	return left + st.Rule.Render(strings.Repeat("─", n)) + st.RuleLabel.Render(label) + st.Rule.Render("──")

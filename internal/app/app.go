@@ -96,6 +96,11 @@ func (g *globalFlags) resolveLang() error {
 	return nil
 }
 
+// curriculumIn is the curriculum in l: the same steps in every language.
+func curriculumIn(l i18n.Lang) (*lessons.Curriculum, error) {
+	return lessons.DefaultIn(l)
+}
+
 // language is the command's language.
 func (g *globalFlags) language() i18n.Lang { return g.p.Lang() }
 
@@ -133,7 +138,7 @@ func (g *globalFlags) appSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, err := lessons.Default()
+	cur, err := curriculumIn(g.language())
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 		Progress:        store,
 		ProgressWarning: ss.warning,
 		Sandbox:         tuiSandbox{up: o, stateDir: stateDir},
+		Lang:            g.language(),
+		Curricula:       curriculumIn,
 		EnvCommand:      fmt.Sprintf(`eval "$(imagelab env%s)"`, stateDirFlag(g)),
 		UpCommand:       "imagelab up" + stateDirFlag(g),
 	}
