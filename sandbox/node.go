@@ -152,9 +152,13 @@ func (n *KindNode) HostAddress(ctx context.Context) (dial, listen string, err er
 			return gw, gw, nil
 		}
 	}
-	return "", "", fmt.Errorf("the node cannot reach this machine: the %s network's gateway (%s) is not one of its addresses, as with rootless Docker; "+
-		"the ImagePolicyWebhook step needs Docker Desktop, rootful Docker or Podman", network, strings.TrimSpace(out))
+	return "", "", fmt.Errorf("%w: the %s network's gateway (%s) is not one of its addresses, as with rootless Docker; "+
+		"the ImagePolicyWebhook step needs Docker Desktop, rootful Docker or Podman", ErrNodeCannotReachHost, network, strings.TrimSpace(out))
 }
+
+// ErrNodeCannotReachHost: no address on this machine is reachable from
+// the node.
+var ErrNodeCannotReachHost = errors.New("the node cannot reach this machine")
 
 // firstAddress is the first IPv4 address in getent ahostsv4's output.
 func firstAddress(getent string) string {

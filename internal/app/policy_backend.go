@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,7 +37,13 @@ func policyBackendOf(sb *sandbox.Sandbox) check.PolicyBackend {
 		Dir:      filepath.Join(sb.StateDir, policyBackendDir),
 		Registry: sb.Registry.Host,
 		Command:  []string{exe, "policy-backend"},
-		Locate:   n.HostAddress,
+		Locate: func(ctx context.Context) (string, string, error) {
+			dial, listen, err := n.HostAddress(ctx)
+			if errors.Is(err, sandbox.ErrNodeCannotReachHost) {
+				err = fmt.Errorf("%w: %v", check.ErrUnavailable, err)
+			}
+			return dial, listen, err
+		},
 	}
 }
 
