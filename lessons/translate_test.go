@@ -13,7 +13,6 @@ import (
 // being written.
 var notYetTranslated = map[string]bool{
 	"supply-chain/image-policy-webhook": true,
-	"troubleshoot":                      true,
 	"supply-chain-tools":                true,
 }
 
