@@ -56,7 +56,7 @@ func checkPullSecret(ctx context.Context, env *Env, req Request) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	return result(fmt.Sprintf("Secret %s is a %s secret for %s, and the registry accepts its credentials.", secretName, corev1.SecretTypeDockerConfigJson, env.Registry.Host), found...), nil
+	return result(env.T("Secret %s is a %s secret for %s, and the registry accepts its credentials.", secretName, corev1.SecretTypeDockerConfigJson, env.Registry.Host), found...), nil
 }
 
 // imageRepository normalizes an image name and drops its tag or digest:
@@ -87,9 +87,9 @@ func missingSecret(ctx context.Context, env *Env, name string) ([]Finding, error
 	}
 	if len(elsewhere) > 0 {
 		return []Finding{{Code: "secret-wrong-namespace",
-			Problem:  fmt.Sprintf("Secret %s is in the namespace %s, but the pods are in %s: a pod can only use secrets of its own namespace.", name, strings.Join(elsewhere, " and "), env.Namespace),
-			Expected: fmt.Sprintf("secret %s in namespace %s", name, env.Namespace),
-			Try:      fmt.Sprintf("Create it again with -n %s (and delete the stray one: kubectl delete secret %s -n %s).", env.Namespace, name, elsewhere[0])}}, nil
+			Problem:  env.T("Secret %s is in the namespace %s, but the pods are in %s: a pod can only use secrets of its own namespace.", name, strings.Join(elsewhere, env.T(" and ")), env.Namespace),
+			Expected: env.T("secret %s in namespace %s", name, env.Namespace),
+			Try:      env.T("Create it again with -n %s (and delete the stray one: kubectl delete secret %s -n %s).", env.Namespace, name, elsewhere[0])}}, nil
 	}
 	local, err := env.Kube.CoreV1().Secrets(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -99,16 +99,16 @@ func missingSecret(ctx context.Context, env *Env, name string) ([]Finding, error
 	for _, s := range local.Items {
 		if s.Type == corev1.SecretTypeDockerConfigJson || s.Type == corev1.SecretTypeDockercfg {
 			found = append(found, Finding{Code: "secret-other-name",
-				Problem:  fmt.Sprintf("There is a pull secret named %s, but the step asks for %s.", s.Name, name),
-				Expected: "secret " + name, Try: fmt.Sprintf("Names must match exactly; create %s (or use %s everywhere the step says %s).", name, s.Name, name)})
+				Problem:  env.T("There is a pull secret named %s, but the step asks for %s.", s.Name, name),
+				Expected: "secret " + name, Try: env.T("Names must match exactly; create %s (or use %s everywhere the step says %s).", name, s.Name, name)})
 		}
 	}
 	if len(found) > 0 {
 		return found, nil
 	}
 	return []Finding{{Code: "secret-missing",
-		Problem:  fmt.Sprintf("No secret %s in namespace %s yet%s.", name, env.Namespace, lookedIn(env)),
-		Expected: fmt.Sprintf("secret %s of type %s", name, corev1.SecretTypeDockerConfigJson),
+		Problem:  env.T("No secret %s in namespace %s yet%s.", name, env.Namespace, lookedIn(env)),
+		Expected: env.T("secret %s of type %s", name, corev1.SecretTypeDockerConfigJson),
 		Try:      fmt.Sprintf("kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'", name, env.Registry.Host, env.Registry.User)}}, nil
 }
 
@@ -123,7 +123,7 @@ func lookedIn(env *Env) string {
 	if len(others) == 0 {
 		return ""
 	}
-	return " (nor in " + strings.Join(others, " or ") + ")"
+	return env.T(" (nor in %s)", strings.Join(others, env.T(" or ")))
 }
 
 // analyzePullSecret returns a finding for everything that would keep the
@@ -136,10 +136,10 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 	createAgain := fmt.Sprintf("kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
 		name, name, env.Registry.Host, env.Registry.User)
 
-	found, cfg, decodeErr := secretType(secret, strictType, createAgain)
+	found, cfg, decodeErr := secretType(env, secret, strictType, createAgain)
 	if decodeErr != nil {
 		found = append(found, Finding{Code: "secret-json-invalid", Criterion: "type",
-			Problem:  fmt.Sprintf("Secret %s does not hold a readable docker config: %v.", name, decodeErr),
+			Problem:  env.T("Secret %s does not hold a readable docker config: %v.", name, decodeErr),
 			Expected: `{"auths": {"` + env.Registry.Host + `": {"username": …, "password": …}}}`, Try: createAgain})
 	}
 
@@ -149,7 +149,7 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 		key, err := ParseServerKey(a.Key)
 		if err != nil {
 			mismatches = append(mismatches, Finding{Code: "secret-server-invalid", Criterion: "server",
-				Problem:  fmt.Sprintf("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
+				Problem:  env.T("Secret %s has the server %q, which is not a registry address: %v.", name, a.Key, err),
 				Expected: env.Registry.Host, Try: createAgain})
 			continue
 		}
@@ -157,12 +157,12 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 			matched = append(matched, a)
 			if key.Scheme != "" || key.Path != "" {
 				found = append(found, Finding{Code: "secret-server-decorated", Severity: Advice,
-					Problem: fmt.Sprintf("The server %q carries a scheme or a path; it still matches %s, but write the registry as host:port: a path limits which images the entry serves.", a.Key, image),
+					Problem: env.T("The server %q carries a scheme or a path; it still matches %s, but write the registry as host:port: a path limits which images the entry serves.", a.Key, image),
 					Try:     "--docker-server=" + env.Registry.Host})
 			}
 			continue
 		}
-		mismatches = append(mismatches, serverMismatch(name, a.Key, key, image, env.Registry.Host, createAgain))
+		mismatches = append(mismatches, serverMismatch(env, name, a.Key, key, image, env.Registry.Host, createAgain))
 	}
 	// Entries for other registries are harmless once one entry serves the
 	// image (a config.json copied whole has Docker Hub in it too).
@@ -171,7 +171,7 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 	}
 	found = append(found, mismatches...)
 	if len(cfg.Auths) == 0 && decodeErr == nil && (secret.Type == corev1.SecretTypeDockerConfigJson || secret.Type == corev1.SecretTypeDockercfg) {
-		found = append(found, Finding{Code: "secret-no-auths", Criterion: "server", Problem: fmt.Sprintf("Secret %s has no registry entries.", name), Expected: env.Registry.Host, Try: createAgain})
+		found = append(found, Finding{Code: "secret-no-auths", Criterion: "server", Problem: env.T("Secret %s has no registry entries.", name), Expected: env.Registry.Host, Try: createAgain})
 	}
 
 	// Check the credentials too, of the matching entries — or, when none
@@ -192,51 +192,51 @@ func analyzePullSecret(ctx context.Context, env *Env, secret *corev1.Secret, ima
 }
 
 // secretType judges the secret's type and decodes its docker config.
-func secretType(secret *corev1.Secret, strictType bool, createAgain string) ([]Finding, DockerConfig, error) {
+func secretType(env *Env, secret *corev1.Secret, strictType bool, createAgain string) ([]Finding, DockerConfig, error) {
 	name := secret.Name
 	switch secret.Type {
 	case corev1.SecretTypeDockerConfigJson:
 		cfg, err := DecodeDockerConfig(secret.Data[corev1.DockerConfigJsonKey])
 		return nil, cfg, err
 	case corev1.SecretTypeDockercfg:
-		msg, try := fmt.Sprintf("Secret %s has the old type %s.", name, secret.Type), "kubectl create secret docker-registry makes the right type: "+createAgain
+		msg, try := env.T("Secret %s has the old type %s.", name, secret.Type), env.T("kubectl create secret docker-registry makes the right type: %s", createAgain)
 		f := Finding{Code: "secret-dockercfg-type", Criterion: "type", Problem: msg, Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: try}
 		if !strictType {
-			f = Finding{Code: "secret-dockercfg-type", Severity: Advice, Problem: msg + " The kubelet still reads it.", Try: try}
+			f = Finding{Code: "secret-dockercfg-type", Severity: Advice, Problem: msg + " " + env.T("The kubelet still reads it."), Try: try}
 		}
 		auths, err := DecodeDockercfg(secret.Data[corev1.DockerConfigKey])
 		return []Finding{f}, DockerConfig{Auths: auths}, err
 	case corev1.SecretTypeOpaque:
 		f := Finding{Code: "secret-opaque", Criterion: "type",
-			Problem:  fmt.Sprintf("Secret %s is Opaque (kubectl create secret generic): the kubelet ignores it for pulls.", name),
-			Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: "Use docker-registry, not generic: " + createAgain}
+			Problem:  env.T("Secret %s is Opaque (kubectl create secret generic): the kubelet ignores it for pulls.", name),
+			Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: env.T("Use docker-registry, not generic: %s", createAgain)}
 		if data, ok := secret.Data[corev1.DockerConfigJsonKey]; ok {
 			cfg, err := DecodeDockerConfig(data)
 			return []Finding{f}, cfg, err
 		}
 		return []Finding{f}, DockerConfig{}, nil
 	}
-	return []Finding{{Code: "secret-wrong-type", Criterion: "type", Problem: fmt.Sprintf("Secret %s has the type %s.", name, secret.Type),
+	return []Finding{{Code: "secret-wrong-type", Criterion: "type", Problem: env.T("Secret %s has the type %s.", name, secret.Type),
 		Expected: "type " + string(corev1.SecretTypeDockerConfigJson), Try: createAgain}}, DockerConfig{}, nil
 }
 
 // serverMismatch names why a server key misses the image.
-func serverMismatch(secret, raw string, key ServerKey, image, registry, createAgain string) Finding {
+func serverMismatch(env *Env, secret, raw string, key ServerKey, image, registry, createAgain string) Finding {
 	imageHost := strings.SplitN(image, "/", 2)[0]
 	f := Finding{Criterion: "server", Try: createAgain, Expected: "server " + imageHost}
 	switch {
 	case raw == kubectlDefaultServer || key.Host == "index.docker.io" || key.Host == "docker.io":
-		f.Code, f.Expected, f.Try = "secret-server-default", "server "+registry, "Name the registry: "+createAgain
-		f.Problem = fmt.Sprintf("Secret %s holds credentials for Docker Hub (%s): that is kubectl's default when --docker-server is left out.", secret, raw)
+		f.Code, f.Expected, f.Try = "secret-server-default", "server "+registry, env.T("Name the registry: %s", createAgain)
+		f.Problem = env.T("Secret %s holds credentials for Docker Hub (%s): that is kubectl's default when --docker-server is left out.", secret, raw)
 	case sameHostOtherPort(key.Host, imageHost):
 		f.Code = "secret-server-port"
-		f.Problem = fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the port is part of the registry's name.", secret, key.Host, imageHost)
+		f.Problem = env.T("Secret %s is for %s, but the image comes from %s: the port is part of the registry's name.", secret, key.Host, imageHost)
 	case key.Host == imageHost && key.Path != "":
-		f.Code, f.Expected = "secret-server-path", "server "+imageHost+" with no path"
-		f.Problem = fmt.Sprintf("Secret %s's server %q has the path %s, so it only matches images under it, not %s.", secret, raw, key.Path, image)
+		f.Code, f.Expected = "secret-server-path", env.T("server %s with no path", imageHost)
+		f.Problem = env.T("Secret %s's server %q has the path %s, so it only matches images under it, not %s.", secret, raw, key.Path, image)
 	default:
 		f.Code = "secret-server-mismatch"
-		f.Problem = fmt.Sprintf("Secret %s is for %s, but the image comes from %s: the kubelet matches the host by name (globs per label allowed) and the port exactly.", secret, raw, imageHost)
+		f.Problem = env.T("Secret %s is for %s, but the image comes from %s: the kubelet matches the host by name (globs per label allowed) and the port exactly.", secret, raw, imageHost)
 	}
 	return f
 }
@@ -250,8 +250,8 @@ func secretCredentials(ctx context.Context, env *Env, secret string, a DockerAut
 	if strings.HasSuffix(a.Password, "\n") {
 		// Named precisely here, rather than as "refused" below.
 		return []Finding{{Code: "secret-auth-newline", Criterion: "credentials",
-			Problem:  fmt.Sprintf("The password in secret %s ends with a newline: the auth field was made with echo, which adds one.", secret),
-			Expected: "base64 of user:password, nothing more", Try: "Use printf '%s' 'user:password' | base64, or let kubectl build it: " + createAgain}}, nil
+			Problem:  env.T("The password in secret %s ends with a newline: the auth field was made with echo, which adds one.", secret),
+			Expected: env.T("base64 of user:password, nothing more"), Try: env.T("Use printf '%%s' 'user:password' | base64, or let kubectl build it: %s", createAgain)}}, nil
 	}
 	err := Authenticate(ctx, env.transport(), env.Registry.Host, &authn.Basic{Username: a.Username, Password: a.Password})
 	if err == nil {
@@ -264,18 +264,18 @@ func secretCredentials(ctx context.Context, env *Env, secret string, a DockerAut
 	f := Finding{Criterion: "credentials", Evidence: err.Error()}
 	switch {
 	case a.Username != want.User:
-		f.Code, f.Expected, f.Try = "secret-wrong-user", fmt.Sprintf("user %q", want.User), createAgain
-		f.Problem = fmt.Sprintf("Secret %s has the user %s; the registry refuses it.", secret, quote(a.Username))
+		f.Code, f.Expected, f.Try = "secret-wrong-user", env.T("user %q", want.User), createAgain
+		f.Problem = env.T("Secret %s has the user %s; the registry refuses it.", secret, quote(a.Username))
 	case strings.Contains(want.Password, "$") && (a.Password == ShellExpand(want.Password, noVars) || a.Password == ShellExpand(want.Password, os.Getenv)):
-		f.Code, f.Expected = "secret-password-dollar", "the password exactly as given"
-		f.Problem = fmt.Sprintf("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret)
-		f.Try = "Put the password in single quotes: --docker-password='" + want.Password + "'"
+		f.Code, f.Expected = "secret-password-dollar", env.T("the password exactly as given")
+		f.Problem = env.T("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret)
+		f.Try = env.T("Put the password in single quotes: %s", "--docker-password='"+want.Password+"'")
 	default:
-		f.Code, f.Expected = "secret-wrong-password", "the sandbox's registry password"
-		f.Problem = fmt.Sprintf("The registry refuses the password in secret %s (user %s).", secret, quote(a.Username))
-		f.Try = "Check the password (copy it again) and create the secret again: " + createAgain
+		f.Code, f.Expected = "secret-wrong-password", env.T("the sandbox's registry password")
+		f.Problem = env.T("The registry refuses the password in secret %s (user %s).", secret, quote(a.Username))
+		f.Try = env.T("Check the password (copy it again) and create the secret again: %s", createAgain)
 		if strings.Contains(want.Password, "$") {
-			f.Try = "The password has a $: put it in single quotes. " + f.Try
+			f.Try = env.T("The password has a $: put it in single quotes.") + " " + f.Try
 		}
 	}
 	return []Finding{f}, nil
@@ -285,16 +285,16 @@ func secretCredentials(ctx context.Context, env *Env, secret string, a DockerAut
 // made from a docker config.json holds when docker keeps the password in
 // a credential store or helper, and writes only an empty entry.
 func emptyEntry(secret string, a DockerAuth, cfg DockerConfig, env *Env) Finding {
-	fromFlags := fmt.Sprintf("Make the secret from explicit flags instead: kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
+	fromFlags := env.T("Make the secret from explicit flags instead: kubectl delete secret %s && kubectl create secret docker-registry %s --docker-server=%s --docker-username=%s --docker-password='…'",
 		secret, secret, env.Registry.Host, env.Registry.User)
 	if helper := cfg.HelperFor(a.Key); helper != "" {
 		return Finding{Code: "secret-credentials-in-helper", Criterion: "credentials",
-			Problem:  fmt.Sprintf("Secret %s was made from a docker config.json that holds no credentials for %s: docker keeps them in the credential helper %q (docker-credential-%s), and the file only has an empty entry. The kubelet cannot ask your helper.", secret, a.Key, helper, helper),
-			Expected: "a username and password in the secret itself", Try: fromFlags}
+			Problem:  env.T("Secret %s was made from a docker config.json that holds no credentials for %s: docker keeps them in the credential helper %q (docker-credential-%s), and the file only has an empty entry. The kubelet cannot ask your helper.", secret, a.Key, helper, helper),
+			Expected: env.T("a username and password in the secret itself"), Try: fromFlags}
 	}
 	return Finding{Code: "secret-credentials-empty", Criterion: "credentials",
-		Problem:  fmt.Sprintf("Secret %s's entry for %s has no username, password or auth: nothing to log in with.", secret, a.Key),
-		Expected: "a username and password in the secret itself", Try: fromFlags}
+		Problem:  env.T("Secret %s's entry for %s has no username, password or auth: nothing to log in with.", secret, a.Key),
+		Expected: env.T("a username and password in the secret itself"), Try: fromFlags}
 }
 
 var (
