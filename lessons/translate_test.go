@@ -13,7 +13,6 @@ import (
 // being written.
 var notYetTranslated = map[string]bool{
 	"supply-chain/image-policy-webhook": true,
-	"supply-chain-tools":                true,
 }
 
 // untranslated reports whether a catalog problem is one of notYetTranslated's.
