@@ -165,6 +165,10 @@ func (p *Process) Down(ctx context.Context) error {
 	if st == nil {
 		return err
 	}
+	// A pid from an old state file may name another process by now.
+	if !p.isOurs(st.PID) {
+		return nil
+	}
 	if err := terminate(st.PID); err != nil {
 		return nil // no such process: already stopped
 	}
@@ -234,7 +238,17 @@ func (p *Process) state() (*processState, error) {
 }
 
 func (p *Process) alive(st *processState) bool {
-	return st.Registry == mustNormalize(p.Registry) && processExists(st.PID) && dialable(st.Addr)
+	return st.Registry == mustNormalize(p.Registry) && p.isOurs(st.PID) && dialable(st.Addr)
+}
+
+// isOurs says whether pid is a backend serving this Process's Dir: its
+// command line names the dir.
+func (p *Process) isOurs(pid int) bool {
+	if !processExists(pid) {
+		return false
+	}
+	cmdline, ok := commandLine(pid)
+	return !ok || strings.Contains(cmdline, p.Dir)
 }
 
 // lastLog is the end of the backend's log, for an error.

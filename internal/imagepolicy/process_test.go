@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,30 @@ func TestProcessUpSaysWhyItDidNotStart(t *testing.T) {
 	err := p.Up(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "192.0.2.1") {
 		t.Errorf("Up listening on an address that is not here: %v", err)
+	}
+}
+
+// A state file naming a pid that is another process now (pids are
+// reused) never gets that process stopped.
+func TestProcessDownLeavesAnotherProcessAlone(t *testing.T) {
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill() //nolint:errcheck
+	dir := t.TempDir()
+	st, _ := json.Marshal(processState{PID: other.Process.Pid, Addr: "127.0.0.1:1", Dial: "127.0.0.1", Registry: "localhost:5001"})
+	if err := os.WriteFile(filepath.Join(dir, stateFile), st, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Dir: dir, Registry: "localhost:5001"}
+	if err := p.Down(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if p.Running() {
+		t.Error("a sleep counts as the backend")
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("Down stopped another process: %v", err)
 	}
 }
