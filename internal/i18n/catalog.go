@@ -27,6 +27,7 @@ import (
 	"embed"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/BurntSushi/toml"
@@ -70,10 +71,13 @@ type Printer struct {
 	loc  *goi18n.Localizer
 }
 
-// For returns the Printer of l. A language whose catalog cannot be read (a
+// For returns the Printer of l (English for the zero Lang). A language whose catalog cannot be read (a
 // broken build) falls back to English rather than leave the learner without
 // words; the catalog test keeps that from shipping.
 func For(l Lang) *Printer {
+	if !slices.Contains(Langs(), l) {
+		l = English // the zero Lang, or one imagelab does not speak
+	}
 	if p, ok := printers.Load(l); ok {
 		return p.(*Printer)
 	}

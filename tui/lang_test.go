@@ -1,0 +1,90 @@
+package tui
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/progress"
+)
+
+// fixtureIn is the test curriculum in l.
+func fixtureIn(l i18n.Lang) (*lessons.Curriculum, error) {
+	return lessons.LoadIn(os.DirFS("testdata/content"), l)
+}
+
+// TestResizeKorean: the same screens as TestResize in Korean, whose
+// Hangul takes two columns each, lay out at 120×36 and 80×24 without a
+// line longer than the terminal.
+func TestResizeKorean(t *testing.T) {
+	cur, err := fixtureIn(i18n.Korean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	opts := l.options()
+	opts.DisableWatch = true
+	opts.EnvCommand = `eval "$(imagelab env)"`
+	opts.Lang, opts.Curriculum, opts.Curricula = i18n.Korean, cur, fixtureIn
+	a := start(t, opts, 120, 36)
+	a.waitFor("샌드박스 준비됨", "모든 이미지에는 전체 이름이")
+	a.keys("2", "n", "n")
+	a.waitFor("2.3 regcred Secret", "아직 Secret regcred이(가) 없습니다", "내 터미널에서", "Secret regcred를 만드세요")
+	screen := func() string { return strings.ReplaceAll(a.screen(), l.reg.Host, "localhost:5055") }
+	t.Run("120x36", func(t *testing.T) {
+		s := screen()
+		checkFits(t, s, 120, 36)
+		if !strings.Contains(s, "1 이미지 이름") {
+			t.Errorf("no Korean sidebar at 120 columns:\n%s", s)
+		}
+		golden.RequireEqual(t, s)
+	})
+	a.tm.Send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	a.waitGone("1 이미지 이름")
+	t.Run("80x24", func(t *testing.T) {
+		a.waitFor("2.3 regcred Secret", "아직 Secret regcred", "Secret regcred를 만드세요")
+		s := screen()
+		checkFits(t, s, 80, 24)
+		golden.RequireEqual(t, s)
+	})
+	// The help screen and the quit dialog, in Korean, fit too.
+	a.keys("?")
+	a.waitFor("아무 키나 누르면 닫힙니다")
+	checkFits(t, screen(), 80, 24)
+	a.keys("esc", "q")
+	a.waitFor("imagelab을 끝낼까요?", "남겨 두기")
+	checkFits(t, screen(), 80, 24)
+	a.keys("esc")
+	a.quit()
+}
+
+// TestLanguageKey: L switches the app and the lessons to the next
+// language on the same step, and progress remembers the choice.
+func TestLanguageKey(t *testing.T) {
+	store, _, err := progress.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Sandbox: noSandbox, Progress: store, Curricula: fixtureIn}
+	a := start(t, opts, 80, 24)
+	a.waitFor("1.1 What \"nginx\" really means", "No sandbox yet.")
+	a.keys("L")
+	a.waitFor("1.1 \"nginx\"의 진짜 의미", "아직 샌드박스가 없습니다.", "언어: 한국어")
+	checkFits(t, a.screen(), 80, 24)
+	a.keys("n")
+	a.waitFor("1.2 Google 이미지의 레지스트리")
+	a.keys("L")
+	a.waitFor("1.2 The registry of a Google image", "No sandbox yet.")
+	m := a.quit()
+	if got := m.course.store.State.Lang; got != "en" {
+		t.Errorf("progress remembers %q, want en", got)
+	}
+	if again, _, err := progress.Open(store.Path()[:len(store.Path())-len(progress.FileName)]); err != nil || again.State.Lang != "en" {
+		t.Errorf("saved language = %q, %v", again.State.Lang, err)
+	}
+}
