@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -209,7 +210,53 @@ func translated(en, t, file, field string, bad func(file, field, format string, 
 		bad(file, field, "template values differ from the English: missing %s, not in the English %s", listOrNothing(missing), listOrNothing(extra))
 		return en
 	}
+	if !slices.Equal(codeBlocks(t), codeBlocks(en)) {
+		bad(file, field, "code blocks differ from the English's: a translation keeps them as they are, in the same order")
+		return en
+	}
+	if got, want := codeSpans(t), codeSpans(en); !slices.Equal(got, want) {
+		var missing, extra []string
+		for _, c := range want {
+			if !slices.Contains(got, c) {
+				missing = append(missing, c)
+			}
+		}
+		for _, c := range got {
+			if !slices.Contains(want, c) {
+				extra = append(extra, c)
+			}
+		}
+		bad(file, field, "inline code differs from the English's: missing %s, not in the English %s", listOrNothing(missing), listOrNothing(extra))
+		return en
+	}
 	return t
+}
+
+var (
+	fencedCode = regexp.MustCompile("(?ms)^[ \t]*```[^\n]*\n.*?^[ \t]*```")
+	inlineCode = regexp.MustCompile("`[^`]+`")
+	spaces     = regexp.MustCompile(`\s+`)
+)
+
+// codeBlocks are a markdown text's fenced code blocks, in order: commands,
+// manifests and output, which a translation keeps as they are.
+func codeBlocks(md string) []string {
+	blocks := fencedCode.FindAllString(md, -1)
+	for i, b := range blocks {
+		blocks[i] = strings.TrimSpace(b)
+	}
+	return blocks
+}
+
+// codeSpans are a markdown text's inline code spans outside its blocks,
+// sorted and once each: a translation keeps every one, and adds none.
+func codeSpans(md string) []string {
+	var out []string
+	for _, c := range inlineCode.FindAllString(fencedCode.ReplaceAllString(md, ""), -1) {
+		out = append(out, spaces.ReplaceAllString(c, " "))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // templateRefs lists, sorted and once each, what a text's template

@@ -35,8 +35,10 @@ func untranslated(t *testing.T, e error) bool {
 
 // TestKoreanCatalog: every English text of the curriculum — lesson titles
 // and summaries, step titles, texts, hints, quiz explanations — has its
-// Korean counterpart, with the same template values; and no Korean text
-// is for a step or file that does not exist.
+// Korean counterpart, with the same template values and the same code
+// (fenced blocks in order, inline code); and no Korean text is for a step
+// or file that does not exist. An English text whose commands change
+// fails here until its Korean follows.
 func TestKoreanCatalog(t *testing.T) {
 	_, err := LoadIn(Content(), i18n.Korean)
 	if err == nil {
@@ -190,6 +192,10 @@ func TestLoadInRejects(t *testing.T) {
 			[]string{"steps.q.hints[0]: template values differ from the English: missing .User"}},
 		{"function not the English's", quizLesson, map[string]string{"one/ko/lesson.yaml": strings.Replace(koQuiz, "{{.User}}", "{{sq .User}}", 1)},
 			[]string{"steps.q.hints[0]: template values differ", "not in the English sq"}},
+		{"command translated", goodLesson, map[string]string{"one/q.md": "# Q\n\n```sh\ndocker login\n```\n", "one/ko/q.md": "# 질문\n\n```sh\ndocker 로그인\n```\n"},
+			[]string{"one/ko/q.md: code blocks differ from the English's"}},
+		{"inline code left out", goodLesson, map[string]string{"one/q.md": "Run `docker login` and `docker push`.", "one/ko/q.md": "`docker login`을 실행하세요."},
+			[]string{"one/ko/q.md: inline code differs from the English's: missing `docker push`, not in the English nothing"}},
 		{"bad template", goodLesson, map[string]string{"one/ko/q.md": "{{.Regsitry}}"}, []string{"one/ko/q.md: template:", "Regsitry"}},
 		{"explanation missing", quizLesson, map[string]string{"one/ko/lesson.yaml": strings.Replace(koQuiz, "{a: 열림, b: 닫힘}", "{a: 열림}", 1)},
 			[]string{"steps.q.explain.b: missing"}},
