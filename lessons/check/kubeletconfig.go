@@ -16,12 +16,13 @@ func init() {
 	Register(Definition{
 		Name:    "kubelet.credential-verification",
 		Params:  []string{"policy"},
-		Needs:   NeedsCluster | NeedsNode,
+		Needs:   NeedsCluster | NeedsRegistry | NeedsNode,
 		Watches: []*Subject{KubeletConfig},
 		Resets:  []*Subject{KubeletConfig},
 		Criteria: []Criterion{
 			{Name: "kubelet-ready", Doc: "the kubelet runs and the node is Ready after the change", Gate: true},
-			{Name: "policy", Doc: "the running kubelet's imagePullCredentialsVerificationPolicy is the one asked for"},
+			{Name: "policy", Doc: "the running kubelet's imagePullCredentialsVerificationPolicy is the one asked for", Gate: true},
+			{Name: "behaviour", Doc: "a pod without credentials meets the cached private image as the policy says: refused, or (NeverVerify) run"},
 		},
 		Run: checkCredentialVerification,
 	})
@@ -53,7 +54,18 @@ func checkCredentialVerification(ctx context.Context, env *Env, req Request) (Re
 	}
 	got, _ := running[policyField].(string)
 	if got == want {
-		return result(fmt.Sprintf("The kubelet on %s (%s) runs with %s: %s.", n.Name(), node.Status.NodeInfo.KubeletVersion, policyField, want)), nil
+		probe, err := probeCachedImage(ctx, env, want)
+		if err != nil {
+			return Result{}, fmt.Errorf("trying the policy with two pods: %w", err)
+		}
+		if f := judgeCachedImage(env, want, probe); f != nil {
+			return fail(*f), nil
+		}
+		seen := "a pod without credentials was refused the private image another pod had pulled"
+		if probe.ran {
+			seen = "a pod without credentials ran the private image another pod had pulled"
+		}
+		return result(fmt.Sprintf("The kubelet on %s (%s) runs with %s: %s, and %s.", n.Name(), node.Status.NodeInfo.KubeletVersion, policyField, want, seen)), nil
 	}
 	inFile := ""
 	if data, err := n.ReadFile(ctx, n.Files().KubeletConfig); err == nil {
