@@ -26,6 +26,10 @@ type Definition struct {
 	// Choice says the answer is one of a few options: a wrong pick costs
 	// a retry delay, so a learner cannot pass by trying each in turn.
 	Choice bool
+	// Tool is the role of the command-line tool a step of this check is
+	// done with (RoleScanner…); "" when it needs none. imagelab tools and
+	// the step's panel say which tools play it and whether one is here.
+	Tool string
 	// Watches are what the verdict depends on: a change to any of them
 	// makes the app check again. Subjects seen only by polling make the
 	// app poll while the step is on screen.

@@ -18,6 +18,7 @@ import (
 func init() {
 	Register(Definition{
 		Name:     "pod.hardened",
+		Tool:     RoleStaticAnalysis,
 		Params:   []string{"pod"},
 		Optional: []string{"file"},
 		Needs:    NeedsCluster | NeedsRegistry,

@@ -22,6 +22,7 @@ import (
 func init() {
 	Register(Definition{
 		Name:    "image.sbom",
+		Tool:    RoleSBOM,
 		Params:  []string{"file", "image", "package"},
 		Needs:   NeedsRegistry,
 		Watches: []*Subject{WorkFiles, RegistryRepository},

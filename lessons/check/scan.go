@@ -18,6 +18,7 @@ import (
 func init() {
 	Register(Definition{
 		Name: "image.scan",
+		Tool: RoleScanner,
 		// pods: name=repository:tag,… — the pods the step starts from and
 		// the image each was made with.
 		Params:   []string{"pods"},

@@ -28,6 +28,7 @@ import (
 func init() {
 	Register(Definition{
 		Name:     "image.signed",
+		Tool:     RoleSigner,
 		Params:   []string{"pod"},
 		Optional: []string{"key", "tag"},
 		Needs:    NeedsCluster | NeedsRegistry,

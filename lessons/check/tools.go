@@ -50,17 +50,12 @@ var Tools = []Tool{
 		VersionArgs: []string{"version"}},
 }
 
-// checkRoles says which tool a step of each check is done with.
-var checkRoles = map[string]string{
-	"image.scan":   RoleScanner,
-	"image.sbom":   RoleSBOM,
-	"image.signed": RoleSigner,
-	"pod.hardened": RoleStaticAnalysis,
+// RoleOf is the role of the tool a step of the named check is done with
+// (its Definition's Tool), "" when it needs none.
+func RoleOf(checkName string) string {
+	d, _ := Lookup(checkName)
+	return d.Tool
 }
-
-// RoleOf is the role of the tool a step of the named check is done with,
-// "" when it needs none.
-func RoleOf(checkName string) string { return checkRoles[checkName] }
 
 // ToolsFor lists the tools that play role.
 func ToolsFor(role string) []Tool {
