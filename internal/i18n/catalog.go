@@ -20,13 +20,14 @@ package i18n
 //
 // To add a message: write it through a Printer (p.T, p.Errorf, p.Fprintf)
 // with a constant format, run go test ./internal/i18n -update to list it in
-// active.en.toml, and add its translation to active.ko.toml; the catalog
+// active.en.toml, and add its translation to a locales/*.ko.toml file; the catalog
 // test fails until every language has it, and on translations nothing uses.
 
 import (
 	"embed"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sync"
 
@@ -54,14 +55,24 @@ func loadBundle() (*goi18n.Bundle, error) {
 			if l == English {
 				continue // the English is the ID itself
 			}
-			if _, err := b.LoadMessageFileFS(locales, "locales/active."+string(l)+".toml"); err != nil {
-				bundleErr = fmt.Errorf("the %s message catalog: %w", l.Name(), err)
-				return
+			for _, file := range catalogFiles(l) {
+				if _, err := b.LoadMessageFileFS(locales, file); err != nil {
+					bundleErr = fmt.Errorf("the %s message catalog %s: %w", l.Name(), file, err)
+					return
+				}
 			}
 		}
 		bundle = b
 	})
 	return bundle, bundleErr
+}
+
+// catalogFiles are a language's translation files: locales/*.<lang>.toml
+// (active.ko.toml, checks.ko.toml…), so translators can work on parts of
+// the product at once. A message is translated in one of them only.
+func catalogFiles(l Lang) []string {
+	files, _ := fs.Glob(locales, "locales/*."+string(l)+".toml")
+	return files
 }
 
 // Printer writes imagelab's own texts in one language. The nil Printer

@@ -110,8 +110,21 @@ func constString(e ast.Expr) (string, bool) {
 func readCatalog(t *testing.T, l Lang) map[string]string {
 	t.Helper()
 	m := map[string]string{}
-	if _, err := toml.DecodeFS(locales, "locales/active."+string(l)+".toml", &m); err != nil {
-		t.Fatalf("the %s catalog: %v", l, err)
+	files := []string{"locales/active.en.toml"}
+	if l != English {
+		files = catalogFiles(l)
+	}
+	for _, file := range files {
+		part := map[string]string{}
+		if _, err := toml.DecodeFS(locales, file, &part); err != nil {
+			t.Fatalf("the %s catalog %s: %v", l, file, err)
+		}
+		for k, v := range part {
+			if _, dup := m[k]; dup {
+				t.Errorf("%s translates %q again", file, k)
+			}
+			m[k] = v
+		}
 	}
 	return m
 }
