@@ -29,7 +29,10 @@ func TestKoreanStepWidth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, width := range []int{80, 120} {
+	// 80 and 120 cells, and the step pane's wrap widths in a terminal of
+	// 80 and 120 columns (tui/view.go: the pane is the width less a
+	// 34-column sidebar from 100 columns on, and the text two less).
+	for _, width := range []int{78, 80, 84, 120} {
 		r, err := glamour.NewTermRenderer(glamour.WithStandardStyle(styles.DarkStyle), glamour.WithWordWrap(width))
 		if err != nil {
 			t.Fatal(err)
