@@ -24,6 +24,11 @@ import (
 // the English file names. Everything else — checks, parameters, solutions,
 // setups, resets — is the English lesson's.
 
+// SourcesFile, beside a translation, records which English it was made
+// from (a hash per text), so a change to the English prose alone shows as
+// a translation to look at again: the lessons' tests compare it.
+const SourcesFile = "sources.sum"
+
 // lessonText is a translated lesson.yaml.
 type lessonText struct {
 	Title   string               `yaml:"title"`
@@ -155,7 +160,7 @@ func translateLesson(fsys fs.FS, en *Lesson, lang i18n.Lang) (*Lesson, []error) 
 	}
 	if entries, err := fs.ReadDir(fsys, dir); err == nil {
 		for _, e := range entries {
-			if e.Name() != "lesson.yaml" && !texts[e.Name()] {
+			if e.Name() != "lesson.yaml" && e.Name() != SourcesFile && !texts[e.Name()] {
 				bad(path.Join(dir, e.Name()), "", "no step's text: the steps' texts are %s", strings.Join(slices.Sorted(maps.Keys(texts)), ", "))
 			}
 		}
