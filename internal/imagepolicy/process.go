@@ -104,6 +104,13 @@ func (p *Process) Up(ctx context.Context) error {
 	if st != nil && p.alive(st) {
 		return nil
 	}
+	if st != nil {
+		// One for another registry, or one that stopped answering: gone
+		// before its successor takes the port.
+		if err := p.Down(ctx); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		return err
 	}
