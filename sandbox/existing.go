@@ -67,7 +67,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	}
 	report := opts.Report
 
-	done := report.phase(PhaseConnect, "Connecting to the cluster")
+	done := report.phase(PhaseConnect, TaskConnectCluster, "", "Connecting to the cluster")
 	named, err := Existing(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	sb.Kubelet = named.Kubelet
 	done()
 
-	done = report.phase(PhaseRegistry, "Checking the registry "+sb.Registry.Host)
+	done = report.phase(PhaseRegistry, TaskCheckRegistry, sb.Registry.Host, "Checking the registry "+sb.Registry.Host)
 	if err := PingRegistry(ctx, sb.Registry, opts.Transport); err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 		}
 	}()
 
-	done = report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
+	done = report.phase(PhaseNamespace, TaskPrepareNamespace, sb.Namespace, "Preparing namespace "+sb.Namespace)
 	if createdNamespace, err = EnsureNamespace(ctx, client, sb.Namespace, sb); err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	}
 	done()
 
-	done = report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
+	done = report.phase(PhaseSeed, TaskSeed, sb.SeedImage(), "Seeding "+sb.SeedImage())
 	seed := opts.Seed
 	if seed.Transport == nil {
 		seed.Transport = opts.Transport
@@ -138,7 +138,7 @@ func UseExisting(ctx context.Context, opts ExistingOptions) (sb *Sandbox, err er
 	if err = sb.Save(opts.StateDir); err != nil {
 		return nil, err
 	}
-	report.phase(PhaseReady, "Sandbox ready")()
+	report.phase(PhaseReady, TaskReady, "", "Sandbox ready")()
 	return sb, nil
 }
 

@@ -380,7 +380,7 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		case errors.Is(err, errRemake):
 			// Definitely not usable (never finished, or its cluster is
 			// gone): clean up and make it again.
-			opts.Report(Event{Phase: PhaseConnect, Log: true, Message: "the sandbox from before " + err.Error() + "; making it again"})
+			opts.Report(Event{Phase: PhaseConnect, Log: true, Task: TaskRemake, Subject: err.Error(), Message: "the sandbox from before " + err.Error() + "; making it again"})
 			if err := s.remove(context.WithoutCancel(ctx), old); err != nil {
 				return nil, err
 			}
@@ -471,7 +471,7 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 		return nil, err
 	}
 
-	done := o.Report.phase(PhaseRegistry, "Starting the private registry")
+	done := o.Report.phase(PhaseRegistry, TaskStartRegistry, "", "Starting the private registry")
 	if err := s.startRegistry(ctx, sb); err != nil {
 		return sb, err
 	}
@@ -490,7 +490,7 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 		return sb, ctx.Err()
 	}
 
-	done = o.Report.phase(PhaseCluster, "Creating the kind cluster (about a minute)")
+	done = o.Report.phase(PhaseCluster, TaskCreateCluster, "", "Creating the kind cluster (about a minute)")
 	if err := s.createCluster(ctx, sb); err != nil {
 		return sb, err
 	}
@@ -509,13 +509,13 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	}
 	done()
 
-	done = o.Report.phase(PhaseWire, "Wiring the registry into the cluster")
+	done = o.Report.phase(PhaseWire, TaskWire, "", "Wiring the registry into the cluster")
 	if err := s.wire(ctx, sb, client); err != nil {
 		return sb, err
 	}
 	done()
 
-	done = o.Report.phase(PhaseNamespace, "Preparing namespace "+sb.Namespace)
+	done = o.Report.phase(PhaseNamespace, TaskPrepareNamespace, sb.Namespace, "Preparing namespace "+sb.Namespace)
 	if _, err := EnsureNamespace(ctx, client, sb.Namespace, sb); err != nil {
 		return sb, err
 	}
@@ -538,7 +538,7 @@ func (s *kindSession) create(ctx context.Context) (*Sandbox, error) {
 	if seedErr != nil {
 		return sb, seedErr
 	}
-	o.Report.phase(PhaseReady, "Sandbox ready")()
+	o.Report.phase(PhaseReady, TaskReady, "", "Sandbox ready")()
 	return sb, nil
 }
 
@@ -558,12 +558,12 @@ func (s *kindSession) seed(ctx context.Context, sb *Sandbox, platform *v1.Platfo
 	opts.Force = opts.Force || force
 	opts.engine = &s.rt
 	opts.note = func(msg string) { report(Event{Phase: PhaseSeed, Log: true, Message: msg}) }
-	done := report.phase(PhaseSeed, "Seeding "+sb.SeedImage())
+	done := report.phase(PhaseSeed, TaskSeed, sb.SeedImage(), "Seeding "+sb.SeedImage())
 	if _, err := Seed(ctx, sb.Registry, opts); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		report(Event{Phase: PhaseSeed, Log: true, Message: "seeding failed; the sandbox goes on without it: " + err.Error()})
+		report(Event{Phase: PhaseSeed, Log: true, Task: TaskSeedFailed, Subject: err.Error(), Message: "seeding failed; the sandbox goes on without it: " + err.Error()})
 		return fmt.Errorf("%w: %v\n(imagelab up again keeps the sandbox and retries only this; --seed-image names a mirror, or a docker-save tarball or OCI layout dir for a machine offline)", ErrSeed, err)
 	}
 	done()
@@ -629,7 +629,7 @@ func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, auth []byte)
 		if !errors.Is(runErr, ErrPortTaken) {
 			break
 		}
-		o.Report(Event{Phase: PhaseRegistry, Log: true, Message: fmt.Sprintf("port %d is not available; trying another", port)})
+		o.Report(Event{Phase: PhaseRegistry, Log: true, Task: TaskPortTaken, Subject: strconv.Itoa(port), Message: fmt.Sprintf("port %d is not available; trying another", port)})
 		// The container was made before its port was refused.
 		_, _ = s.rt.run(ctx, nil, "rm", "-f", name)
 	}
@@ -909,7 +909,7 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 		return nil, fmt.Errorf("%w: it was never finished", errRemake)
 	}
 	report := s.opts.Report
-	done := report.phase(PhaseConnect, "Checking the sandbox from before")
+	done := report.phase(PhaseConnect, TaskCheckPrevious, "", "Checking the sandbox from before")
 	clusters, err := s.provider.List()
 	if err != nil {
 		return nil, err
@@ -950,7 +950,7 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 	if err := s.ensureSeed(ctx, sb); err != nil {
 		return sb, err
 	}
-	report.phase(PhaseReady, "Sandbox ready")()
+	report.phase(PhaseReady, TaskReady, "", "Sandbox ready")()
 	return sb, nil
 }
 
@@ -984,14 +984,14 @@ func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) 
 	if err := s.clearKindLock(kubeconfig); err != nil {
 		return err
 	}
-	done := report.phase(PhaseCluster, "Deleting kind cluster "+sb.Name)
+	done := report.phase(PhaseCluster, TaskDeleteCluster, sb.Name, "Deleting kind cluster "+sb.Name)
 	if ours, why := s.ownsCluster(ctx, sb); !ours {
 		report(Event{Phase: PhaseCluster, Log: true, Message: why + ": left alone"})
 	} else if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
 		errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", sb.Name, err))
 	}
 	done()
-	done = report.phase(PhaseRegistry, "Removing the registry container")
+	done = report.phase(PhaseRegistry, TaskRemoveRegistry, "", "Removing the registry container")
 	names, err := s.rt.listManaged(ctx, sb)
 	if err != nil {
 		errs = append(errs, err)

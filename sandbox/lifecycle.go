@@ -43,7 +43,7 @@ func Check(ctx context.Context, sb *Sandbox) Health {
 
 // Reuse checks that a saved existing-cluster sandbox still answers.
 func Reuse(ctx context.Context, sb *Sandbox, report Reporter) error {
-	done := report.phase(PhaseConnect, "Connecting to the sandbox")
+	done := report.phase(PhaseConnect, TaskConnectSandbox, "", "Connecting to the sandbox")
 	if h := Check(ctx, sb); !h.Ready() {
 		if h.Cluster != "ready" {
 			return fmt.Errorf("the sandbox's cluster does not answer: %s", h.Cluster)
@@ -51,7 +51,7 @@ func Reuse(ctx context.Context, sb *Sandbox, report Reporter) error {
 		return fmt.Errorf("the sandbox's registry %s does not answer: %s", sb.Registry.Host, h.Registry)
 	}
 	done()
-	report.phase(PhaseReady, "Sandbox ready")()
+	report.phase(PhaseReady, TaskReady, "", "Sandbox ready")()
 	return nil
 }
 
@@ -63,7 +63,7 @@ func Remove(ctx context.Context, sb *Sandbox, stateDir string, report Reporter) 
 	var errs []error
 	switch sb.Provider {
 	case ProviderExisting:
-		done := report.phase(PhaseNamespace, "Removing namespace "+sb.Namespace)
+		done := report.phase(PhaseNamespace, TaskRemoveNamespace, sb.Namespace, "Removing namespace "+sb.Namespace)
 		if err := removeNamespace(ctx, sb); err != nil {
 			errs = append(errs, err)
 		}

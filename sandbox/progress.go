@@ -19,10 +19,41 @@ const (
 	PhaseReady     Phase = "ready"
 )
 
+// Task names what an event reports, so that a UI can say it in its own
+// words and language (the sandbox speaks English only): a phase's start
+// and end, or one of imagelab's own detail lines. Log lines from kind have
+// none.
+type Task string
+
+// The tasks; the comment is the English Message, with Subject as %s.
+const (
+	TaskConnectCluster   Task = "connect-cluster"   // Connecting to the cluster
+	TaskConnectSandbox   Task = "connect-sandbox"   // Connecting to the sandbox
+	TaskCheckPrevious    Task = "check-previous"    // Checking the sandbox from before
+	TaskCheckRegistry    Task = "check-registry"    // Checking the registry %s
+	TaskStartRegistry    Task = "start-registry"    // Starting the private registry
+	TaskCreateCluster    Task = "create-cluster"    // Creating the kind cluster (about a minute)
+	TaskWire             Task = "wire"              // Wiring the registry into the cluster
+	TaskPrepareNamespace Task = "prepare-namespace" // Preparing namespace %s
+	TaskSeed             Task = "seed"              // Seeding %s
+	TaskReady            Task = "ready"             // Sandbox ready
+	TaskDeleteCluster    Task = "delete-cluster"    // Deleting kind cluster %s
+	TaskRemoveRegistry   Task = "remove-registry"   // Removing the registry container
+	TaskRemoveNamespace  Task = "remove-namespace"  // Removing namespace %s
+	// Detail lines (Log).
+	TaskRemake     Task = "remake"      // the sandbox from before %s; making it again
+	TaskSeedFailed Task = "seed-failed" // seeding failed; the sandbox goes on without it: %s
+	TaskPortTaken  Task = "port-taken"  // port %s is not available; trying another
+)
+
 // Event is a progress report.
 type Event struct {
 	Phase Phase
-	// Message is a line for the learner (or a log line from kind).
+	// Task is what is reported; Subject the name or value its message
+	// quotes (a host, a namespace, an image, an error), if any.
+	Task    Task
+	Subject string
+	// Message is the English line for the learner (or a log line from kind).
 	Message string
 	// Done marks the end of the phase.
 	Done bool
@@ -50,14 +81,16 @@ type Reporter func(Event)
 func NoReport(Event) {}
 
 // phase reports the start of a phase and returns a func that reports its end.
-func (r Reporter) phase(p Phase, msg string) func() {
+func (r Reporter) phase(p Phase, task Task, subject, msg string) func() {
 	if r == nil {
 		r = NoReport
 	}
 	if p == PhaseReady { // a moment, not a phase
-		return func() { r(Event{Phase: p, Message: msg, Done: true}) }
+		return func() { r(Event{Phase: p, Task: task, Subject: subject, Message: msg, Done: true}) }
 	}
 	start := time.Now()
-	r(Event{Phase: p, Message: msg})
-	return func() { r(Event{Phase: p, Message: msg, Done: true, Elapsed: time.Since(start)}) }
+	r(Event{Phase: p, Task: task, Subject: subject, Message: msg})
+	return func() {
+		r(Event{Phase: p, Task: task, Subject: subject, Message: msg, Done: true, Elapsed: time.Since(start)})
+	}
 }

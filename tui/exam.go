@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/imagelab/imagelab/exam"
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 )
 
@@ -40,6 +41,9 @@ type ExamOptions struct {
 	HasNode bool
 	// Now is the clock (tests pin it); nil means time.Now.
 	Now func() time.Time
+	// Lang is the language of the screen's own texts; the runner's exam
+	// (its tasks' titles and texts) is in it too.
+	Lang i18n.Lang
 }
 
 // ExamOutcome is the exam as the screen left it: scored, or still running.
@@ -146,13 +150,14 @@ func newExamModel(ctx context.Context, opts ExamOptions) *examModel {
 	if now == nil {
 		now = time.Now
 	}
-	c := &common{dark: true, keys: DefaultKeyMap(), now: now}
+	p := i18n.For(opts.Lang)
+	c := &common{dark: true, keys: KeyMapIn(p), p: p, now: now}
 	c.restyle()
 	score := viewport.New()
 	score.KeyMap = viewport.KeyMap{}
 	m := &examModel{
 		ctx: ctx, cancel: cancel, c: c, bus: make(chan tea.Msg, 64), runner: opts.Runner, hasNode: opts.HasNode,
-		keys: defaultExamKeyMap(), phase: examOpening, opening: now(),
+		keys: examKeyMapIn(p), phase: examOpening, opening: now(),
 		score: score, dialog: newDialogs(c), spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)),
 	}
 	c.frame = m.spinner.View()
@@ -210,14 +215,14 @@ func (m *examModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmd = m.askLeave()
 	case shellReadyMsg:
 		if msg.err != nil {
-			cmd = m.setFlash("cannot open the shell: " + msg.err.Error())
+			cmd = m.setFlash(m.c.p.T("cannot open the shell: %v", msg.err))
 		} else {
 			cmd = tea.ExecProcess(msg.cmd, func(err error) tea.Msg { return shellDoneMsg{err} })
 		}
 	case shellDoneMsg:
 		var exit *exec.ExitError
 		if msg.err != nil && !errors.As(msg.err, &exit) { // the shell's last status is the learner's business
-			cmd = m.setFlash("the shell ended with: " + msg.err.Error())
+			cmd = m.setFlash(m.c.p.T("the shell ended with: %v", msg.err))
 		}
 	case examFlashDoneMsg:
 		if msg.seq == m.flashSeq {

@@ -111,8 +111,8 @@ func (m *examModel) askLeave() tea.Cmd {
 		return tea.Quit
 	}
 	left := formatClock(m.x.Remaining(m.c.now()))
-	m.dialog.ask(confirmLeave, "", "Leave the exam?",
-		fmt.Sprintf("The clock keeps running: %s left. imagelab exam brings you back to it, and when the time is up it is scored the next time you start imagelab exam.", left))
+	m.dialog.ask(confirmLeave, "", m.c.p.T("Leave the exam?"),
+		m.c.p.T("The clock keeps running: %s left. imagelab exam brings you back to it, and when the time is up it is scored the next time you start imagelab exam.", left))
 	return nil
 }
 
@@ -124,11 +124,11 @@ func (m *examModel) askSubmit() {
 			flagged = append(flagged, fmt.Sprint(t.Number))
 		}
 	}
-	body := fmt.Sprintf("Every task is checked once and scored; then the exam's namespaces are deleted. %s left.", formatClock(m.x.Remaining(m.c.now())))
+	body := m.c.p.T("Every task is checked once and scored; then the exam's namespaces are deleted. %s left.", formatClock(m.x.Remaining(m.c.now())))
 	if len(flagged) > 0 {
-		body += fmt.Sprintf(" Flagged for review: task %s.", strings.Join(flagged, ", "))
+		body += m.c.p.T(" Flagged for review: task %s.", strings.Join(flagged, ", "))
 	}
-	m.dialog.ask(confirmSubmit, "", "Submit the exam?", body)
+	m.dialog.ask(confirmSubmit, "", m.c.p.T("Submit the exam?"), body)
 }
 
 // goTo shows task i.

@@ -1,6 +1,10 @@
 package tui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+)
 
 // examKeyMap are the exam screen's own keys; scrolling and the dialogs'
 // keys are the app's (KeyMap). There is no hint, solution, check or reset
@@ -18,19 +22,22 @@ type examKeyMap struct {
 	ForceQuit key.Binding
 }
 
-func defaultExamKeyMap() examKeyMap {
-	app := DefaultKeyMap()
+func defaultExamKeyMap() examKeyMap { return examKeyMapIn(nil) }
+
+// examKeyMapIn is the exam's keys with their help in p's language.
+func examKeyMapIn(p *i18n.Printer) examKeyMap {
+	app := KeyMapIn(p)
 	return examKeyMap{
-		Next:      key.NewBinding(key.WithKeys("n", "right"), key.WithHelp("n/→", "next")),
-		Prev:      key.NewBinding(key.WithKeys("p", "left"), key.WithHelp("p/←", "prev")),
-		Jump:      key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", "task")),
-		Flag:      key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "flag")),
-		Shell:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "shell")),
-		NodeShell: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "node shell")),
-		Submit:    key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "submit")),
+		Next:      key.NewBinding(key.WithKeys("n", "right"), key.WithHelp("n/→", p.T("next"))),
+		Prev:      key.NewBinding(key.WithKeys("p", "left"), key.WithHelp("p/←", p.T("prev"))),
+		Jump:      key.NewBinding(key.WithKeys("1", "2", "3", "4", "5", "6", "7", "8", "9"), key.WithHelp("1-9", p.T("task"))),
+		Flag:      key.NewBinding(key.WithKeys("f"), key.WithHelp("f", p.T("flag"))),
+		Shell:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", p.T("shell"))),
+		NodeShell: key.NewBinding(key.WithKeys("T"), key.WithHelp("T", p.T("node shell"))),
+		Submit:    key.NewBinding(key.WithKeys("S"), key.WithHelp("S", p.T("submit"))),
 		Help:      app.Help,
-		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "leave")),
-		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "leave now")),
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", p.T("leave"))),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", p.T("leave now"))),
 	}
 }
 
@@ -51,7 +58,7 @@ func (m *examModel) enableKeys() {
 	k.NodeShell.SetEnabled(running && m.hasNode)
 	k.Submit.SetEnabled(running || m.phase == examUnscored)
 	if m.phase == examScored {
-		k.Quit.SetHelp("q", "quit")
+		k.Quit.SetHelp("q", m.c.p.T("quit"))
 	}
 }
 

@@ -10,44 +10,49 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/imagelab/imagelab/exam"
+	"github.com/imagelab/imagelab/internal/i18n"
 )
 
 // scoreView is the score screen's text at width w: the total against the
 // pass mark, then per task its points and criteria, and for each criterion
 // missed the finding that explains it (its problem and what to try).
 // Marks carry the meaning, so it reads the same without colour.
-func scoreView(st Styles, x *exam.Exam, w int) string {
+func scoreView(st Styles, p *i18n.Printer, x *exam.Exam, w int) string {
 	r := x.Report
 	var b []string
-	verdict := st.NotYet.Render("✗ Not passed")
+	verdict := st.NotYet.Render(p.T("✗ Not passed"))
 	if r.Passed {
-		verdict = st.Passed.Render("✓ Passed")
+		verdict = st.Passed.Render(p.T("✓ Passed"))
 	}
-	b = append(b, verdict+fmt.Sprintf("  %s of %d points · %.1f%% · pass mark %d%%", points(r.Points), r.MaxPoints, r.Percent, r.PassMark))
-	b = append(b, st.Dim.Render(wordWrap(fmt.Sprintf("Exam %s, seed %d (imagelab exam --seed %d draws it again) · %s", r.ID, r.Seed, r.Seed, ending(r)), w)))
+	b = append(b, verdict+p.T("  %s of %d points · %.1f%% · pass mark %d%%", points(r.Points), r.MaxPoints, r.Percent, r.PassMark))
+	b = append(b, st.Dim.Render(wordWrap(p.T("Exam %s, seed %d (imagelab exam --seed %d draws it again) · %s", r.ID, r.Seed, r.Seed, ending(p, r)), w)))
 	for _, t := range r.Tasks {
-		b = append(b, "", taskScoreLine(st, t, w))
+		b = append(b, "", taskScoreLine(st, p, t, w))
 		if t.Error != "" {
-			b = append(b, "  "+st.NotYet.Render("! could not check: ")+hang(t.Error, w-21, 21))
+			label := p.T("! could not check: ")
+			lw := lipgloss.Width(label)
+			b = append(b, "  "+st.NotYet.Render(label)+hang(t.Error, w-lw-2, lw+2))
 		}
 		b = append(b, chips(st, t.Criteria, w))
 		for _, c := range t.Criteria {
 			for _, f := range c.Findings {
-				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(f.Problem, w-6-len(c.Name), 4))
+				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(f.Problem, w-6-lipgloss.Width(c.Name), 4))
 				if f.Try != "" {
-					b = append(b, "    "+st.Label.Render("try  ")+hang(f.Try, w-9, 9))
+					label := p.T("try") + "  "
+					lw := lipgloss.Width(label)
+					b = append(b, "    "+st.Label.Render(label)+hang(f.Try, w-lw-4, lw+4))
 				}
 			}
 			if !c.Met && c.Judged && len(c.Findings) == 0 {
-				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(c.Doc, w-6-len(c.Name), 4))
+				b = append(b, "  "+st.Problem.Render("✗ "+c.Name+": ")+hang(c.Doc, w-6-lipgloss.Width(c.Name), 4))
 			}
 		}
 	}
-	b = append(b, "", st.Dim.Render(wordWrap("✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way). Points: weight × criteria met / criteria.", w)))
+	b = append(b, "", st.Dim.Render(wordWrap(p.T("✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way). Points: weight × criteria met / criteria."), w)))
 	for _, n := range x.Notes {
 		text := n.Text
 		if n.Task > 0 {
-			text = fmt.Sprintf("Task %d: %s", n.Task, n.Text)
+			text = p.T("Task %d: %s", n.Task, n.Text)
 		}
 		b = append(b, st.Advice.Render("! ")+hang(text, w-2, 2))
 	}
@@ -56,7 +61,7 @@ func scoreView(st Styles, x *exam.Exam, w int) string {
 
 // taskScoreLine: the task and its title on the left; its points, time
 // and flag on the right.
-func taskScoreLine(st Styles, t exam.TaskReport, w int) string {
+func taskScoreLine(st Styles, p *i18n.Printer, t exam.TaskReport, w int) string {
 	right := fmt.Sprintf("%s / %d", points(t.Points), t.Weight)
 	if t.Spent > 0 {
 		right += " · " + t.Spent.D().Round(time.Second).String()
@@ -64,9 +69,9 @@ func taskScoreLine(st Styles, t exam.TaskReport, w int) string {
 	if t.Flagged {
 		right += " ⚑"
 	}
-	head := fmt.Sprintf("Task %d  ", t.Number)
-	title := ansi.Truncate(t.Title, max(4, w-len(head)-lipgloss.Width(right)-2), "…")
-	gap := max(1, w-len(head)-lipgloss.Width(title)-lipgloss.Width(right))
+	head := p.T("Task %d", t.Number) + "  "
+	title := ansi.Truncate(t.Title, max(4, w-lipgloss.Width(head)-lipgloss.Width(right)-2), "…")
+	gap := max(1, w-lipgloss.Width(head)-lipgloss.Width(title)-lipgloss.Width(right))
 	style := st.Passed
 	switch {
 	case t.Points == 0:
@@ -113,12 +118,12 @@ func chips(st Styles, cs []exam.CriterionReport, w int) string {
 func points(p float64) string { return strconv.FormatFloat(p, 'f', -1, 64) }
 
 // ending says how the exam ended and how long it took.
-func ending(r *exam.Report) string {
+func ending(p *i18n.Printer, r *exam.Report) string {
 	switch r.Ending {
 	case exam.Expired:
-		return fmt.Sprintf("the time ran out at %s while imagelab was not running, so it was checked at %s", r.Deadline.Local().Format("15:04"), r.Submitted.Local().Format("Jan 2 15:04"))
+		return p.T("the time ran out at %s while imagelab was not running, so it was checked at %s", r.Deadline.Local().Format("15:04"), r.Submitted.Local().Format("Jan 2 15:04"))
 	case exam.TimeUp:
-		return "the time ran out; every task was checked then"
+		return p.T("the time ran out; every task was checked then")
 	}
-	return fmt.Sprintf("submitted after %s of %s", r.Submitted.Sub(r.Started).Round(time.Second), r.Deadline.Sub(r.Started))
+	return p.T("submitted after %s of %s", r.Submitted.Sub(r.Started).Round(time.Second), r.Deadline.Sub(r.Started))
 }

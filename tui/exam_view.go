@@ -1,13 +1,14 @@
 package tui
 
 import (
-	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/imagelab/imagelab/exam"
 )
 
 // examLayout is where everything goes, worked out after every message.
@@ -81,20 +82,20 @@ func (m *examModel) headerView() string {
 	switch {
 	case m.phase == examScored && m.x.Report != nil:
 		r := m.x.Report
-		right = st.Failed.Render(fmt.Sprintf("✗ %.1f%% not passed ", r.Percent))
+		right = st.Failed.Render(m.c.p.T("✗ %.1f%% not passed ", r.Percent))
 		if r.Passed {
-			right = st.Ready.Render(fmt.Sprintf("✓ %.1f%% passed ", r.Percent))
+			right = st.Ready.Render(m.c.p.T("✓ %.1f%% passed ", r.Percent))
 		}
-		left = " Score"
+		left = m.c.p.T(" Score")
 		if !m.score.AtBottom() {
-			left += fmt.Sprintf(" · %d%% ↓ (space: more)", int(m.score.ScrollPercent()*100))
+			left += m.c.p.T(" · %d%% ↓ (space: more)", int(m.score.ScrollPercent()*100))
 		}
 	case m.x != nil:
 		t := m.task()
-		left = fmt.Sprintf(" Task %d of %d · %s", t.Number, len(m.x.Tasks), t.StepOf().Title)
+		left = m.c.p.T(" Task %d of %d · %s", t.Number, len(m.x.Tasks), t.StepOf().Title)
 		right = m.clockView()
 	default:
-		right = st.Busy.Render(fmt.Sprintf("%s preparing %.0fs ", m.c.frame, m.c.now().Sub(m.opening).Seconds()))
+		right = st.Busy.Render(m.c.p.T("%s preparing %.0fs ", m.c.frame, m.c.now().Sub(m.opening).Seconds()))
 	}
 	room := w - lipgloss.Width(logo) - lipgloss.Width(right) - 1
 	left = st.HeaderStep.Render(ansi.Truncate(left, max(0, room), "…"))
@@ -107,12 +108,12 @@ func (m *examModel) headerView() string {
 func (m *examModel) clockView() string {
 	st := m.c.styles
 	left := m.x.Remaining(m.c.now())
-	text := formatClock(left) + " left "
+	text := m.c.p.T("%s left ", formatClock(left))
 	switch {
 	case m.phase == examScoring:
-		return st.Busy.Render(m.c.frame + " checking every task ")
+		return st.Busy.Render(m.c.frame + m.c.p.T(" checking every task "))
 	case left <= 0:
-		return st.Failed.Render("time is up ")
+		return st.Failed.Render(m.c.p.T("time is up "))
 	case left < 60e9:
 		return st.Failed.Render(text)
 	case left < 300e9:
@@ -141,7 +142,7 @@ func (m *examModel) runningView() string {
 // listView is the task list: number, points, title, and the flag.
 func (m *examModel) listView(w int) string {
 	st := m.c.styles
-	lines := []string{st.Lesson.Render(fmt.Sprintf("Tasks · %d points", m.x.MaxPoints())), ""}
+	lines := []string{st.Lesson.Render(m.c.p.T("Tasks · %d points", m.x.MaxPoints())), ""}
 	for i, t := range m.x.Tasks {
 		mark, style := "  ", st.Step
 		if i == m.idx {
@@ -151,11 +152,11 @@ func (m *examModel) listView(w int) string {
 		if t.Flagged {
 			flag = st.Advice.Render(" ⚑")
 		}
-		head := fmt.Sprintf("%d  %d pt  ", t.Number, t.Weight)
+		head := m.c.p.T("%d  %d pt  ", t.Number, t.Weight)
 		title := ansi.Truncate(t.StepOf().Title, max(4, w-2-lipgloss.Width(head)-2), "…")
 		lines = append(lines, mark+style.Render(head+title)+flag)
 	}
-	lines = append(lines, "", st.Dim.Render(wordWrap("No hints, no checks until you submit (S). ⚑ marks a task to review.", w)))
+	lines = append(lines, "", st.Dim.Render(wordWrap(m.c.p.T("No hints, no checks until you submit (S). ⚑ marks a task to review."), w)))
 	return strings.Join(lines, "\n")
 }
 
@@ -164,7 +165,7 @@ func (m *examModel) stripView(w int) string {
 	st := m.c.styles
 	items := []string{}
 	for i, t := range m.x.Tasks {
-		item := fmt.Sprintf("%d·%dpt", t.Number, t.Weight)
+		item := m.c.p.T("%d·%dpt", t.Number, t.Weight)
 		if t.Flagged {
 			item += "⚑"
 		}
@@ -184,24 +185,28 @@ func (m *examModel) stripView(w int) string {
 func (m *examModel) metaView(w int) string {
 	st := m.c.styles
 	t := m.task()
-	head := st.StepCurrent.Render(fmt.Sprintf("Task %d", t.Number)) + st.Dim.Render(fmt.Sprintf(" · %d points · namespace ", t.Weight)) + st.Code.Render(t.Namespace)
+	head := st.StepCurrent.Render(m.c.p.T("Task %d", t.Number)) + st.Dim.Render(m.c.p.T(" · %d points · namespace ", t.Weight)) + st.Code.Render(t.Namespace)
 	if t.Flagged {
-		head += st.Advice.Render("  ⚑ flagged")
+		head += st.Advice.Render(m.c.p.T("  ⚑ flagged"))
 	}
 	lines := []string{" " + head}
-	where := fmt.Sprintf("t opens a shell there; elsewhere: kubectl -n %s", t.Namespace)
+	where := m.c.p.T("t opens a shell there; elsewhere: kubectl -n %s", t.Namespace)
 	if m.hasNode {
-		where += " · T: node"
+		where += m.c.p.T(" · T: node")
 	}
 	lines = append(lines, " "+st.Dim.Render(ansi.Truncate(where, max(10, w-2), "…")))
 	for _, note := range append(m.x.NotesOf(0), m.x.NotesOf(t.Number)...) {
 		lines = append(lines, " "+st.Advice.Render("! ")+hang(note, w-3, 3))
 	}
 	if m.err != nil {
-		lines = append(lines, " "+st.NotYet.Render("✗ Not scored: ")+hang(m.err.Error()+" — S tries again.", w-16, 15))
+		label := m.c.p.T("✗ Not scored: ")
+		lw := lipgloss.Width(label)
+		lines = append(lines, " "+st.NotYet.Render(label)+hang(m.c.p.T("%v — S tries again.", m.err), w-lw-1, lw+1))
 	}
 	if m.saveErr != nil {
-		lines = append(lines, " "+st.Advice.Render("! Not saved: ")+hang(m.saveErr.Error(), w-14, 13))
+		label := m.c.p.T("! Not saved: ")
+		lw := lipgloss.Width(label)
+		lines = append(lines, " "+st.Advice.Render(label)+hang(m.saveErr.Error(), w-lw-1, lw+1))
 	}
 	if m.flash != "" {
 		lines = append(lines, " "+st.Flash.Render("» "+m.flash))
@@ -225,17 +230,17 @@ func (m *examModel) messageView() string {
 	var title, body string
 	switch m.phase {
 	case examOpening:
-		title = st.Checking.Render(m.c.frame + " Preparing your exam")
-		body = m.line + "\n\n" + "The clock starts once every task is ready. The rules: no hints, no solutions, nothing checked until the end. Each task has a weight, and its check's criteria give partial credit; 67% of the points pass. Leave with q: the clock keeps running."
+		title = st.Checking.Render(m.c.frame + m.c.p.T(" Preparing your exam"))
+		body = m.line + "\n\n" + m.c.p.T("The clock starts once every task is ready. The rules: no hints, no solutions, nothing checked until the end. Each task has a weight, and its check's criteria give partial credit; %d%% of the points pass. Leave with q: the clock keeps running.", exam.PassMark)
 	case examScoring:
-		title = st.Checking.Render(m.c.frame + " Checking every task once")
-		body = "Then the exam's namespaces are deleted, and what its tasks made outside them is reset."
+		title = st.Checking.Render(m.c.frame + m.c.p.T(" Checking every task once"))
+		body = m.c.p.T("Then the exam's namespaces are deleted, and what its tasks made outside them is reset.")
 	case examUnscored:
-		title = st.NotYet.Render("✗ The time is up, but the exam could not be scored")
-		body = fmt.Sprintf("%v\n\nS tries again once the sandbox answers (imagelab status tells); q leaves, and imagelab exam scores it next time.", m.err)
+		title = st.NotYet.Render(m.c.p.T("✗ The time is up, but the exam could not be scored"))
+		body = m.c.p.T("%v\n\nS tries again once the sandbox answers (imagelab status tells); q leaves, and imagelab exam scores it next time.", m.err)
 	case examFailed:
-		title = st.NotYet.Render("✗ The exam could not start")
-		body = fmt.Sprintf("%v\n\nq leaves. imagelab status shows the sandbox; imagelab up starts it.", m.err)
+		title = st.NotYet.Render(m.c.p.T("✗ The exam could not start"))
+		body = m.c.p.T("%v\n\nq leaves. imagelab status shows the sandbox; imagelab up starts it.", m.err)
 	}
 	return lipgloss.NewStyle().Padding(1, 2).Render(title + "\n\n" + wordWrap(body, w))
 }
@@ -261,7 +266,7 @@ func (m *examModel) setScore() {
 		return
 	}
 	m.scored = k
-	m.score.SetContent(scoreView(m.c.styles, m.x, max(20, m.c.width-2)))
+	m.score.SetContent(scoreView(m.c.styles, m.c.p, m.x, max(20, m.c.width-2)))
 }
 
 // scoreKey is what the score screen's text was laid out for.

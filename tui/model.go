@@ -299,5 +299,6 @@ func (m *Model) outcome() Outcome {
 	return Outcome{
 		Sandbox: m.sandbox.sb, Removed: m.removed, RemoveErr: m.removeErr,
 		Starting: m.sandbox.state == sandboxStarting, starting: m.sandbox.inflight,
+		Lang: m.c.p.Lang(),
 	}
 }

@@ -77,7 +77,7 @@ type sandboxTracker struct {
 	state   sandboxState
 	attempt int
 	started time.Time
-	message string // the phase being worked on, while starting
+	phase   sandbox.Event // the phase being worked on, while starting (Task empty: none yet)
 	sb      *sandbox.Sandbox
 	env     *check.Env
 	vals    lessons.Values
@@ -105,7 +105,7 @@ func (t *sandboxTracker) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case sandboxEventMsg:
 		if msg.attempt == t.attempt && t.state == sandboxStarting && !msg.event.Log {
-			t.message = msg.event.Message
+			t.phase = msg.event
 		}
 	case sandboxDoneMsg:
 		if msg.attempt != t.attempt {
@@ -127,7 +127,7 @@ func (t *sandboxTracker) retry() tea.Cmd {
 	if t.state != sandboxFailed {
 		return nil
 	}
-	t.state, t.attempt, t.started, t.message, t.err = sandboxStarting, t.attempt+1, t.c.now(), "", nil
+	t.state, t.attempt, t.started, t.phase, t.err = sandboxStarting, t.attempt+1, t.c.now(), sandbox.Event{}, nil
 	return t.startCmd()
 }
 
@@ -141,7 +141,10 @@ func (t *sandboxTracker) View() string {
 	case sandboxFailed:
 		return st.Failed.Render(t.c.p.T("✗ no sandbox"))
 	}
-	msg := t.message
+	msg := ""
+	if t.phase != (sandbox.Event{}) {
+		msg = EventText(t.c.p, t.phase)
+	}
 	if msg == "" {
 		msg = t.c.p.T("starting the sandbox")
 	}

@@ -90,6 +90,9 @@ type Outcome struct {
 	// creation was cancelled and is cleaning up; WaitStarting waits for it.
 	Starting bool
 	starting *sync.WaitGroup
+	// Lang is the language the app was left in (the language key may
+	// have changed it): the caller's last lines speak it.
+	Lang i18n.Lang
 }
 
 // WaitStarting waits up to limit for a cancelled sandbox start to finish

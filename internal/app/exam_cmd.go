@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"time"
@@ -88,7 +86,7 @@ func newExamCommand(g *globalFlags, streams Streams) *cobra.Command {
 
 func runExam(cmd *cobra.Command, g *globalFlags, o *examOptions, streams Streams) error {
 	if o.duration <= 0 || o.tasks <= 0 {
-		return &exitError{code: 2, err: errors.New("--duration and --tasks must be positive")}
+		return &exitError{code: 2, err: g.p.Errorf("--duration and --tasks must be positive")}
 	}
 	ctx := cmd.Context()
 	s, err := openExamSession(ctx, g, &o.sandbox)
@@ -102,7 +100,7 @@ func runExam(cmd *cobra.Command, g *globalFlags, o *examOptions, streams Streams
 	}
 	fl := cmd.Flags()
 	if running != nil && (fl.Changed("seed") || fl.Changed("tasks") || fl.Changed("duration")) {
-		return errExamRunning(running, s.now(), stateDirFlag(g))
+		return errExamRunning(g.p, running, s.now(), stateDirFlag(g))
 	}
 	if !fl.Changed("seed") {
 		o.seed = rand.Int64N(1_000_000) + 1 // short enough to type again
@@ -113,8 +111,9 @@ func runExam(cmd *cobra.Command, g *globalFlags, o *examOptions, streams Streams
 
 	quietLibraries() // nothing may print while Bubble Tea owns the terminal
 	out, err := tui.RunExam(ctx, tui.ExamOptions{
-		Runner:  examRunner{s: s, o: o},
+		Runner:  examRunner{s: s, o: o, p: g.p},
 		HasNode: s.env.Node != nil,
+		Lang:    g.language(),
 	}, tea.WithInput(streams.In), tea.WithOutput(streams.Out))
 	if err != nil {
 		return err
@@ -122,9 +121,9 @@ func runExam(cmd *cobra.Command, g *globalFlags, o *examOptions, streams Streams
 	switch x := out.Exam; {
 	case x == nil:
 	case x.Report != nil:
-		printExamReport(streams.Out, x)
+		printExamReport(streams.Out, g.p, x)
 	default:
-		fmt.Fprintf(streams.Out, "The exam goes on: %s left (until %s). imagelab exam%s resumes it, imagelab exam submit%s ends it.\n",
+		g.p.Fprintf(streams.Out, "The exam goes on: %s left (until %s). imagelab exam%s resumes it, imagelab exam submit%s ends it.\n",
 			x.Remaining(s.now()).Round(time.Second), x.Deadline().Local().Format("15:04:05"), stateDirFlag(g), stateDirFlag(g))
 	}
 	return nil
@@ -211,14 +210,14 @@ answer: submit again once it does).`,
 				return err
 			}
 			if x == nil {
-				return &exitError{code: 2, err: fmt.Errorf("no exam in progress (imagelab exam%s starts one)", stateDirFlag(g))}
+				return &exitError{code: 2, err: g.p.Errorf("no exam in progress (imagelab exam%s starts one)", stateDirFlag(g))}
 			}
 			if x.Started.IsZero() {
 				// Stopped while being prepared: there is nothing to score.
 				if err := s.drop(ctx, x); err != nil {
 					return err
 				}
-				fmt.Fprintf(streams.Out, "The exam being prepared (seed %d) was dropped; imagelab exam%s starts a new one.\n", x.Seed, stateDirFlag(g))
+				g.p.Fprintf(streams.Out, "The exam being prepared (seed %d) was dropped; imagelab exam%s starts a new one.\n", x.Seed, stateDirFlag(g))
 				return nil
 			}
 			r, err := s.submit(ctx, x, x.EndingAt(s.now()))
@@ -230,7 +229,7 @@ answer: submit again once it does).`,
 					return err
 				}
 			} else {
-				printExamReport(streams.Out, x)
+				printExamReport(streams.Out, g.p, x)
 			}
 			if !r.Passed {
 				return errNotPassed
@@ -260,7 +259,7 @@ func newExamHistoryCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if asJSON {
 				return writeJSON(streams.Out, map[string]any{"attempts": hist})
 			}
-			printHistory(streams.Out, hist)
+			printHistory(streams.Out, g.p, hist)
 			return nil
 		},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/fsutil"
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
@@ -43,13 +44,13 @@ func openExamSession(ctx context.Context, g *globalFlags, flags *sandboxFlags) (
 	if err != nil {
 		return nil, err
 	}
-	cur, err := lessons.Default()
+	cur, err := curriculumIn(g.language())
 	if err != nil {
 		return nil, err
 	}
 	sb, err := flags.resolve(ctx, stateDir)
 	if err != nil {
-		return nil, fmt.Errorf("the exam needs the sandbox: %w", err)
+		return nil, g.p.Errorf("the exam needs the sandbox: %w", err)
 	}
 	return newExamSession(stateDir, cur, sb)
 }
@@ -233,6 +234,7 @@ func writeNamespacedKubeconfig(sb *sandbox.Sandbox, ns, path string) error {
 type examRunner struct {
 	s *examSession
 	o *examOptions
+	p *i18n.Printer // the shells' notes
 }
 
 var _ tui.ExamRunner = examRunner{}
@@ -261,7 +263,7 @@ func (r examRunner) Shell(x *exam.Exam, t *exam.Task) (*exec.Cmd, error) {
 		return nil, err
 	}
 	sh.Env = append(sh.Env, env...) // the last KUBECONFIG is the one used
-	note := fmt.Sprintf("imagelab exam, task %d: kubectl works in namespace %s, docker uses the sandbox's registry %s.\nType exit to go back to the exam (the clock keeps running).", t.Number, t.Namespace, r.s.sb.Registry.Host)
+	note := r.p.T("imagelab exam, task %d: kubectl works in namespace %s, docker uses the sandbox's registry %s.\nType exit to go back to the exam (the clock keeps running).", t.Number, t.Namespace, r.s.sb.Registry.Host)
 	return shellWithNote(sh, note), nil
 }
 
@@ -270,15 +272,15 @@ func (r examRunner) NodeShell() (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	note := fmt.Sprintf("imagelab exam: a root shell on %s, the control-plane node.\nType exit to go back to the exam (the clock keeps running).", n.Name())
+	note := r.p.T("imagelab exam: a root shell on %s, the control-plane node.\nType exit to go back to the exam (the clock keeps running).", n.Name())
 	return shellWithNote(n.ShellCommand(), note), nil
 }
 
 // errExamRunning refuses settings for a new exam while one runs.
-func errExamRunning(x *exam.Exam, now time.Time, stateDir string) error {
+func errExamRunning(p *i18n.Printer, x *exam.Exam, now time.Time, stateDir string) error {
 	if x.Started.IsZero() {
-		return &exitError{code: 2, err: fmt.Errorf("an exam (seed %d) was being prepared when imagelab stopped: imagelab exam%s prepares and starts it, imagelab exam submit%s drops it; then --seed, --tasks and --duration start a new one", x.Seed, stateDir, stateDir)}
+		return &exitError{code: 2, err: p.Errorf("an exam (seed %d) was being prepared when imagelab stopped: imagelab exam%s prepares and starts it, imagelab exam submit%s drops it; then --seed, --tasks and --duration start a new one", x.Seed, stateDir, stateDir)}
 	}
-	return &exitError{code: 2, err: fmt.Errorf("an exam is in progress (seed %d, started %s, %s left): imagelab exam%s resumes it, imagelab exam submit%s ends it; then --seed, --tasks and --duration start a new one",
+	return &exitError{code: 2, err: p.Errorf("an exam is in progress (seed %d, started %s, %s left): imagelab exam%s resumes it, imagelab exam submit%s ends it; then --seed, --tasks and --duration start a new one",
 		x.Seed, x.Started.Local().Format("15:04"), x.Remaining(now).Round(time.Second), stateDir, stateDir)}
 }

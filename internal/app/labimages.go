@@ -8,6 +8,7 @@ import (
 
 	"github.com/imagelab/imagelab/internal/labimages"
 	"github.com/imagelab/imagelab/sandbox"
+	"github.com/imagelab/imagelab/tui"
 )
 
 // pushLabImages builds the supply-chain lesson's images on the sandbox's
@@ -21,12 +22,12 @@ func pushLabImages(ctx context.Context, sb *sandbox.Sandbox, report sandbox.Repo
 	}
 	const msg = "putting the supply-chain lesson's images in the registry"
 	start := time.Now()
-	report(sandbox.Event{Phase: sandbox.PhaseSeed, Message: msg})
+	report(sandbox.Event{Phase: sandbox.PhaseSeed, Task: tui.TaskLabImages, Message: msg})
 	t := labimages.Target{Host: sb.Registry.Repos(), Auth: &authn.Basic{Username: sb.Registry.User, Password: sb.Registry.Password}}
 	if err := labimages.PushAll(ctx, t); err != nil {
-		report(sandbox.Event{Phase: sandbox.PhaseSeed, Log: true,
+		report(sandbox.Event{Phase: sandbox.PhaseSeed, Log: true, Task: tui.TaskLabImagesFailed, Subject: err.Error(),
 			Message: "the lesson images could not be pushed (the supply-chain steps try again when they start): " + err.Error()})
 		return
 	}
-	report(sandbox.Event{Phase: sandbox.PhaseSeed, Message: msg, Done: true, Elapsed: time.Since(start)})
+	report(sandbox.Event{Phase: sandbox.PhaseSeed, Task: tui.TaskLabImages, Message: msg, Done: true, Elapsed: time.Since(start)})
 }

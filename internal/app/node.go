@@ -67,11 +67,11 @@ kubelet restarts the kubelet. exit returns. imagelab reset puts the files back.`
 				return &exitError{code: 2, err: err}
 			}
 			if len(args) == 1 && args[0] != n.Name() {
-				return &exitError{code: 2, err: fmt.Errorf("the sandbox has one node, %s", n.Name())}
+				return &exitError{code: 2, err: g.p.Errorf("the sandbox has one node, %s", n.Name())}
 			}
 			sh := n.ShellCommand()
 			sh.Stdin, sh.Stdout, sh.Stderr = streams.In, streams.Out, streams.Err
-			fmt.Fprintf(streams.Err, "Root shell on %s, the control-plane node. exit returns.\n", n.Name())
+			g.p.Fprintf(streams.Err, "Root shell on %s, the control-plane node. exit returns.\n", n.Name())
 			err = sh.Run()
 			var exit *exec.ExitError
 			if errors.As(err, &exit) {

@@ -33,7 +33,7 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.all == (len(args) == 1) {
-				return &exitError{code: 2, err: errors.New("name one step, or --all")}
+				return &exitError{code: 2, err: g.p.Errorf("name one step, or --all")}
 			}
 			ss, err := g.session()
 			if err != nil {
@@ -47,8 +47,8 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 					return &exitError{code: 2, err: err}
 				}
 				steps = []*lessons.Step{s}
-			} else if !o.yes && !confirm(streams, "Reset every step and forget all progress?") {
-				return errors.New("nothing reset")
+			} else if !o.yes && !confirm(streams, g.p.T("Reset every step and forget all progress?")) {
+				return g.p.Errorf("nothing reset")
 			}
 			// The sandbox is needed only for steps that made something in it.
 			var sb *sandbox.Sandbox
@@ -62,11 +62,11 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 					}
 				}
 				if err := resetStep(cmd.Context(), sb, s); err != nil {
-					errs = append(errs, fmt.Errorf("resetting %s: %w", s.Ref(), err))
+					errs = append(errs, g.p.Errorf("resetting %s: %w", s.Ref(), err))
 					continue // its progress stays: its objects may still be there
 				}
 				store.Reset(s.Ref())
-				fmt.Fprintf(streams.Out, "reset %s\n", s.Ref())
+				g.p.Fprintf(streams.Out, "reset %s\n", s.Ref())
 			}
 			if o.all && len(errs) == 0 {
 				store.ResetAll()
@@ -77,7 +77,7 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 			if len(errs) > 0 {
 				return errors.Join(errs...)
 			}
-			fmt.Fprintf(streams.Err, "done in %.1fs\n", time.Since(start).Seconds())
+			g.p.Fprintf(streams.Err, "done in %.1fs\n", time.Since(start).Seconds())
 			return nil
 		},
 	}

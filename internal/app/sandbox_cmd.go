@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/sandbox"
+	"github.com/imagelab/imagelab/tui"
 )
 
 func addSandboxCommands(root *cobra.Command, g *globalFlags, streams Streams) {
@@ -92,15 +94,15 @@ func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
 				return err
 			}
 			if o.dryRun {
-				return printPlan(streams.Out, o, stateDir)
+				return printPlan(streams.Out, g.p, o, stateDir)
 			}
 			start := time.Now()
-			sb, err := o.startSandbox(cmd.Context(), stateDir, printReporter(streams.Err))
+			sb, err := o.startSandbox(cmd.Context(), stateDir, printReporter(streams.Err, g.p))
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Err, "Ready in %.1fs\n\n", time.Since(start).Seconds())
-			printSandbox(streams.Out, sb)
+			g.p.Fprintf(streams.Err, "Ready in %.1fs\n\n", time.Since(start).Seconds())
+			printSandbox(streams.Out, g.p, sb)
 			return nil
 		},
 	}
@@ -120,24 +122,24 @@ func (o *upOptions) addFlags(fs *pflag.FlagSet) {
 }
 
 // printPlan shows what up would create.
-func printPlan(w io.Writer, o *upOptions, stateDir string) error {
+func printPlan(w io.Writer, pr *i18n.Printer, o *upOptions, stateDir string) error {
 	if o.sandbox.namesCluster() {
-		fmt.Fprintf(w, "Would use the cluster of %s (context %q), namespace %q, registry %s as %s;\n", o.sandbox.kubeconfig, o.sandbox.context, o.sandbox.namespace, o.sandbox.registry, o.sandbox.registryUser)
-		fmt.Fprintf(w, "write imagelab's own kubeconfig to %s and seed %s/%s:%s.\n", filepath.Join(stateDir, "kubeconfig"), o.sandbox.registry, sandbox.SeedRepository, sandbox.SeedTag)
+		pr.Fprintf(w, "Would use the cluster of %s (context %q), namespace %q, registry %s as %s;\n", o.sandbox.kubeconfig, o.sandbox.context, o.sandbox.namespace, o.sandbox.registry, o.sandbox.registryUser)
+		pr.Fprintf(w, "write imagelab's own kubeconfig to %s and seed %s/%s:%s.\n", filepath.Join(stateDir, "kubeconfig"), o.sandbox.registry, sandbox.SeedRepository, sandbox.SeedTag)
 		return nil
 	}
 	p, err := sandbox.PlanKind(o.kindOptions(stateDir, nil))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "# kind cluster %q, node image %s (%s)\n", p.Name, p.NodeImage, p.Runtime)
-	fmt.Fprintf(w, "# kubeconfig: %s (imagelab's own; ~/.kube/config is not touched)\n\n", p.Kubeconfig)
+	pr.Fprintf(w, "# kind cluster %q, node image %s (%s)\n", p.Name, p.NodeImage, p.Runtime)
+	pr.Fprintf(w, "# kubeconfig: %s (imagelab's own; ~/.kube/config is not touched)\n\n", p.Kubeconfig)
 	fmt.Fprintf(w, "# kind config\n%s\n", p.ClusterConfig)
-	fmt.Fprintf(w, "# registry container (htpasswd auth, random password, loopback only)\n%s\n\n", strings.Join(p.RegistryRun, " "))
-	fmt.Fprintf(w, "# joined to kind's network\n%s\n\n", strings.Join(p.NetworkJoin, " "))
-	fmt.Fprintf(w, "# on each node: %s\n%s\n", p.HostsTomlPath, p.HostsToml)
+	pr.Fprintf(w, "# registry container (htpasswd auth, random password, loopback only)\n%s\n\n", strings.Join(p.RegistryRun, " "))
+	pr.Fprintf(w, "# joined to kind's network\n%s\n\n", strings.Join(p.NetworkJoin, " "))
+	pr.Fprintf(w, "# on each node: %s\n%s\n", p.HostsTomlPath, p.HostsToml)
 	fmt.Fprintf(w, "# ConfigMap\n%s\n", p.ConfigMap)
-	fmt.Fprintf(w, "# then: namespace %s, and %s/%s:%s seeded from %s\n", sandbox.DefaultNamespace, p.RegistryHost, sandbox.SeedRepository, sandbox.SeedTag, seedSourceName(o.seedImage))
+	pr.Fprintf(w, "# then: namespace %s, and %s/%s:%s seeded from %s\n", sandbox.DefaultNamespace, p.RegistryHost, sandbox.SeedRepository, sandbox.SeedTag, seedSourceName(o.seedImage))
 	return nil
 }
 
@@ -163,7 +165,7 @@ func newShellCommand(g *globalFlags, streams Streams) *cobra.Command {
 				return err
 			}
 			sh.Stdin, sh.Stdout, sh.Stderr = streams.In, streams.Out, streams.Err
-			fmt.Fprintf(streams.Err, "Sandbox shell: KUBECONFIG and DOCKER_CONFIG point at %s. exit returns.\n", stateDir)
+			g.p.Fprintf(streams.Err, "Sandbox shell: KUBECONFIG and DOCKER_CONFIG point at %s. exit returns.\n", stateDir)
 			err = sh.Run()
 			var exit *exec.ExitError
 			if errors.As(err, &exit) {
@@ -174,27 +176,27 @@ func newShellCommand(g *globalFlags, streams Streams) *cobra.Command {
 	}
 }
 
-// printReporter prints progress events as lines.
-func printReporter(w io.Writer) sandbox.Reporter {
-	return func(e sandbox.Event) { fmt.Fprintln(w, e.String()) }
+// printReporter prints progress events as lines in p's language.
+func printReporter(w io.Writer, p *i18n.Printer) sandbox.Reporter {
+	return func(e sandbox.Event) { fmt.Fprintln(w, tui.EventLine(p, e)) }
 }
 
-func printSandbox(w io.Writer, sb *sandbox.Sandbox) {
+func printSandbox(w io.Writer, p *i18n.Printer, sb *sandbox.Sandbox) {
 	switch sb.Provider {
 	case sandbox.ProviderExisting:
-		fmt.Fprintf(w, "sandbox:    a cluster you named (context %s)\n", sb.Context)
+		p.Fprintf(w, "sandbox:    a cluster you named (context %s)\n", sb.Context)
 	case sandbox.ProviderWorkshop:
-		fmt.Fprintf(w, "sandbox:    %s\n", workshopSeat(sb))
+		p.Fprintf(w, "sandbox:    %s\n", workshopSeat(p, sb))
 	default:
-		fmt.Fprintf(w, "sandbox:    kind cluster %s\n", sb.Name)
+		p.Fprintf(w, "sandbox:    kind cluster %s\n", sb.Name)
 	}
-	fmt.Fprintf(w, "registry:   %s  user %s\n", sb.Registry.Host, sb.Registry.User)
+	p.Fprintf(w, "registry:   %s  user %s\n", sb.Registry.Host, sb.Registry.User)
 	if sb.Registry.Prefix != "" {
-		fmt.Fprintf(w, "your images: %s/…\n", sb.Registry.Repos())
+		p.Fprintf(w, "your images: %s/…\n", sb.Registry.Repos())
 	}
-	fmt.Fprintf(w, "namespace:  %s\n", sb.Namespace)
-	fmt.Fprintf(w, "kubeconfig: %s\n", sb.Kubeconfig)
-	fmt.Fprintf(w, "\nIn another terminal:  eval \"$(imagelab env)\"\n")
+	p.Fprintf(w, "namespace:  %s\n", sb.Namespace)
+	p.Fprintf(w, "kubeconfig: %s\n", sb.Kubeconfig)
+	p.Fprintf(w, "\nIn another terminal:  eval \"$(imagelab env)\"\n")
 }
 
 func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
@@ -207,9 +209,9 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if errors.Is(err, sandbox.ErrNoSandbox) {
 				left, err := sandbox.RemoveLeftovers(cmd.Context(), stateDir)
 				if len(left) > 0 {
-					fmt.Fprintf(streams.Out, "No sandbox recorded; removed imagelab's leftover containers: %s\n", strings.Join(left, ", "))
+					g.p.Fprintf(streams.Out, "No sandbox recorded; removed imagelab's leftover containers: %s\n", strings.Join(left, ", "))
 				} else if err == nil {
-					fmt.Fprintln(streams.Out, "No sandbox to remove.")
+					g.p.Fprintln(streams.Out, "No sandbox to remove.")
 				}
 				return err
 			}
@@ -221,10 +223,10 @@ func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if err := stopPolicyBackend(ctx, stateDir, sb); err != nil {
 				return err
 			}
-			if err := sandbox.Remove(ctx, sb, stateDir, printReporter(streams.Err)); err != nil {
+			if err := sandbox.Remove(ctx, sb, stateDir, printReporter(streams.Err, g.p)); err != nil {
 				return err
 			}
-			fmt.Fprintln(streams.Out, "Sandbox removed.")
+			g.p.Fprintln(streams.Out, "Sandbox removed.")
 			return nil
 		},
 	}
@@ -277,26 +279,26 @@ func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 				return enc.Encode(st)
 			}
 			if !st.Exists {
-				fmt.Fprintln(streams.Out, "No sandbox. imagelab up creates one.")
+				g.p.Fprintln(streams.Out, "No sandbox. imagelab up creates one.")
 				return nil
 			}
-			ready := "ready"
+			ready := g.p.T("ready")
 			if !st.Ready {
-				ready = "not ready"
+				ready = g.p.T("not ready")
 			}
 			switch sb.Provider {
 			case sandbox.ProviderExisting:
-				fmt.Fprintf(streams.Out, "sandbox:    a cluster you named (context %s), %s\n", sb.Context, ready)
+				g.p.Fprintf(streams.Out, "sandbox:    a cluster you named (context %s), %s\n", sb.Context, ready)
 			case sandbox.ProviderWorkshop:
-				fmt.Fprintf(streams.Out, "sandbox:    %s, %s\n", workshopSeat(sb), ready)
+				g.p.Fprintf(streams.Out, "sandbox:    %s, %s\n", workshopSeat(g.p, sb), ready)
 			default:
-				fmt.Fprintf(streams.Out, "sandbox:    kind cluster %s, %s\n", sb.Name, ready)
+				g.p.Fprintf(streams.Out, "sandbox:    kind cluster %s, %s\n", sb.Name, ready)
 			}
-			fmt.Fprintf(streams.Out, "cluster:    %s\n", st.Cluster)
-			fmt.Fprintf(streams.Out, "registry:   %s (%s), user %s\n", st.Registry, st.RegistryOK, st.User)
-			fmt.Fprintf(streams.Out, "namespace:  %s\n", st.Namespace)
-			fmt.Fprintf(streams.Out, "kubeconfig: %s\n", st.Kubeconfig)
-			fmt.Fprintf(streams.Out, "docker:     DOCKER_CONFIG=%s\n", st.DockerCfg)
+			g.p.Fprintf(streams.Out, "cluster:    %s\n", st.Cluster)
+			g.p.Fprintf(streams.Out, "registry:   %s (%s), user %s\n", st.Registry, st.RegistryOK, st.User)
+			g.p.Fprintf(streams.Out, "namespace:  %s\n", st.Namespace)
+			g.p.Fprintf(streams.Out, "kubeconfig: %s\n", st.Kubeconfig)
+			g.p.Fprintf(streams.Out, "docker:     DOCKER_CONFIG=%s\n", st.DockerCfg)
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
@@ -87,7 +88,7 @@ DOCKER_CONFIG, as docker does.`,
 				enc.SetEscapeHTML(false) // install commands hold | and >
 				return enc.Encode(r)
 			}
-			printTools(streams.Out, r)
+			printTools(streams.Out, g.p, r)
 			return nil
 		},
 	}
@@ -140,16 +141,16 @@ func toolsStatus(ctx context.Context, cur *lessons.Curriculum, host osInfo, arch
 	return r
 }
 
-func printTools(w io.Writer, r toolsReport) {
-	fmt.Fprintf(w, "The supply-chain steps' tools (install commands for %s)\n\n", r.OS)
+func printTools(w io.Writer, p *i18n.Printer, r toolsReport) {
+	p.Fprintf(w, "The supply-chain steps' tools (install commands for %s)\n\n", r.OS)
 	for _, role := range r.Roles {
-		mark, by := "✗", "none on your PATH"
+		mark, by := "✗", p.T("none on your PATH")
 		if len(role.By) > 0 {
 			mark, by = "✓", strings.Join(role.By, ", ")
 		}
 		fmt.Fprintf(w, "%s %-16s %s", mark, role.Role, by)
 		if len(role.Steps) > 0 {
-			fmt.Fprintf(w, "  (for %s)", strings.Join(role.Steps, ", "))
+			p.Fprintf(w, "  (for %s)", strings.Join(role.Steps, ", "))
 		}
 		fmt.Fprintln(w)
 	}
@@ -157,21 +158,21 @@ func printTools(w io.Writer, r toolsReport) {
 		fmt.Fprintf(w, "\n%s — %s\n", t.Name, t.Purpose)
 		switch {
 		case t.Found && t.Version != "":
-			fmt.Fprintf(w, "  installed: %s (%s)\n", t.Version, t.Path)
+			p.Fprintf(w, "  installed: %s (%s)\n", t.Version, t.Path)
 		case t.Found:
-			fmt.Fprintf(w, "  installed: %s (version unknown: %s)\n", t.Path, t.VersionError)
+			p.Fprintf(w, "  installed: %s (version unknown: %s)\n", t.Path, t.VersionError)
 		default:
-			fmt.Fprintln(w, "  not on your PATH; to install:")
+			p.Fprintln(w, "  not on your PATH; to install:")
 			for _, c := range t.Install {
 				fmt.Fprintf(w, "    %s\n", c)
 			}
 		}
 		if t.Tested != "" && t.Version != "" && strings.TrimPrefix(t.Version, "v") != strings.TrimPrefix(t.Tested, "v") {
-			fmt.Fprintf(w, "  imagelab is tested with %s\n", t.Tested)
+			p.Fprintf(w, "  imagelab is tested with %s\n", t.Tested)
 		}
 	}
 	if r.DockerConfig != "" {
-		fmt.Fprintf(w, "\nIn the sandbox shell, trivy, cosign and syft reach %s with your docker login:\nthey read DOCKER_CONFIG=%s, as docker does (docker login %s first).\n", r.Registry, r.DockerConfig, r.Registry)
+		p.Fprintf(w, "\nIn the sandbox shell, trivy, cosign and syft reach %s with your docker login:\nthey read DOCKER_CONFIG=%s, as docker does (docker login %s first).\n", r.Registry, r.DockerConfig, r.Registry)
 	}
 }
 

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
@@ -24,7 +24,7 @@ import (
 // runTUI opens the tutorial; o says which sandbox to start in the
 // background, as imagelab up would.
 func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) error {
-	if err := needTerminal(streams); err != nil {
+	if err := needTerminal(g.p, streams); err != nil {
 		return err
 	}
 	ss, err := g.appSession()
@@ -38,7 +38,7 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 		Curriculum:      ss.cur,
 		Progress:        store,
 		ProgressWarning: ss.warning,
-		Sandbox:         tuiSandbox{up: o, stateDir: stateDir},
+		Sandbox:         tuiSandbox{up: o, stateDir: stateDir, p: g.p},
 		Lang:            g.language(),
 		Curricula:       curriculumIn,
 		EnvCommand:      fmt.Sprintf(`eval "$(imagelab env%s)"`, stateDirFlag(g)),
@@ -48,41 +48,42 @@ func runTUI(ctx context.Context, g *globalFlags, o *upOptions, streams Streams) 
 	if err != nil {
 		return err
 	}
+	p := i18n.For(out.Lang)
 	if out.Starting {
-		fmt.Fprintln(streams.Err, "Stopping the sandbox's creation and removing what was made…")
+		p.Fprintln(streams.Err, "Stopping the sandbox's creation and removing what was made…")
 		if !out.WaitStarting(3 * time.Minute) {
-			return fmt.Errorf("the sandbox's creation is still stopping; imagelab down%s removes what is left", stateDirFlag(g))
+			return p.Errorf("the sandbox's creation is still stopping; imagelab down%s removes what is left", stateDirFlag(g))
 		}
 		return nil
 	}
 	switch {
 	case out.RemoveErr != nil:
-		return fmt.Errorf("removing the sandbox: %w (imagelab down tries again)", out.RemoveErr)
+		return p.Errorf("removing the sandbox: %w (imagelab down tries again)", out.RemoveErr)
 	case out.Removed:
-		fmt.Fprintln(streams.Out, "Sandbox removed. Your progress is kept in", store.Path())
+		p.Fprintf(streams.Out, "Sandbox removed. Your progress is kept in %s\n", store.Path())
 	case out.Sandbox != nil:
-		fmt.Fprintf(streams.Out, "The sandbox is still there for next time (imagelab down%s removes it).\n", stateDirFlag(g))
+		p.Fprintf(streams.Out, "The sandbox is still there for next time (imagelab down%s removes it).\n", stateDirFlag(g))
 	}
 	return nil
 }
 
 // needTerminal refuses to start the app without a terminal to draw in and
 // read keys from; Bubble Tea would fail with a message about readers.
-func needTerminal(streams Streams) error {
+func needTerminal(p *i18n.Printer, streams Streams) error {
 	var not string
 	switch in, out := isTerminal(streams.In), isTerminal(streams.Out); {
 	case in && out:
 		return nil
 	case !in && !out:
-		not = "neither stdin nor stdout is one"
+		not = p.T("neither stdin nor stdout is one")
 	case !in:
-		not = "stdin is not one"
+		not = p.T("stdin is not one")
 	default:
-		not = "stdout is not one"
+		not = p.T("stdout is not one")
 	}
-	return &exitError{code: 2, err: errors.New("the tutorial needs a terminal, but " + not + ".\n" +
-		"For scripts: imagelab lessons --json lists the steps and your progress;\n" +
-		"imagelab check STEP --json checks a step (exit 0 passed, 1 not yet, 2 could not check).")}
+	return &exitError{code: 2, err: p.Errorf("the tutorial needs a terminal, but %s.\n"+
+		"For scripts: imagelab lessons --json lists the steps and your progress;\n"+
+		"imagelab check STEP --json checks a step (exit 0 passed, 1 not yet, 2 could not check).", not)}
 }
 
 // isTerminal reports whether a stream is a terminal.
@@ -104,6 +105,8 @@ func stateDirFlag(g *globalFlags) string {
 type tuiSandbox struct {
 	up       *upOptions
 	stateDir string
+	// p says the shells' notes; the app's language key does not change it.
+	p *i18n.Printer
 }
 
 var _ tui.Sandbox = tuiSandbox{}
@@ -117,16 +120,16 @@ func (tuiSandbox) CheckEnv(sb *sandbox.Sandbox) (*check.Env, error) { return che
 func (tuiSandbox) Values(sb *sandbox.Sandbox) lessons.Values { return values(sb) }
 
 func (t tuiSandbox) Shell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
-	return sandboxShell(t.stateDir)(sb)
+	return sandboxShell(t.p, t.stateDir)(sb)
 }
 
-func (tuiSandbox) NodeShell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
+func (t tuiSandbox) NodeShell(sb *sandbox.Sandbox) (*exec.Cmd, error) {
 	n, err := sb.ControlPlane()
 	if err != nil {
 		return nil, err
 	}
 	sh := n.ShellCommand()
-	note := fmt.Sprintf("imagelab: a root shell on %s, the control-plane node (the API server's manifest is in /etc/kubernetes/manifests, the kubelet's config is /var/lib/kubelet/config.yaml).\nType exit to go back to the lesson.", n.Name())
+	note := t.p.T("imagelab: a root shell on %s, the control-plane node (the API server's manifest is in /etc/kubernetes/manifests, the kubelet's config is /var/lib/kubelet/config.yaml).\nType exit to go back to the lesson.", n.Name())
 	return shellWithNote(sh, note), nil
 }
 
@@ -140,13 +143,13 @@ func (tuiSandbox) ResetStep(ctx context.Context, sb *sandbox.Sandbox, s *lessons
 
 // sandboxShell is the learner's shell in the sandbox (as imagelab shell
 // starts it), after a line saying how to get back to the lesson.
-func sandboxShell(stateDir string) func(*sandbox.Sandbox) (*exec.Cmd, error) {
+func sandboxShell(p *i18n.Printer, stateDir string) func(*sandbox.Sandbox) (*exec.Cmd, error) {
 	return func(sb *sandbox.Sandbox) (*exec.Cmd, error) {
 		sh, err := sb.ShellCommand(stateDir, os.Environ())
 		if err != nil {
 			return nil, err
 		}
-		note := fmt.Sprintf("imagelab sandbox shell: kubectl and docker use the sandbox (namespace %s, registry %s).\nType exit to go back to the lesson.", sb.Namespace, sb.Registry.Host)
+		note := p.T("imagelab sandbox shell: kubectl and docker use the sandbox (namespace %s, registry %s).\nType exit to go back to the lesson.", sb.Namespace, sb.Registry.Host)
 		return shellWithNote(sh, note), nil
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/term"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/workshop"
 )
 
@@ -73,7 +74,7 @@ func boardOrder(list []workshop.AttendeeStatus) []workshop.AttendeeStatus {
 // room's most frequent findings. At 80 columns a row names the step by
 // place and id and the first finding by code; from 110 it adds the step's
 // title and the finding's text.
-func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
+func renderBoard(p *i18n.Printer, st workshop.Status, width, height int, s boardStyle) string {
 	width, height = max(width, 60), max(height, 16)
 	wide := width >= 110
 	counts := map[string]int{}
@@ -81,14 +82,14 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 		counts[a.State]++
 	}
 	var b strings.Builder
-	title := fmt.Sprintf("imagelab workshop %s · %d attendees · %d steps", st.Workshop, len(st.Attendees), st.Steps)
+	title := p.T("imagelab workshop %s · %d attendees · %d steps", st.Workshop, len(st.Attendees), st.Steps)
 	clock := st.At.Local().Format("15:04:05")
 	b.WriteString(s.Title.Render(title) + strings.Repeat(" ", max(1, width-ansi.StringWidth(title)-len(clock))) + s.Dim.Render(clock) + "\n")
-	summary := fmt.Sprintf("%s · %s · %s · %s", s.Stuck.Render(fmt.Sprintf("stuck %d", counts[workshop.StateStuck])),
-		fmt.Sprintf("working %d", counts[workshop.StateWorking]), s.Done.Render(fmt.Sprintf("current step done %d", counts[workshop.StateDone])),
-		s.New.Render(fmt.Sprintf("not started %d", counts[workshop.StateNew])))
+	summary := fmt.Sprintf("%s · %s · %s · %s", s.Stuck.Render(p.T("stuck %d", counts[workshop.StateStuck])),
+		p.T("working %d", counts[workshop.StateWorking]), s.Done.Render(p.T("current step done %d", counts[workshop.StateDone])),
+		s.New.Render(p.T("not started %d", counts[workshop.StateNew])))
 	if st.Refresh.Count > 0 {
-		summary += s.Dim.Render(fmt.Sprintf(" · refresh p95 %s", st.Refresh.P95.Round(10*time.Millisecond)))
+		summary += s.Dim.Render(p.T(" · refresh p95 %s", st.Refresh.P95.Round(10*time.Millisecond)))
 	}
 	b.WriteString(ansi.Truncate(summary, width, "…") + "\n")
 
@@ -110,9 +111,9 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 
 	var headers []string
 	if wide {
-		headers = []string{"attendee", "step", "done", "state", "finding now"}
+		headers = []string{p.T("attendee"), p.T("step"), p.T("done"), p.T("state"), p.T("finding now")}
 	} else {
-		headers = []string{"attendee", "step", "done", "state", "finding"}
+		headers = []string{p.T("attendee"), p.T("step"), p.T("done"), p.T("state"), p.T("finding")}
 	}
 	nameW, stepW, doneW, stateW := 8, 21, 5, 9
 	if wide {
@@ -142,15 +143,18 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 		state := a.State
 		switch a.State {
 		case workshop.StateStuck:
-			state = "stuck " + shortDuration(a.StuckFor)
+			state = p.T("stuck %s", shortDuration(a.StuckFor))
 		case workshop.StateWorking:
+			state = p.T("working")
 			if !a.Since.IsZero() && wide {
-				state = "working " + shortDuration(st.At.Sub(a.Since))
+				state = p.T("working %s", shortDuration(st.At.Sub(a.Since)))
 			}
+		case workshop.StateDone:
+			state = p.T("done")
 		case workshop.StateNew:
-			state = "new"
+			state = p.T("new")
 			if wide {
-				state = "not started"
+				state = p.T("not started")
 			}
 		}
 		finding := ""
@@ -164,16 +168,16 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 				finding += fmt.Sprintf(" +%d", len(a.Problems)-1)
 			}
 		case a.Verdict == workshop.StatusReported && wide:
-			finding = "(judged on their machine)"
+			finding = p.T("(judged on their machine)")
 		case a.Verdict == workshop.StatusReported:
-			finding = "(reported)"
+			finding = p.T("(reported)")
 		case a.Verdict == workshop.StatusError:
-			finding = "could not judge"
+			finding = p.T("could not judge")
 		}
 		rows = append(rows, []string{cell(0, name), cell(1, step), cell(2, fmt.Sprintf("%d/%d", a.Done, st.Steps)), cell(3, state), cell(4, finding)})
 	}
 	if more > 0 {
-		rows = append(rows, []string{cell(0, fmt.Sprintf("+%d more", more)), cell(1, "(--json lists all)"), cell(2, ""), cell(3, ""), cell(4, "")})
+		rows = append(rows, []string{cell(0, p.T("+%d more", more)), cell(1, p.T("(--json lists all)")), cell(2, ""), cell(3, ""), cell(4, "")})
 	}
 	stateOf := func(row int) string {
 		if row < 0 || row >= len(list) {
@@ -201,9 +205,9 @@ func renderBoard(st workshop.Status, width, height int, s boardStyle) string {
 		})
 	b.WriteString("\n" + t.Render() + "\n\n")
 
-	b.WriteString(s.Header.Render("Most frequent findings now") + "\n")
+	b.WriteString(s.Header.Render(p.T("Most frequent findings now")) + "\n")
 	if nFind == 0 {
-		b.WriteString(s.Dim.Render("  none: every current step the board judges passes, or is on the attendees' machines") + "\n")
+		b.WriteString(s.Dim.Render(p.T("  none: every current step the board judges passes, or is on the attendees' machines")) + "\n")
 	}
 	for _, f := range st.Findings[:nFind] {
 		line := fmt.Sprintf("  %s %s %s", s.FindingCount.Render(fmt.Sprintf("%2d×", f.Count)), s.Code.Render(f.Code), s.Dim.Render("("+f.Step+")"))
@@ -234,6 +238,7 @@ func terminalSize(f *os.File) (int, int, error) { return term.GetSize(int(f.Fd()
 // boardModel is the --watch screen: the board, redrawn on each change
 // and every second (for the times).
 type boardModel struct {
+	p             *i18n.Printer
 	board         *workshop.Board
 	status        workshop.Status
 	width, height int
@@ -278,14 +283,15 @@ func (m boardModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m boardModel) View() tea.View {
-	v := tea.NewView(renderBoard(m.status, m.width, m.height-1, m.styles) + "\n" + m.styles.Dim.Render("q quits · the board judges cluster steps itself; quizzes and docker login are as each machine reports them"))
+	keys := ansi.Truncate(m.p.T("q quits · the board judges cluster steps itself; quizzes and docker login are as each machine reports them"), max(m.width, 1), "…")
+	v := tea.NewView(renderBoard(m.p, m.status, m.width, m.height-1, m.styles) + "\n" + m.styles.Dim.Render(keys))
 	v.AltScreen = true
 	return v
 }
 
 // watchBoard shows the board until q.
-func watchBoard(ctx context.Context, b *workshop.Board, streams Streams) error {
-	m := boardModel{board: b, status: b.Status(), width: 80, height: 24, styles: boardStyles(os.Getenv("NO_COLOR") == "")}
+func watchBoard(ctx context.Context, p *i18n.Printer, b *workshop.Board, streams Streams) error {
+	m := boardModel{p: p, board: b, status: b.Status(), width: 80, height: 24, styles: boardStyles(os.Getenv("NO_COLOR") == "")}
 	_, err := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(streams.In), tea.WithOutput(streams.Out)).Run()
 	if err != nil && ctx.Err() != nil {
 		return nil

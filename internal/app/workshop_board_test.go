@@ -96,7 +96,7 @@ func TestBoardLayout(t *testing.T) {
 	defer func() { time.Local = local }()
 	for _, size := range []struct{ w, h int }{{80, 24}, {120, 36}} {
 		t.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(t *testing.T) {
-			out := renderBoard(sampleRoom(), size.w, size.h-1, boardStyles(false))
+			out := renderBoard(nil, sampleRoom(), size.w, size.h-1, boardStyles(false))
 			lines := strings.Split(out, "\n")
 			if len(lines) > size.h-1 {
 				t.Errorf("%d lines, want at most %d", len(lines), size.h-1)

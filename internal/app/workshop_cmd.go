@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
 	"github.com/imagelab/imagelab/workshop"
@@ -39,13 +39,13 @@ func mirrorProgress(stateDir string, store *progress.Store) {
 }
 
 // workshopSeat describes a workshop sandbox in a line.
-func workshopSeat(sb *sandbox.Sandbox) string {
+func workshopSeat(p *i18n.Printer, sb *sandbox.Sandbox) string {
 	if sb.Workshop == nil {
-		return "a workshop seat, namespace " + sb.Namespace
+		return p.T("a workshop seat, namespace %s", sb.Namespace)
 	}
-	s := fmt.Sprintf("workshop %s, attendee %s, namespace %s", sb.Workshop.ID, sb.Workshop.Attendee, sb.Namespace)
+	s := p.T("workshop %s, attendee %s, namespace %s", sb.Workshop.ID, sb.Workshop.Attendee, sb.Namespace)
 	if !sb.Workshop.Expires.IsZero() {
-		s += ", until " + sb.Workshop.Expires.Local().Format("15:04")
+		s += p.T(", until %s", sb.Workshop.Expires.Local().Format("15:04"))
 	}
 	return s
 }
@@ -173,7 +173,7 @@ func runWorkshopCreate(ctx context.Context, g *globalFlags, o *createOptions, st
 	var names []string
 	switch {
 	case (o.attendees > 0) == (o.names != ""):
-		return &exitError{code: 2, err: errors.New("give one of --attendees N and --names FILE")}
+		return &exitError{code: 2, err: g.p.Errorf("give one of --attendees N and --names FILE")}
 	case o.attendees > 0:
 		names = workshop.NumberedNames(o.attendees)
 	default:
@@ -196,7 +196,7 @@ func runWorkshopCreate(ctx context.Context, g *globalFlags, o *createOptions, st
 		return err
 	}
 	if o.flags.registry == "" {
-		return &exitError{code: 2, err: errors.New("name the workshop's registry with --registry host:port (imagelab workshop registry runs one)")}
+		return &exitError{code: 2, err: g.p.Errorf("name the workshop's registry with --registry host:port (imagelab workshop registry runs one)")}
 	}
 	admin, err := o.flags.admin("", "")
 	if err != nil {
@@ -219,7 +219,7 @@ func runWorkshopCreate(ctx context.Context, g *globalFlags, o *createOptions, st
 		out = "imagelab-" + id
 	}
 	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
-		return fmt.Errorf("%s is not empty: name another --out", out)
+		return g.p.Errorf("%s is not empty: name another --out", out)
 	}
 	start := time.Now()
 	rec, joins, err := workshop.Create(ctx, workshop.CreateOptions{
@@ -239,13 +239,13 @@ func runWorkshopCreate(ctx context.Context, g *globalFlags, o *createOptions, st
 		_, derr := workshop.Delete(context.WithoutCancel(ctx), workshop.DeleteOptions{Client: client, Admin: admin, ID: id})
 		return errors.Join(err, derr)
 	}
-	fmt.Fprintf(streams.Err, "Ready in %.1fs\n\n", time.Since(start).Seconds())
-	fmt.Fprintf(streams.Out, "workshop:   %s, %d attendees, tokens valid until %s\n", rec.ID, len(rec.Attendees), rec.Expires.Local().Format("15:04 (Jan 2)"))
-	fmt.Fprintf(streams.Out, "namespaces: %s-… (Pod Security %s enforced, restricted audited)\n", rec.ID, workshop.PodSecurityLevel)
-	fmt.Fprintf(streams.Out, "registry:   %s, an account per attendee (their images: %s/<namespace>/…)\n", rec.Registry.Host, rec.Registry.Host)
-	fmt.Fprintf(streams.Out, "join files: %s/<attendee>.yaml — give each attendee theirs: imagelab join FILE\n", out)
-	fmt.Fprintf(streams.Out, "\nThe board:  imagelab workshop status --watch%s\n", stateDirFlag(g))
-	fmt.Fprintf(streams.Out, "At the end: imagelab workshop delete --id %s%s\n", rec.ID, stateDirFlag(g))
+	g.p.Fprintf(streams.Err, "Ready in %.1fs\n\n", time.Since(start).Seconds())
+	g.p.Fprintf(streams.Out, "workshop:   %s, %d attendees, tokens valid until %s\n", rec.ID, len(rec.Attendees), rec.Expires.Local().Format("15:04 (Jan 2)"))
+	g.p.Fprintf(streams.Out, "namespaces: %s-… (Pod Security %s enforced, restricted audited)\n", rec.ID, workshop.PodSecurityLevel)
+	g.p.Fprintf(streams.Out, "registry:   %s, an account per attendee (their images: %s/<namespace>/…)\n", rec.Registry.Host, rec.Registry.Host)
+	g.p.Fprintf(streams.Out, "join files: %s/<attendee>.yaml — give each attendee theirs: imagelab join FILE\n", out)
+	g.p.Fprintf(streams.Out, "\nThe board:  imagelab workshop status --watch%s\n", stateDirFlag(g))
+	g.p.Fprintf(streams.Out, "At the end: imagelab workshop delete --id %s%s\n", rec.ID, stateDirFlag(g))
 	return nil
 }
 
@@ -290,15 +290,15 @@ sandbox (imagelab up).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Err, "Joined workshop %s as %s.\n\n", j.Workshop, j.Attendee)
-			printSandbox(streams.Out, sb)
+			g.p.Fprintf(streams.Err, "Joined workshop %s as %s.\n\n", j.Workshop, j.Attendee)
+			printSandbox(streams.Out, g.p, sb)
 			if sb.Registry.CA != "" {
 				host := sb.Registry.Host
-				fmt.Fprintf(streams.Out, "\nThe registry's certificate is signed by the workshop's own CA. Docker must trust it:\n")
+				g.p.Fprintf(streams.Out, "\nThe registry's certificate is signed by the workshop's own CA. Docker must trust it:\n")
 				fmt.Fprintf(streams.Out, "  Linux:  sudo mkdir -p /etc/docker/certs.d/%s && sudo cp %s /etc/docker/certs.d/%s/ca.crt\n", host, sb.Registry.CA, host)
-				fmt.Fprintf(streams.Out, "  macOS:  sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain %s (then restart Docker)\n", sb.Registry.CA)
+				g.p.Fprintf(streams.Out, "  macOS:  sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain %s (then restart Docker)\n", sb.Registry.CA)
 			}
-			fmt.Fprintf(streams.Out, "\nNow: imagelab%s\n", stateDirFlag(g))
+			g.p.Fprintf(streams.Out, "\nNow: imagelab%s\n", stateDirFlag(g))
 			return nil
 		},
 	}
@@ -367,7 +367,7 @@ func startBoard(ctx context.Context, g *globalFlags, f *workshopFlags, stuckAfte
 	if err != nil {
 		return nil, nil, err
 	}
-	cur, err := lessons.Default()
+	cur, err := curriculumIn(g.language())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -398,10 +398,10 @@ func runWorkshopStatus(ctx context.Context, g *globalFlags, o *statusOptions, st
 		return err
 	}
 	if o.watch {
-		if err := needTerminal(streams); err != nil {
+		if err := needTerminal(g.p, streams); err != nil {
 			return err
 		}
-		err := watchBoard(ctx, b, streams)
+		err := watchBoard(ctx, g.p, b, streams)
 		cancel()
 		<-done
 		return err
@@ -421,7 +421,7 @@ func runWorkshopStatus(ctx context.Context, g *globalFlags, o *statusOptions, st
 			w, h = tw, th
 		}
 	}
-	fmt.Fprintln(streams.Out, renderBoard(st, w, h, boardStyles(false)))
+	fmt.Fprintln(streams.Out, renderBoard(g.p, st, w, h, boardStyles(false)))
 	return nil
 }
 
@@ -453,12 +453,12 @@ func newWorkshopDeleteCommand(g *globalFlags, streams Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !yes && !confirm(streams, fmt.Sprintf("Delete workshop %s: every attendee's namespace, registry account and images?", id)) {
-				return errors.New("nothing deleted")
+			if !yes && !confirm(streams, g.p.T("Delete workshop %s: every attendee's namespace, registry account and images?", id)) {
+				return g.p.Errorf("nothing deleted")
 			}
 			gone, err := workshop.Delete(cmd.Context(), workshop.DeleteOptions{Client: client, Admin: admin, ID: id, Wait: 2 * time.Minute,
 				Report: func(line string) { fmt.Fprintln(streams.Err, "•", line) }})
-			fmt.Fprintf(streams.Out, "Deleted %d namespaces and %d registry accounts of workshop %s.\n", len(gone.Namespaces), len(gone.Accounts), id)
+			g.p.Fprintf(streams.Out, "Deleted %d namespaces and %d registry accounts of workshop %s.\n", len(gone.Namespaces), len(gone.Accounts), id)
 			if err != nil {
 				return err
 			}
@@ -490,7 +490,7 @@ certificate for the name they reach it by (--tls-cert, --tls-key).`,
 				adminPass = os.Getenv("IMAGELAB_REGISTRY_ADMIN_PASSWORD")
 			}
 			if adminPass == "" {
-				return &exitError{code: 2, err: errors.New("set the admin's password: --admin-password or $IMAGELAB_REGISTRY_ADMIN_PASSWORD")}
+				return &exitError{code: 2, err: g.p.Errorf("set the admin's password: --admin-password or $IMAGELAB_REGISTRY_ADMIN_PASSWORD")}
 			}
 			if data == "" {
 				stateDir, err := g.resolveStateDir()
@@ -504,7 +504,7 @@ certificate for the name they reach it by (--tls-cert, --tls-key).`,
 				return err
 			}
 			defer srv.Close()
-			return serveRegistry(cmd.Context(), srv, addr, cert, key, streams.Err)
+			return serveRegistry(cmd.Context(), g.p, srv, addr, cert, key, streams.Err)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", ":5000", "address to listen on")
@@ -517,7 +517,7 @@ certificate for the name they reach it by (--tls-cert, --tls-key).`,
 }
 
 // serveRegistry serves until ctx ends.
-func serveRegistry(ctx context.Context, h http.Handler, addr, cert, key string, log io.Writer) error {
+func serveRegistry(ctx context.Context, p *i18n.Printer, h http.Handler, addr, cert, key string, log io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -528,15 +528,15 @@ func serveRegistry(ctx context.Context, h http.Handler, addr, cert, key string, 
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("reading the TLS certificate: %w", err)
+			return p.Errorf("reading the TLS certificate: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	} else if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" && host != "localhost" {
-		fmt.Fprintln(log, "warning: no TLS certificate: the nodes and attendees' docker refuse a plain-HTTP registry that is not on their own loopback")
+		p.Fprintln(log, "warning: no TLS certificate: the nodes and attendees' docker refuse a plain-HTTP registry that is not on their own loopback")
 	}
-	fmt.Fprintf(log, "Workshop registry on %s://%s (token server %s, admin API %s)\n", scheme, ln.Addr(), registry.TokenPath, strings.TrimSuffix(registry.AdminPath, "/"))
+	p.Fprintf(log, "Workshop registry on %s://%s (token server %s, admin API %s)\n", scheme, ln.Addr(), registry.TokenPath, strings.TrimSuffix(registry.AdminPath, "/"))
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

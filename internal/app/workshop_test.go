@@ -210,8 +210,8 @@ kubectl run anonymous --image="$REPOS/apps/internal-app:1.0" --restart=Never
 		}
 	}
 	// The board as an instructor sees it.
-	t.Logf("board at 120×36:\n%s", renderBoard(st, 120, 36, boardStyles(false)))
-	t.Logf("board at 80×24:\n%s", renderBoard(st, 80, 24, boardStyles(false)))
+	t.Logf("board at 120×36:\n%s", renderBoard(nil, st, 120, 36, boardStyles(false)))
+	t.Logf("board at 80×24:\n%s", renderBoard(nil, st, 80, 24, boardStyles(false)))
 
 	// A control-plane step is for a personal sandbox; so is the admission
 	// policy, which is cluster-wide.

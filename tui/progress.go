@@ -1,0 +1,76 @@
+package tui
+
+import (
+	"fmt"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// The app's own tasks after the sandbox is up (internal/app reports them
+// on the sandbox's reporter): the supply-chain lesson's images.
+const (
+	TaskLabImages       sandbox.Task = "lab-images"        // putting the supply-chain lesson's images in the registry
+	TaskLabImagesFailed sandbox.Task = "lab-images-failed" // the lesson images could not be pushed (…): %s
+)
+
+// EventText is a progress event's message in p's language: the sandbox
+// reports its tasks in English, and the app says them in the learner's.
+// A line without a task (kind's own log) stays as it came.
+func EventText(p *i18n.Printer, e sandbox.Event) string {
+	s := e.Subject
+	switch e.Task {
+	case sandbox.TaskConnectCluster:
+		return p.T("Connecting to the cluster")
+	case sandbox.TaskConnectSandbox:
+		return p.T("Connecting to the sandbox")
+	case sandbox.TaskCheckPrevious:
+		return p.T("Checking the sandbox from before")
+	case sandbox.TaskCheckRegistry:
+		return p.T("Checking the registry %s", s)
+	case sandbox.TaskStartRegistry:
+		return p.T("Starting the private registry")
+	case sandbox.TaskCreateCluster:
+		return p.T("Creating the kind cluster (about a minute)")
+	case sandbox.TaskWire:
+		return p.T("Wiring the registry into the cluster")
+	case sandbox.TaskPrepareNamespace:
+		return p.T("Preparing namespace %s", s)
+	case sandbox.TaskSeed:
+		return p.T("Seeding %s", s)
+	case sandbox.TaskReady:
+		return p.T("Sandbox ready")
+	case sandbox.TaskDeleteCluster:
+		return p.T("Deleting kind cluster %s", s)
+	case sandbox.TaskRemoveRegistry:
+		return p.T("Removing the registry container")
+	case sandbox.TaskRemoveNamespace:
+		return p.T("Removing namespace %s", s)
+	case sandbox.TaskRemake:
+		return p.T("the sandbox from before %s; making it again", s)
+	case sandbox.TaskSeedFailed:
+		return p.T("seeding failed; the sandbox goes on without it: %s", s)
+	case sandbox.TaskPortTaken:
+		return p.T("port %s is not available; trying another", s)
+	case TaskLabImages:
+		return p.T("putting the supply-chain lesson's images in the registry")
+	case TaskLabImagesFailed:
+		return p.T("the lesson images could not be pushed (the supply-chain steps try again when they start): %s", s)
+	}
+	return e.Message
+}
+
+// EventLine is the event as a line of imagelab up's progress, in p's
+// language: as sandbox.Event.String, with EventText's message.
+func EventLine(p *i18n.Printer, e sandbox.Event) string {
+	msg := EventText(p, e)
+	switch {
+	case e.Log:
+		return "  " + msg
+	case e.Phase == sandbox.PhaseReady:
+		return "✓ " + msg
+	case e.Done:
+		return fmt.Sprintf("✓ %s (%.1fs)", msg, e.Elapsed.Seconds())
+	}
+	return "• " + msg
+}
