@@ -133,29 +133,29 @@ func explicitParts(ref string) writtenParts {
 }
 
 // invalidReference explains why ref is not an image reference at all.
-func invalidReference(ref string, err error) Finding {
+func invalidReference(env *Env, ref string, err error) Finding {
 	switch {
 	case strings.TrimSpace(ref) == "":
-		return noAnswer("")
+		return noAnswer(env, "")
 	case errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(err.Error(), "must be lowercase"):
 		return Finding{Code: "image-uppercase", Criterion: "answer",
-			Problem:  fmt.Sprintf("%s has capital letters: repository names must be lowercase.", quote(ref)),
-			Expected: "a lowercase name such as docker.io/library/nginx:latest", Try: "Write the name in lowercase."}
+			Problem:  env.T("%s has capital letters: repository names must be lowercase.", quote(ref)),
+			Expected: env.T("a lowercase name such as docker.io/library/nginx:latest"), Try: env.T("Write the name in lowercase.")}
 	case strings.Contains(ref, "://"):
 		return Finding{Code: "image-scheme", Criterion: "answer",
-			Problem:  fmt.Sprintf("%s starts with a scheme: image names never carry http:// or https://.", quote(ref)),
-			Expected: "registry/account/image:tag", Try: "Drop the scheme; the registry is just host[:port]."}
+			Problem:  env.T("%s starts with a scheme: image names never carry http:// or https://.", quote(ref)),
+			Expected: env.T("registry/account/image:tag"), Try: env.T("Drop the scheme; the registry is just host[:port].")}
 	default:
 		return Finding{Code: "image-invalid", Criterion: "answer",
-			Problem:  fmt.Sprintf("%s is not a valid image reference: %v.", quote(ref), err),
-			Expected: "registry/account/image:tag", Try: "Check for spaces, a trailing slash or a stray character."}
+			Problem:  env.T("%s is not a valid image reference: %v.", quote(ref), err),
+			Expected: env.T("registry/account/image:tag"), Try: env.T("Check for spaces, a trailing slash or a stray character.")}
 	}
 }
 
 // noAnswer is the finding for a quiz not answered yet.
-func noAnswer(expected string) Finding {
-	return Finding{Code: "answer-missing", Criterion: "answer", Problem: "No answer yet.", Expected: expected,
-		Try: "Type your answer and press enter (or pass --answer on the command line)."}
+func noAnswer(env *Env, expected string) Finding {
+	return Finding{Code: "answer-missing", Criterion: "answer", Problem: env.T("No answer yet."), Expected: expected,
+		Try: env.T("Type your answer and press enter (or pass --answer on the command line).")}
 }
 
 // quoteLimit is how much of a learner's answer a finding quotes back.
@@ -173,7 +173,7 @@ func quote(s string) string {
 
 // checkFullName asks for the fully qualified name of params.image and
 // accepts every spelling that names registry, account, image and tag.
-func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
+func checkFullName(_ context.Context, env *Env, req Request) (Result, error) {
 	want, err := SplitImage(req.Params["image"])
 	if err != nil {
 		return Result{}, fmt.Errorf("lesson parameter image: %w", err)
@@ -181,86 +181,88 @@ func checkFullName(_ context.Context, _ *Env, req Request) (Result, error) {
 	answer := strings.TrimSpace(req.Answer)
 	got, err := SplitImage(answer)
 	if err != nil {
-		return fail(invalidReference(answer, err)), nil
+		return fail(invalidReference(env, answer, err)), nil
 	}
-	if wrong := wrongParts(req.Params["image"], want, got); len(wrong) > 0 {
+	if wrong := wrongParts(env, req.Params["image"], want, got); len(wrong) > 0 {
 		return fail(wrong...), nil
 	}
-	return result(want.Full+" is the full name.", impliedParts(req.Params["image"], answer, want)...), nil
+	return result(env.T("%s is the full name.", want.Full), impliedParts(env, req.Params["image"], answer, want)...), nil
 }
 
 // fullNameForm is what a full name looks like; quiz findings explain the
 // rule and never print the answer itself.
-const fullNameForm = "registry/[account/]image:tag, every part written out"
+func fullNameForm(env *Env) string {
+	return env.T("registry/[account/]image:tag, every part written out")
+}
 
 // wrongParts names each part of the answer that differs from the name.
-func wrongParts(image string, want, got ImageParts) []Finding {
+func wrongParts(env *Env, image string, want, got ImageParts) []Finding {
 	var out []Finding
 	if got.Registry != want.Registry {
 		out = append(out, Finding{Code: "wrong-registry", Criterion: "answer",
-			Problem:  fmt.Sprintf("The registry in your answer, %s, is not where %s comes from.", quote(got.Registry), image),
-			Expected: fullNameForm, Try: registryTry(image, want)})
+			Problem:  env.T("The registry in your answer, %s, is not where %s comes from.", quote(got.Registry), image),
+			Expected: fullNameForm(env), Try: registryTry(env, image, want)})
 	}
 	if got.Account != want.Account {
 		out = append(out, Finding{Code: "wrong-account", Criterion: "answer",
-			Problem:  fmt.Sprintf("The account in your answer, %s, is not right.", quote(got.Account)),
-			Expected: fullNameForm, Try: accountTry(want)})
+			Problem:  env.T("The account in your answer, %s, is not right.", quote(got.Account)),
+			Expected: fullNameForm(env), Try: accountTry(env, want)})
 	}
 	if got.Image != want.Image {
 		out = append(out, Finding{Code: "wrong-image", Criterion: "answer",
-			Problem:  fmt.Sprintf("The image (repository) in your answer is %s.", quote(got.Image)),
-			Expected: fullNameForm, Try: "The last part of the path is the image's own name."})
+			Problem:  env.T("The image (repository) in your answer is %s.", quote(got.Image)),
+			Expected: fullNameForm(env), Try: env.T("The last part of the path is the image's own name.")})
 	}
 	if got.Tag != want.Tag || got.Digest != want.Digest {
 		out = append(out, Finding{Code: "wrong-tag", Criterion: "answer",
-			Problem:  fmt.Sprintf("The tag in your answer, %s, is not the one that is pulled.", quote(got.Tag)),
-			Expected: fullNameForm, Try: "Look for a ':' after the last '/'; where there is none, the runtime fills in its default tag."})
+			Problem:  env.T("The tag in your answer, %s, is not the one that is pulled.", quote(got.Tag)),
+			Expected: fullNameForm(env), Try: env.T("Look for a ':' after the last '/'; where there is none, the runtime fills in its default tag.")})
 	}
 	return out
 }
 
 // impliedParts names the parts an equivalent answer left to the defaults:
 // a full name spells every part out.
-func impliedParts(image, answer string, want ImageParts) []Finding {
+func impliedParts(env *Env, image, answer string, want ImageParts) []Finding {
 	var out []Finding
 	w := explicitParts(answer)
 	if !w.registry {
 		out = append(out, Finding{Code: "registry-implied", Criterion: "answer",
-			Problem: fmt.Sprintf("%s leaves the registry to the default.", quote(answer)), Expected: fullNameForm, Try: registryTry(image, want)})
+			Problem: env.T("%s leaves the registry to the default.", quote(answer)), Expected: fullNameForm(env), Try: registryTry(env, image, want)})
 	}
 	if !w.account && want.Account != "" {
 		out = append(out, Finding{Code: "account-implied", Criterion: "answer",
-			Problem: fmt.Sprintf("%s leaves the account to the default.", quote(answer)), Expected: fullNameForm, Try: accountTry(want)})
+			Problem: env.T("%s leaves the account to the default.", quote(answer)), Expected: fullNameForm(env), Try: accountTry(env, want)})
 	}
 	if !w.tag && want.Digest == "" {
 		out = append(out, Finding{Code: "tag-implied", Criterion: "answer",
-			Problem: fmt.Sprintf("%s leaves the tag to the default.", quote(answer)), Expected: fullNameForm,
-			Try: "A name without a tag is pulled with a default tag: write it out."})
+			Problem: env.T("%s leaves the tag to the default.", quote(answer)), Expected: fullNameForm(env),
+			Try: env.T("A name without a tag is pulled with a default tag: write it out.")})
 	}
 	if strings.HasPrefix(answer, "index.docker.io/") {
 		out = append(out, Finding{Code: "index-docker-io", Severity: Advice,
-			Problem: "index.docker.io is an old alias: docker.io is how the name is written today."})
+			Problem: env.T("index.docker.io is an old alias: docker.io is how the name is written today.")})
 	}
 	return out
 }
 
-func registryTry(image string, want ImageParts) string {
+func registryTry(env *Env, image string, want ImageParts) string {
 	if want.Registry == "docker.io" {
-		return fmt.Sprintf("%q names no registry (its first part has no '.' or ':' and is not localhost), so it is on Docker Hub: docker.io.", image)
+		return env.T("%q names no registry (its first part has no '.' or ':' and is not localhost), so it is on Docker Hub: docker.io.", image)
 	}
-	return "The registry is the first part of the name, up to the first '/': it has a '.' or a ':' or is localhost."
+	return env.T("The registry is the first part of the name, up to the first '/': it has a '.' or a ':' or is localhost.")
 }
 
-func accountTry(want ImageParts) string {
+func accountTry(env *Env, want ImageParts) string {
 	if want.Registry == "docker.io" && want.Account == "library" {
-		return "A Docker Hub name with no account is one of Docker Hub's official images, which live under one account of their own."
+		return env.T("A Docker Hub name with no account is one of Docker Hub's official images, which live under one account of their own.")
 	}
-	return "The account is what stands between the registry and the image name; not every name has one."
+	return env.T("The account is what stands between the registry and the image name; not every name has one.")
 }
 
 // checkImagePart asks which part of params.image is params.part
 // (registry, account, image or tag).
-func checkImagePart(_ context.Context, _ *Env, req Request) (Result, error) {
+func checkImagePart(_ context.Context, env *Env, req Request) (Result, error) {
 	part := req.Params["part"]
 	want, err := SplitImage(req.Params["image"])
 	if err != nil {
@@ -273,44 +275,59 @@ func checkImagePart(_ context.Context, _ *Env, req Request) (Result, error) {
 	answer := strings.Trim(strings.TrimSpace(req.Answer), "/")
 	answer = strings.TrimPrefix(strings.TrimPrefix(answer, "https://"), "http://")
 	if answer == "" {
-		return fail(noAnswer("")), nil
+		return fail(noAnswer(env, "")), nil
 	}
 	if strings.EqualFold(answer, expected) || (part == "tag" && strings.TrimPrefix(answer, ":") == expected) {
-		return result(fmt.Sprintf("%s is the %s of %s.", expected, part, want.Full)), nil
+		return result(env.T("%s is the %s of %s.", expected, partName(env, part), want.Full)), nil
 	}
-	return fail(wrongPart(answer, part, req.Params["image"], want)), nil
+	return fail(wrongPart(env, answer, part, req.Params["image"], want)), nil
 }
 
 // wrongPart explains a wrong answer: the part the learner did give, when
 // it is one, or the rule for the part asked for. It names the image as the
 // step wrote it: its normalized form would give defaults away.
-func wrongPart(answer, part, image string, want ImageParts) Finding {
+func wrongPart(env *Env, answer, part, image string, want ImageParts) Finding {
 	for _, other := range PartNames {
 		if other != part && want.part(other) != "" && strings.EqualFold(answer, want.part(other)) {
 			return Finding{Code: "wrong-part", Criterion: "answer",
-				Problem:  fmt.Sprintf("%s is the %s of %s, not its %s.", quote(answer), other, image, part),
-				Expected: "the " + part, Try: partTry(part)}
+				Problem:  env.T("%s is the %s of %s, not its %s.", quote(answer), partName(env, other), image, partName(env, part)),
+				Expected: env.T("the %s", partName(env, part)), Try: partTry(env, part)}
 		}
 	}
 	if part == "registry" && answer == "localhost" && strings.HasPrefix(want.part(part), "localhost:") {
-		return Finding{Code: "registry-port-missing", Criterion: "answer", Problem: "The port is part of the registry's name.",
-			Expected: "host:port", Try: "Keep the host and its port together, as docker login takes them."}
+		return Finding{Code: "registry-port-missing", Criterion: "answer", Problem: env.T("The port is part of the registry's name."),
+			Expected: "host:port", Try: env.T("Keep the host and its port together, as docker login takes them.")}
 	}
 	return Finding{Code: "wrong-answer", Criterion: "answer",
-		Problem:  fmt.Sprintf("%s is not the %s of %s.", quote(answer), part, image),
-		Expected: "the " + part, Try: partTry(part)}
+		Problem:  env.T("%s is not the %s of %s.", quote(answer), partName(env, part), image),
+		Expected: env.T("the %s", partName(env, part)), Try: partTry(env, part)}
 }
 
-func partTry(part string) string {
+func partTry(env *Env, part string) string {
 	switch part {
 	case "registry":
-		return "The registry is the first part when it has a '.' or ':' or is localhost; otherwise it is docker.io."
+		return env.T("The registry is the first part when it has a '.' or ':' or is localhost; otherwise it is docker.io.")
 	case "account":
-		return "The account sits between the registry and the image name; Docker Hub's official images use library."
+		return env.T("The account sits between the registry and the image name; Docker Hub's official images use library.")
 	case "image":
-		return "The image (repository) name is the last part of the path, before the tag."
+		return env.T("The image (repository) name is the last part of the path, before the tag.")
 	case "tag":
-		return "The tag follows the last ':' after the last '/'; where none is written, the runtime fills in a default."
+		return env.T("The tag follows the last ':' after the last '/'; where none is written, the runtime fills in a default.")
 	}
 	return ""
+}
+
+// partName is the name of a part (PartNames) in the learner's language.
+func partName(env *Env, part string) string {
+	switch part {
+	case "registry":
+		return env.T("registry")
+	case "account":
+		return env.T("account")
+	case "image":
+		return env.T("image")
+	case "tag":
+		return env.T("tag")
+	}
+	return part
 }

@@ -1,0 +1,77 @@
+package check
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+)
+
+// TestMoreChecksSpeakTheLearnersLanguage: as TestFindingsSpeakTheLearnersLanguage, for
+// more checks: each case's result in English and in Korean has the same
+// verdict and codes, and the Korean one's words are Korean.
+func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
+	// Each case makes its result from an Env in the learner's language.
+	cases := map[string]func(t *testing.T, env *Env) Result{
+		"image name in capitals": func(t *testing.T, env *Env) Result {
+			return runCheck(t, env, "image.full-name", Request{Params: map[string]string{"image": "nginx"}, Answer: "docker.io/library/NGINX:latest"})
+		},
+		"image name with defaults": func(t *testing.T, env *Env) Result {
+			return runCheck(t, env, "image.full-name", Request{Params: map[string]string{"image": "nginx"}, Answer: "nginx"})
+		},
+		"image name right": func(t *testing.T, env *Env) Result {
+			return runCheck(t, env, "image.full-name", Request{Params: map[string]string{"image": "nginx"}, Answer: "docker.io/library/nginx:latest"})
+		},
+		"another part of the name": func(t *testing.T, env *Env) Result {
+			return runCheck(t, env, "image.part", Request{Params: map[string]string{"image": "gcr.io/google-containers/pause:3.9", "part": "account"}, Answer: "gcr.io"})
+		},
+	}
+	for name, result := range cases {
+		t.Run(name, func(t *testing.T) {
+			res := map[i18n.Lang]Result{}
+			for _, l := range []i18n.Lang{i18n.English, i18n.Korean} {
+				env, _ := fakeEnv(t)
+				env.Printer = i18n.For(l)
+				res[l] = result(t, env)
+			}
+			en, ko := res[i18n.English], res[i18n.Korean]
+			if en.Passed != ko.Passed {
+				t.Fatalf("passed in English %v, in Korean %v", en.Passed, ko.Passed)
+			}
+			codes := func(r Result) []string {
+				var c []string
+				for _, f := range r.Findings {
+					c = append(c, f.Code)
+				}
+				return c
+			}
+			if !slices.Equal(codes(en), codes(ko)) {
+				t.Errorf("codes in English %v, in Korean %v", codes(en), codes(ko))
+			}
+			words := func(r Result) string {
+				s := r.Summary
+				for _, f := range r.Findings {
+					s += f.Problem + f.Expected + f.Try
+				}
+				return s
+			}
+			if hasHangul(words(en)) {
+				t.Errorf("Korean in the English result: %+v", en)
+			}
+			if !hasHangul(words(ko)) || strings.Contains(words(ko), "%!") {
+				t.Errorf("the Korean result is not (well-formed) Korean: %+v", ko)
+			}
+		})
+	}
+}
+
+func runCheck(t *testing.T, env *Env, check string, req Request) Result {
+	t.Helper()
+	res, err := Run(context.Background(), check, env, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
