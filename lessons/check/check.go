@@ -252,7 +252,7 @@ func Run(ctx context.Context, name string, env *Env, req Request) (res Result, e
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = Result{}, fmt.Errorf("check %s failed inside imagelab (a bug, please report it): %v", name, p)
+			res, err = Result{}, env.Errorf("check %s failed inside imagelab (a bug, please report it): %v", name, p)
 		}
 	}()
 	res, err = d.Run(ctx, env, req)
@@ -274,10 +274,21 @@ func explainUnreachable(err error, env *Env) error {
 	}
 	u, perr := url.Parse(uerr.URL)
 	if perr == nil && env != nil && env.Registry.Host != "" && sameRegistryHost(u.Host, env.Registry.Host) {
-		return fmt.Errorf("the registry %s %w: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", env.Registry.Host, ErrUnreachable, uerr.Err)
+		return &learnerError{ErrUnreachable, env.T("the registry %s does not answer: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", env.Registry.Host, uerr.Err)}
 	}
-	return fmt.Errorf("the sandbox's API server %w: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", ErrUnreachable, uerr.Err)
+	return &learnerError{ErrUnreachable, env.T("the sandbox's API server does not answer: is the sandbox running? (imagelab status tells; imagelab up starts it): %v", uerr.Err)}
 }
+
+// learnerError is an error written whole in the learner's language that
+// errors.Is still takes for its kind (ErrUnreachable, ErrNoSandbox): a
+// sentence that wrapped the kind with %w would quote the kind's English.
+type learnerError struct {
+	kind error
+	msg  string
+}
+
+func (e *learnerError) Error() string { return e.msg }
+func (e *learnerError) Unwrap() error { return e.kind }
 
 func isConnRefused(err error) bool {
 	var op *net.OpError
@@ -299,23 +310,24 @@ var ErrNoSandbox = errors.New("the sandbox is not ready")
 func (env *Env) Provides(n Needs) error {
 	var missing []string
 	if n.Has(NeedsCluster) && (env == nil || env.Kube == nil) {
-		missing = append(missing, "a cluster")
+		missing = append(missing, env.T("a cluster"))
 	}
 	if n.Has(NeedsRegistry) && (env == nil || env.Registry.Host == "") {
-		missing = append(missing, "a registry")
+		missing = append(missing, env.T("a registry"))
 	}
 	if n.Has(NeedsDockerConfig) && (env == nil || env.DockerConfigDir == "") {
-		missing = append(missing, "a docker config dir")
+		missing = append(missing, env.T("a docker config dir"))
 	}
 	if n.Has(NeedsNode) && (env == nil || env.Node == nil) {
-		why := "this step works on the control-plane node, which only a sandbox imagelab made (imagelab up) gives it"
+		why := env.T("this step works on the control-plane node, which only a sandbox imagelab made (imagelab up) gives it")
 		if env != nil && env.NoNode != "" {
 			why = env.NoNode
 		}
+		// The app shows what follows ErrUnavailable's own text, in its words.
 		return fmt.Errorf("%w: %s", ErrUnavailable, why)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: this step needs %s", ErrNoSandbox, strings.Join(missing, " and "))
+		return &learnerError{ErrNoSandbox, env.T("the sandbox is not ready: this step needs %s", strings.Join(missing, env.T(" and ")))}
 	}
 	return nil
 }

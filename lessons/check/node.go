@@ -124,7 +124,7 @@ func resetAPIServerManifest(ctx context.Context, env *Env, _ string) error {
 	if err := WaitAPIServerRestarted(ctx, env, began, ControlPlaneRestartTimeout); err != nil {
 		// Say why, in the node's words, when it does say.
 		if why, ferr := APIServerFailure(ctx, env.Node); ferr == nil && why != "" {
-			return fmt.Errorf("%w; the node says: %s", err, why)
+			return env.Errorf("%w; the node says: %s", err, why)
 		}
 		return err
 	}
@@ -141,7 +141,7 @@ func resetKubeletConfig(ctx context.Context, env *Env, _ string) error {
 	}
 	began := time.Now()
 	if err := env.Node.RestartKubelet(ctx); err != nil {
-		return fmt.Errorf("restarting the kubelet: %w", err)
+		return env.Errorf("restarting the kubelet: %w", err)
 	}
 	return WaitNodeReady(ctx, env, began, ControlPlaneRestartTimeout)
 }
@@ -168,7 +168,7 @@ func WaitAPIServerRestarted(ctx context.Context, env *Env, since time.Time, time
 		return err == nil && started.After(since.Add(-time.Second)), nil
 	})
 	if err != nil {
-		return fmt.Errorf("the API server did not come back within %v: %v", timeout, last)
+		return env.Errorf("the API server did not come back within %v: %v", timeout, last)
 	}
 	return nil
 }
@@ -206,7 +206,7 @@ func WaitNodeReady(ctx context.Context, env *Env, since time.Time, timeout time.
 		return err == nil && nodeReady(n), nil
 	})
 	if err != nil {
-		return fmt.Errorf("node %s was not Ready again within %v", name, timeout)
+		return env.Errorf("node %s was not Ready again within %v", name, timeout)
 	}
 	return nil
 }
