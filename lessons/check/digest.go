@@ -32,7 +32,7 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 	tagged := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	desc, err := headManifest(ctx, env.transport(), tagged, env.adminAuth())
 	if errors.Is(err, errNotFound) {
-		return Result{}, fmt.Errorf("%s is not in the registry: the sandbox is incomplete (imagelab up seeds it): %w", tagged, err)
+		return Result{}, env.Errorf("%s is not in the registry: the sandbox is incomplete (imagelab up seeds it): %w", tagged, err)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("asking the registry for %s: %w", tagged, err)
@@ -48,8 +48,8 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 			}
 			if got.Digest == "" {
 				return fail(Finding{Code: "pod-image-not-pinned", Criterion: "pinned",
-					Problem:  fmt.Sprintf("Pod %s names %s by tag: the tag can be moved to other content at any time.", podName, c.Image),
-					Expected: pinned, Try: "Read the digest from the registry (the Docker-Content-Digest header, or crane digest), then use image: " + pinned}), nil
+					Problem:  env.T("Pod %s names %s by tag: the tag can be moved to other content at any time.", podName, c.Image),
+					Expected: pinned, Try: env.T("Read the digest from the registry (the Docker-Content-Digest header, or crane digest), then use image: %s", pinned)}), nil
 			}
 			ok, err := digestOfTag(ctx, env, desc, tagged, got.Digest)
 			if err != nil {
@@ -57,8 +57,8 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 			}
 			if !ok {
 				return fail(Finding{Code: "pod-digest-mismatch", Criterion: "pinned",
-					Problem:  fmt.Sprintf("Pod %s pins %s, but %s is %s now.", podName, got.Digest, tagged, desc.Digest),
-					Expected: pinned, Try: "Copy the digest again: it is the sha256 of the manifest, not of the image config or a layer (docker's RepoDigests may list another repository first)."}), nil
+					Problem:  env.T("Pod %s pins %s, but %s is %s now.", podName, got.Digest, tagged, desc.Digest),
+					Expected: pinned, Try: env.T("Copy the digest again: it is the sha256 of the manifest, not of the image config or a layer (docker's RepoDigests may list another repository first).")}), nil
 			}
 			image = fmt.Sprintf("%s@%s", env.Registry.Repo(repo), got.Digest)
 		}
@@ -67,7 +67,7 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 	if err != nil || !res.Passed {
 		return res, err
 	}
-	res.Summary = fmt.Sprintf("Pod %s runs %s by digest: the registry can't hand it other content.", podName, image)
+	res.Summary = env.T("Pod %s runs %s by digest: the registry can't hand it other content.", podName, image)
 	return res, nil
 }
 

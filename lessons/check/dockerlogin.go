@@ -39,8 +39,8 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 	cfg, err := dockerconfig.Load(env.DockerConfigDir)
 	if err != nil {
 		return fail(Finding{Code: "docker-config-invalid", Criterion: "logged-in",
-			Problem:  fmt.Sprintf("The docker config %s cannot be read: %v.", configPath, err),
-			Expected: "a JSON file written by docker login", Try: "Fix the JSON by hand, or remove the file and run docker login again."}), nil
+			Problem:  env.T("The docker config %s cannot be read: %v.", configPath, err),
+			Expected: env.T("a JSON file written by docker login"), Try: env.T("Fix the JSON by hand, or remove the file and run docker login again.")}), nil
 	}
 
 	creds, err := cfg.GetAuthConfig(host)
@@ -50,9 +50,9 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 			helper = h
 		}
 		return fail(Finding{Code: "docker-credential-helper", Criterion: "logged-in",
-			Problem:  fmt.Sprintf("The docker config asks the credential helper %q for %s, and it failed: %v.", helper, host, err),
-			Expected: "credentials docker can read back",
-			Try:      fmt.Sprintf("Make sure docker-credential-%s is on your PATH, or remove \"credsStore\"/\"credHelpers\" from %s and log in again.", helper, configPath)}), nil
+			Problem:  env.T("The docker config asks the credential helper %q for %s, and it failed: %v.", helper, host, err),
+			Expected: env.T("credentials docker can read back"),
+			Try:      env.T("Make sure docker-credential-%s is on your PATH, or remove \"credsStore\"/\"credHelpers\" from %s and log in again.", helper, configPath)}), nil
 	}
 
 	if creds.Username == "" && creds.Password == "" && creds.IdentityToken == "" {
@@ -68,13 +68,13 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 	switch err := Authenticate(ctx, env.transport(), host, auth); {
 	case errors.Is(err, errUnauthorized):
 		return fail(Finding{Code: "docker-login-rejected", Criterion: "credentials",
-			Problem:  fmt.Sprintf("The credentials stored for %s (user %s) are refused by the registry.", host, quote(creds.Username)),
-			Expected: fmt.Sprintf("user %q and the sandbox's password", env.Registry.User),
-			Try:      fmt.Sprintf("Log in again: docker login %s -u %s", host, env.Registry.User), Evidence: err.Error()}), nil
+			Problem:  env.T("The credentials stored for %s (user %s) are refused by the registry.", host, quote(creds.Username)),
+			Expected: env.T("user %q and the sandbox's password", env.Registry.User),
+			Try:      env.T("Log in again: docker login %s -u %s", host, env.Registry.User), Evidence: err.Error()}), nil
 	case err != nil:
 		return Result{}, fmt.Errorf("asking the registry %s: %w", host, err)
 	}
-	return result(fmt.Sprintf("docker login to %s as %s works: the registry accepts the stored credentials.", host, creds.Username)), nil
+	return result(env.T("docker login to %s as %s works: the registry accepts the stored credentials.", host, creds.Username)), nil
 }
 
 // notLoggedIn explains a config with no login for the registry: logged in
@@ -90,18 +90,18 @@ func notLoggedIn(env *Env, logins map[string]dockertypes.AuthConfig, configPath 
 			continue
 		case sameHostOtherPort(other, host):
 			found = append(found, Finding{Code: "docker-login-wrong-port", Criterion: "logged-in",
-				Problem:  fmt.Sprintf("You are logged in to %s, but the registry listens on %s.", other, host),
-				Expected: "a login for " + host, Try: fmt.Sprintf("The port is part of the registry's name: docker login %s", host)})
+				Problem:  env.T("You are logged in to %s, but the registry listens on %s.", other, host),
+				Expected: env.T("a login for %s", host), Try: env.T("The port is part of the registry's name: docker login %s", host)})
 		default:
 			found = append(found, Finding{Code: "docker-login-wrong-registry", Criterion: "logged-in",
-				Problem: fmt.Sprintf("You are logged in to %s, not to %s.", other, host), Expected: "a login for " + host, Try: "docker login " + host})
+				Problem: env.T("You are logged in to %s, not to %s.", other, host), Expected: env.T("a login for %s", host), Try: "docker login " + host})
 		}
 	}
 	if len(found) == 0 {
 		found = append(found, Finding{Code: "docker-not-logged-in", Criterion: "logged-in",
-			Problem:  fmt.Sprintf("No login for %s in the sandbox's docker config (%s) yet.", host, configPath),
-			Expected: "a login for " + host,
-			Try:      fmt.Sprintf("Run docker login %s -u %s in the sandbox shell (imagelab shell, or eval \"$(imagelab env)\"), so DOCKER_CONFIG points at the sandbox and not at ~/.docker.", host, env.Registry.User)})
+			Problem:  env.T("No login for %s in the sandbox's docker config (%s) yet.", host, configPath),
+			Expected: env.T("a login for %s", host),
+			Try:      env.T("Run docker login %s -u %s in the sandbox shell (imagelab shell, or eval \"$(imagelab env)\"), so DOCKER_CONFIG points at the sandbox and not at ~/.docker.", host, env.Registry.User)})
 	}
 	return found
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/internal/testenv"
 )
 
 // TestMoreChecksSpeakTheLearnersLanguage: as TestFindingsSpeakTheLearnersLanguage, for
@@ -26,6 +29,16 @@ func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
 		},
 		"another part of the name": func(t *testing.T, env *Env) Result {
 			return runCheck(t, env, "image.part", Request{Params: map[string]string{"image": "gcr.io/google-containers/pause:3.9", "part": "account"}, Answer: "gcr.io"})
+		},
+		"not logged in": func(t *testing.T, env *Env) Result {
+			env.DockerConfigDir = t.TempDir()
+			return runCheck(t, env, "docker.login", Request{})
+		},
+		"pod not pinned": func(t *testing.T, env *Env) Result {
+			pushIndex(t, env, "apps/multi", "1.0")
+			pod := runningPod("pinned", env.Registry.Host+"/apps/multi:1.0", "default", "regcred")
+			env.Kube = fake.NewClientset(pod, regcred("regcred", env.Registry.Host, "learner", testenv.TestPassword))
+			return runCheck(t, env, "pod.digest", Request{Params: map[string]string{"pod": "pinned", "repository": "apps/multi", "tag": "1.0", "secret": "regcred"}})
 		},
 	}
 	for name, result := range cases {
