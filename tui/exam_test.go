@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/imagelab/imagelab/exam"
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 )
@@ -123,7 +124,13 @@ func requireFits(t *testing.T, screen string, w, h int) {
 
 func examFixture(t *testing.T) (*exam.Exam, *fakeExamRunner) {
 	t.Helper()
-	cur, err := lessons.Default()
+	return examFixtureIn(t, i18n.English)
+}
+
+// examFixtureIn is examFixture drawn from the curriculum in l.
+func examFixtureIn(t *testing.T, l i18n.Lang) (*exam.Exam, *fakeExamRunner) {
+	t.Helper()
+	cur, err := lessons.DefaultIn(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +167,17 @@ func examFixture(t *testing.T) (*exam.Exam, *fakeExamRunner) {
 // later moves it on.
 func startExam(t *testing.T, runner ExamRunner, w, h int) (examProbe, *teatest.TestModel) {
 	t.Helper()
+	return startExamIn(t, runner, w, h, "")
+}
+
+// startExamIn is startExam with the screen in l.
+func startExamIn(t *testing.T, runner ExamRunner, w, h int, l i18n.Lang) (examProbe, *teatest.TestModel) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var last string
 	now := func() time.Time { return testNow.Add(time.Duration(clockOffset.Load())) }
-	p := examProbe{examModel: newExamModel(ctx, ExamOptions{Runner: runner, Now: now}), mu: &sync.Mutex{}, last: &last}
+	p := examProbe{examModel: newExamModel(ctx, ExamOptions{Runner: runner, Now: now, Lang: l}), mu: &sync.Mutex{}, last: &last}
 	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)))
 	return p, tm

@@ -1,12 +1,15 @@
 package tui
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest/v2"
 
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
@@ -86,5 +89,43 @@ func TestLanguageKey(t *testing.T) {
 	}
 	if again, _, err := progress.Open(store.Path()[:len(store.Path())-len(progress.FileName)]); err != nil || again.State.Lang != "en" {
 		t.Errorf("saved language = %q, %v", again.State.Lang, err)
+	}
+}
+
+// TestExamScreenKorean: the exam screens in Korean at 80×24 and 120×36 —
+// the task (its Korean title and text), the submit dialog and the score
+// screen — with no line wider than the terminal; the score screen is a
+// golden.
+func TestExamScreenKorean(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 36}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			x, runner := examFixtureIn(t, i18n.Korean)
+			x.ID = "k0rean" // the golden's namespaces: a drawn exam's id is random
+			for _, task := range x.Tasks {
+				task.Namespace = fmt.Sprintf("exam-%s-%d", x.ID, task.Number)
+			}
+			p, tm := startExamIn(t, runner, w, h, i18n.Korean)
+			first := x.Tasks[0]
+			title := first.StepOf().Title
+			if w < 100 {
+				title = "과제 1/4" // the header cuts a long title at 80 columns
+			}
+			s := p.waitFor(t, "과제 1/4", "25:00 남음", first.Namespace, title, "네임스페이스")
+			requireFits(t, s, w, h)
+			tm.Type("f")
+			s = p.waitFor(t, "⚑ 표시함")
+			requireFits(t, s, w, h)
+			tm.Type("S")
+			s = p.waitFor(t, "시험을 제출할까요?", "25:00 남음. 다시 보기로")
+			t.Logf("submit dialog at %dx%d:\n%s", w, h, s)
+			requireFits(t, s, w, h)
+			tm.Type("y")
+			s = p.waitFor(t, "점수", "합격선 67%", "과제 1", "✗ "+x.Tasks[1].StepOf().Definition().Criteria[0].Name+":")
+			requireFits(t, s, w, h)
+			golden.RequireEqual(t, s)
+			tm.Type("q")
+			tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+		})
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/workshop"
 )
 
@@ -111,5 +114,74 @@ func TestBoardLayout(t *testing.T) {
 			}
 			golden.RequireEqual(t, []byte(out))
 		})
+	}
+}
+
+// TestBoardLayoutKorean: the same room's board in Korean, whose Hangul
+// takes two columns each, fits 80×24 and 120×36 with no line wider than
+// the terminal; the steps' titles are the Korean curriculum's.
+func TestBoardLayoutKorean(t *testing.T) {
+	local := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = local }()
+	cur, err := lessons.DefaultIn(i18n.Korean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The board judges with the learner's curriculum and findings: a
+	// Korean room's titles and (as the checks say them) problems.
+	st := sampleRoom()
+	problems := map[string]string{
+		"The registry refuses the password in secret regcred (user \"w4k2q-ana\").": "registry가 Secret regcred의 비밀번호를 거부합니다(사용자 \"w4k2q-ana\").",
+		"No secret regcred in namespace w4k2q-hana yet.":                            "namespace w4k2q-hana에 아직 Secret regcred이(가) 없습니다.",
+	}
+	for i, a := range st.Attendees {
+		s, err := cur.Find(a.Current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Attendees[i].CurrentTitle = s.Title
+		if ko, ok := problems[a.Problem]; ok {
+			st.Attendees[i].Problem = ko
+		}
+	}
+	for i, f := range st.Findings {
+		if ko, ok := problems[f.Example]; ok {
+			st.Findings[i].Example = ko
+		}
+	}
+	p := i18n.For(i18n.Korean)
+	for _, size := range []struct{ w, h int }{{80, 24}, {120, 36}} {
+		t.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(t *testing.T) {
+			out := renderBoard(p, st, size.w, size.h-1, boardStyles(false))
+			lines := strings.Split(out, "\n")
+			if len(lines) > size.h-1 {
+				t.Errorf("%d lines, want at most %d", len(lines), size.h-1)
+			}
+			for i, l := range lines {
+				if w := lipgloss.Width(l); w > size.w {
+					t.Errorf("line %d is %d wide: %q", i+1, w, l)
+				}
+			}
+			for _, want := range []string{"참가자 20명", "막힘 4", "참가자", "지금 가장 많은 결과"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the board lacks %q:\n%s", want, out)
+				}
+			}
+			if !strings.Contains(lines[6], "막힘 23m") {
+				t.Errorf("the longest stuck is not first:\n%s", out)
+			}
+			if size.w >= 110 && !strings.Contains(out, "3.2 regcred Secret") {
+				t.Errorf("no Korean step title at %d columns:\n%s", size.w, out)
+			}
+			golden.RequireEqual(t, []byte(out))
+		})
+	}
+	// The watch screen's key line, in Korean, is cut to the terminal.
+	m := boardModel{p: p, status: st, width: 80, height: 24, styles: boardStyles(false)}
+	for i, l := range strings.Split(m.View().Content, "\n") {
+		if w := lipgloss.Width(l); w > 80 {
+			t.Errorf("watch screen line %d is %d wide: %q", i+1, w, l)
+		}
 	}
 }
