@@ -50,9 +50,9 @@ func apiServerHealth(ctx context.Context, env *Env) ([]Finding, error) {
 	}
 	manifest := env.Node.Files().APIServerManifest
 	return []Finding{{Code: "apiserver-not-starting", Criterion: "healthy",
-		Problem:  fmt.Sprintf("The API server does not come back after the change to %s.", manifest),
-		Expected: "an API server that answers /readyz",
-		Try: fmt.Sprintf("Read what it said (below), fix %s on the node, and the kubelet starts it again within seconds; "+
+		Problem:  env.T("The API server does not come back after the change to %s.", manifest),
+		Expected: env.T("an API server that answers /readyz"),
+		Try: env.T("Read what it said (below), fix %s on the node, and the kubelet starts it again within seconds; "+
 			"or put the original back: imagelab reset this step.", manifest),
 		Evidence: reason}}, nil
 }
@@ -144,19 +144,19 @@ func checkAlwaysPullImages(ctx context.Context, env *Env, _ Request) (Result, er
 		var refused interface{ Status() metav1.Status }
 		if errors.As(err, &refused) {
 			return fail(Finding{Code: "apiserver-refused-probe", Criterion: "enabled",
-				Problem:  "The API server refused a plain pod, so imagelab could not see what admission does to it.",
-				Expected: "a pod admitted with imagePullPolicy: Always", Evidence: err.Error(),
-				Try: "Another admission plugin or policy refuses pods here; look at --enable-admission-plugins and the cluster's policies."}), nil
+				Problem:  env.T("The API server refused a plain pod, so imagelab could not see what admission does to it."),
+				Expected: env.T("a pod admitted with imagePullPolicy: Always"), Evidence: err.Error(),
+				Try: env.T("Another admission plugin or policy refuses pods here; look at --enable-admission-plugins and the cluster's policies.")}), nil
 		}
 		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
 	}
 	policy := got.Spec.Containers[0].ImagePullPolicy
 	if policy != corev1.PullAlways {
 		return fail(Finding{Code: "always-pull-images-off", Criterion: "enabled",
-			Problem:  fmt.Sprintf("A pod submitted with imagePullPolicy: IfNotPresent was stored with %s: the AlwaysPullImages admission plugin is not on.", policy),
-			Expected: "imagePullPolicy: Always on every new pod",
-			Try: fmt.Sprintf("On the node, add AlwaysPullImages to --enable-admission-plugins in %s (a comma-separated list: keep what is there); the kubelet restarts the API server when the file changes.",
+			Problem:  env.T("A pod submitted with imagePullPolicy: IfNotPresent was stored with %s: the AlwaysPullImages admission plugin is not on.", policy),
+			Expected: env.T("imagePullPolicy: Always on every new pod"),
+			Try: env.T("On the node, add AlwaysPullImages to --enable-admission-plugins in %s (a comma-separated list: keep what is there); the kubelet restarts the API server when the file changes.",
 				env.Node.Files().APIServerManifest)}), nil
 	}
-	return result("The API server rewrites every new pod's imagePullPolicy to Always: each start asks the registry, with the pod's own credentials."), nil
+	return result(env.T("The API server rewrites every new pod's imagePullPolicy to Always: each start asks the registry, with the pod's own credentials.")), nil
 }

@@ -132,9 +132,9 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 		list = append(list, unreachableBackend(env, err, "outside-refused"))
 	case isRefusal(err):
 		list = append(list, Finding{Code: "image-policy-refused-by-other", Criterion: "outside-refused",
-			Problem:  fmt.Sprintf("A pod with the image %s was refused, but not by the ImagePolicyWebhook: something else refuses it.", outsideProbeImage),
-			Expected: "image policy webhook backend denied one or more images: … (the backend's reason)",
-			Try:      "Another admission plugin or policy refuses it first (a ValidatingAdmissionPolicy from another lesson?). Turn ImagePolicyWebhook on as the step says; the other policy may stay.",
+			Problem:  env.T("A pod with the image %s was refused, but not by the ImagePolicyWebhook: something else refuses it.", outsideProbeImage),
+			Expected: env.T("image policy webhook backend denied one or more images: … (the backend's reason)"),
+			Try:      env.T("Another admission plugin or policy refuses it first (a ValidatingAdmissionPolicy from another lesson?). Turn ImagePolicyWebhook on as the step says; the other policy may stay."),
 			Evidence: err.Error()})
 	default:
 		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
@@ -147,15 +147,15 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 		list = append(list, unreachableBackend(env, err, "registry-admitted"))
 	case isBackendDenial(err):
 		list = append(list, Finding{Code: "image-policy-denied-registry", Criterion: "registry-admitted",
-			Problem:  fmt.Sprintf("The backend refused %s, an image of the private registry, which it allows.", private),
-			Expected: "a pod with " + private + " admitted",
-			Try:      "The API server may be talking to another backend: point imagePolicy.kubeConfigFile at " + path.Join(env.Node.Files().ImagePolicy, PolicyKubeconfig) + ", the kubeconfig imagelab put there.",
+			Problem:  env.T("The backend refused %s, an image of the private registry, which it allows.", private),
+			Expected: env.T("a pod with %s admitted", private),
+			Try:      env.T("The API server may be talking to another backend: point imagePolicy.kubeConfigFile at %s, the kubeconfig imagelab put there.", path.Join(env.Node.Files().ImagePolicy, PolicyKubeconfig)),
 			Evidence: err.Error()})
 	case isRefusal(err):
 		list = append(list, Finding{Code: "image-policy-registry-refused", Criterion: "registry-admitted",
-			Problem:  fmt.Sprintf("A pod with %s, the private registry's image, was refused.", private),
-			Expected: "a pod with " + private + " admitted", Evidence: err.Error(),
-			Try: "Read the reason: another admission plugin or policy refuses it."})
+			Problem:  env.T("A pod with %s, the private registry's image, was refused.", private),
+			Expected: env.T("a pod with %s admitted", private), Evidence: err.Error(),
+			Try: env.T("Read the reason: another admission plugin or policy refuses it.")})
 	default:
 		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
 	}
@@ -174,7 +174,7 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 	if len(list) > 0 {
 		return fail(list...), nil
 	}
-	return result(fmt.Sprintf("The API server asks imagelab's backend (%s) about every new pod: %s is refused with its reason, %s admitted, and with the backend down nothing is admitted.",
+	return result(env.T("The API server asks imagelab's backend (%s) about every new pod: %s is refused with its reason, %s admitted, and with the backend down nothing is admitted.",
 		env.PolicyBackend.URL(), outsideProbeImage, private)), nil
 }
 
@@ -194,13 +194,13 @@ func probeFailClosed(ctx context.Context, env *Env, setup webhookSetup) (f *Find
 	image := fmt.Sprintf("%s:fail-closed-%d", env.Registry.Repo("apps/internal-app"), time.Now().UnixNano())
 	switch err := dryRunPod(ctx, env, image); {
 	case err == nil:
-		try := "In the AdmissionConfiguration, set defaultAllow: false under imagePolicy; the API server reads it only when it starts, so the kubelet must restart it (touch the manifest, or change it)."
+		try := env.T("In the AdmissionConfiguration, set defaultAllow: false under imagePolicy; the API server reads it only when it starts, so the kubelet must restart it (touch the manifest, or change it).")
 		if setup.defaultAllow != nil && !*setup.defaultAllow {
-			try = "The configuration on the node says defaultAllow: false, but the running API server admits: it has not read it since. Change the manifest (any edit) so the kubelet restarts the API server."
+			try = env.T("The configuration on the node says defaultAllow: false, but the running API server admits: it has not read it since. Change the manifest (any edit) so the kubelet restarts the API server.")
 		}
 		return &Finding{Code: "image-policy-fails-open", Criterion: "fails-closed",
-			Problem:  "With the backend down, the API server admitted a new pod: the webhook fails open (defaultAllow: true), so any image gets in while the backend is away.",
-			Expected: "with the backend down, every new pod refused", Try: try}, nil
+			Problem:  env.T("With the backend down, the API server admitted a new pod: the webhook fails open (defaultAllow: true), so any image gets in while the backend is away."),
+			Expected: env.T("with the backend down, every new pod refused"), Try: try}, nil
 	case isRefusal(err):
 		return nil, nil
 	default:
@@ -238,14 +238,14 @@ func mentionsBackend(err error, env *Env) bool {
 
 func unreachableBackend(env *Env, err error, criterion string) Finding {
 	kc := path.Join(env.Node.Files().ImagePolicy, PolicyKubeconfig)
-	try := fmt.Sprintf("The plugin is on, but the API server cannot talk to the backend. Use the kubeconfig imagelab put at %s as it is (its server is %s), and mount %s into the API server's pod.",
+	try := env.T("The plugin is on, but the API server cannot talk to the backend. Use the kubeconfig imagelab put at %s as it is (its server is %s), and mount %s into the API server's pod.",
 		kc, env.PolicyBackend.URL(), env.Node.Files().ImagePolicy)
 	if strings.Contains(err.Error(), "x509") || strings.Contains(err.Error(), "certificate") {
-		try = fmt.Sprintf("The API server does not trust the backend's certificate, or presents none it accepts: its kubeconfig must be %s, with the certificate-authority, client-certificate and client-key beside it.", kc)
+		try = env.T("The API server does not trust the backend's certificate, or presents none it accepts: its kubeconfig must be %s, with the certificate-authority, client-certificate and client-key beside it.", kc)
 	}
 	return Finding{Code: "image-policy-backend-unreachable", Criterion: criterion,
-		Problem:  "The API server refused the pod because it could not get an answer from the image policy webhook.",
-		Expected: "an answer from imagelab's backend at " + env.PolicyBackend.URL(), Try: try, Evidence: err.Error()}
+		Problem:  env.T("The API server refused the pod because it could not get an answer from the image policy webhook."),
+		Expected: env.T("an answer from imagelab's backend at %s", env.PolicyBackend.URL()), Try: try, Evidence: err.Error()}
 }
 
 // webhookSetup is what the API server's manifest and admission
@@ -339,28 +339,28 @@ func (s webhookSetup) notConsulted(env *Env) Finding {
 	case s.manifestErr != nil:
 	default:
 		if !s.pluginEnabled {
-			missing = append(missing, "ImagePolicyWebhook is not in --enable-admission-plugins")
+			missing = append(missing, env.T("ImagePolicyWebhook is not in --enable-admission-plugins"))
 		}
 		switch {
 		case s.configFile == "":
-			missing = append(missing, "there is no --admission-control-config-file flag")
+			missing = append(missing, env.T("there is no --admission-control-config-file flag"))
 		case s.configErr != nil:
-			missing = append(missing, fmt.Sprintf("the file %s it names cannot be read on the node: %v", s.configFile, s.configErr))
+			missing = append(missing, env.T("the file %s it names cannot be read on the node: %v", s.configFile, s.configErr))
 		case !s.hasPlugin:
-			missing = append(missing, fmt.Sprintf("%s has no ImagePolicyWebhook entry under plugins", s.configFile))
+			missing = append(missing, env.T("%s has no ImagePolicyWebhook entry under plugins", s.configFile))
 		case !s.configMounted:
-			missing = append(missing, fmt.Sprintf("no volumeMount brings %s into the API server's container", s.configFile))
+			missing = append(missing, env.T("no volumeMount brings %s into the API server's container", s.configFile))
 		}
 	}
-	problem := fmt.Sprintf("A pod with the image %s was admitted: the API server does not ask the image policy webhook.", outsideProbeImage)
+	problem := env.T("A pod with the image %s was admitted: the API server does not ask the image policy webhook.", outsideProbeImage)
 	if len(missing) > 0 {
-		problem += " In " + f.APIServerManifest + ": " + strings.Join(missing, "; ") + "."
+		problem += env.T(" In %s: %s.", f.APIServerManifest, strings.Join(missing, "; "))
 	} else if s.manifestErr == nil {
-		problem += " The manifest looks complete: has the kubelet restarted the API server since?"
+		problem += env.T(" The manifest looks complete: has the kubelet restarted the API server since?")
 	}
 	return Finding{Code: "image-policy-webhook-off", Criterion: "outside-refused", Problem: problem,
 		Expected: "image policy webhook backend denied one or more images: …",
-		Try: fmt.Sprintf("Write an AdmissionConfiguration with the ImagePolicyWebhook plugin (kubeConfigFile: %s, defaultAllow: false) in %s, "+
+		Try: env.T("Write an AdmissionConfiguration with the ImagePolicyWebhook plugin (kubeConfigFile: %s, defaultAllow: false) in %s, "+
 			"name it with --admission-control-config-file, add ImagePolicyWebhook to --enable-admission-plugins, and mount %s into the API server's pod (a hostPath volume and a volumeMount).",
 			path.Join(dir, PolicyKubeconfig), dir, dir)}
 }

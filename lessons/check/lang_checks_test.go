@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -39,6 +40,14 @@ func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
 			pod := runningPod("pinned", env.Registry.Host+"/apps/multi:1.0", "default", "regcred")
 			env.Kube = fake.NewClientset(pod, regcred("regcred", env.Registry.Host, "learner", testenv.TestPassword))
 			return runCheck(t, env, "pod.digest", Request{Params: map[string]string{"pod": "pinned", "repository": "apps/multi", "tag": "1.0", "secret": "regcred"}})
+		},
+		"webhook not on": func(t *testing.T, env *Env) Result {
+			n := localNode{t.TempDir()}
+			if err := os.WriteFile(n.Files().APIServerManifest, []byte(webhookManifest), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env.Node = n
+			return fail(readWebhookSetup(context.Background(), env).notConsulted(env))
 		},
 	}
 	for name, result := range cases {
