@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/progress"
+	"github.com/imagelab/imagelab/sandbox"
 )
 
 // fixtureIn is the test curriculum in l.
@@ -128,4 +130,32 @@ func TestExamScreenKorean(t *testing.T) {
 			tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 		})
 	}
+}
+
+// TestSandboxPhaseInKorean: while the sandbox starts, the header says its
+// phase in the app's language, and again in the other after the language
+// key: the tracker keeps the event, not its English words.
+func TestSandboxPhaseInKorean(t *testing.T) {
+	l := newLab(t)
+	box := l.box()
+	release := make(chan struct{})
+	box.start = func(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
+		report(sandbox.Event{Phase: sandbox.PhaseCluster, Task: sandbox.TaskWire, Message: "Wiring the registry into the cluster"})
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return l.sb, nil
+	}
+	opts := Options{Sandbox: box, DisableWatch: true, Lang: i18n.Korean, Curricula: fixtureIn}
+	opts.Curriculum, _ = fixtureIn(i18n.Korean)
+	a := start(t, opts, 120, 36)
+	a.waitFor("레지스트리를 클러스터에 연결하는 중")
+	checkFits(t, a.screen(), 120, 36)
+	a.keys("L")
+	a.waitFor("Wiring the registry into the cluster")
+	close(release)
+	a.waitFor("sandbox ready")
+	a.quit()
 }

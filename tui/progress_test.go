@@ -1,0 +1,47 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/sandbox"
+)
+
+// TestEventTextSaysEveryTask: each task the sandbox (and the app) reports
+// has its own words in Korean, with the subject in them; in English they
+// are the sandbox's own message. A line with no task (kind's log) stays.
+func TestEventTextSaysEveryTask(t *testing.T) {
+	tasks := []sandbox.Task{
+		sandbox.TaskConnectCluster, sandbox.TaskConnectSandbox, sandbox.TaskCheckPrevious, sandbox.TaskCheckRegistry,
+		sandbox.TaskStartRegistry, sandbox.TaskCreateCluster, sandbox.TaskWire, sandbox.TaskPrepareNamespace,
+		sandbox.TaskSeed, sandbox.TaskReady, sandbox.TaskDeleteCluster, sandbox.TaskRemoveRegistry,
+		sandbox.TaskRemoveNamespace, sandbox.TaskRemake, sandbox.TaskSeedFailed, sandbox.TaskPortTaken,
+		TaskLabImages, TaskLabImagesFailed,
+	}
+	ko := i18n.For(i18n.Korean)
+	for _, task := range tasks {
+		e := sandbox.Event{Task: task, Subject: "SUBJECT", Message: "the English line"}
+		got := EventText(ko, e)
+		if got == e.Message || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) {
+			t.Errorf("task %s in Korean: %q", task, got)
+		}
+		if strings.Contains(EventText(nil, sandbox.Event{Task: task, Subject: "SUBJECT"}), "SUBJECT") != strings.Contains(got, "SUBJECT") {
+			t.Errorf("task %s: the subject is in one language only: %q", task, got)
+		}
+	}
+	kind := sandbox.Event{Phase: sandbox.PhaseCluster, Log: true, Message: " ✓ Preparing nodes 📦"}
+	if got := EventLine(ko, kind); got != "   ✓ Preparing nodes 📦" {
+		t.Errorf("kind's line = %q", got)
+	}
+	done := sandbox.Event{Phase: sandbox.PhaseNamespace, Task: sandbox.TaskPrepareNamespace, Subject: "imagelab", Done: true, Elapsed: 1500 * time.Millisecond,
+		Message: "Preparing namespace imagelab"}
+	if got, want := EventLine(nil, done), done.String(); got != want {
+		t.Errorf("English line = %q, the sandbox's own is %q", got, want)
+	}
+	if got, want := EventLine(ko, done), "✓ 네임스페이스 imagelab을(를) 준비하는 중 (1.5s)"; got != want {
+		t.Errorf("Korean line = %q, want %q", got, want)
+	}
+}
