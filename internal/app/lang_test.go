@@ -37,7 +37,7 @@ func lessonsJSON(t *testing.T, lang string) listedLessons {
 	return l
 }
 
-func hasHangul(s string) bool {
+func koreanIn(s string) bool {
 	for _, r := range s {
 		if unicode.Is(unicode.Hangul, r) {
 			return true
@@ -64,7 +64,7 @@ func TestLessonsJSONInKorean(t *testing.T) {
 		if le.ID != lk.ID || len(le.Steps) != len(lk.Steps) {
 			t.Fatalf("lesson %d: %s with %d steps in English, %s with %d in Korean", i+1, le.ID, len(le.Steps), lk.ID, len(lk.Steps))
 		}
-		if !hasHangul(lk.Title) {
+		if !koreanIn(lk.Title) {
 			t.Errorf("lesson %s's Korean title %q has no Hangul", lk.ID, lk.Title)
 		}
 		for j, se := range le.Steps {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/lipgloss/v2"
+
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/internal/testenv/tmux"
 	"github.com/imagelab/imagelab/lessons"
@@ -226,5 +228,101 @@ func TestIntegrationTUI(t *testing.T) {
 				t.Errorf("progress of %s: current %v, passed %v; want %v", s.Ref, s.Current, s.Passed, wantCurrent)
 			}
 		}
+	}
+}
+
+// paneFits reports why a pane's screen does not lay out in w×h, or "":
+// no line wider than the terminal (lipgloss.Width: Hangul takes two
+// columns), the header on the first line and the help bar on the last (a
+// line too wide for the terminal would wrap and push them off).
+func paneFits(screen string, w, h int) string {
+	lines := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+	if len(lines) != h {
+		return fmt.Sprintf("%d lines on a %d-line terminal", len(lines), h)
+	}
+	for i, l := range lines {
+		if lw := lipgloss.Width(l); lw > w {
+			return fmt.Sprintf("line %d is %d wide on a %d-column terminal: %q", i+1, lw, w, l)
+		}
+	}
+	if !strings.Contains(lines[0], "imagelab") || !strings.Contains(lines[h-1], "도움말") {
+		return "the header or the help bar is not where it belongs"
+	}
+	return ""
+}
+
+// TestIntegrationTUIKorean is the learner's path through the real binary
+// in Korean (IMAGELAB_LANG=ko in the pane's environment): imagelab up's
+// progress, the app at 120×36 and at 80×24 with the regcred step, a real
+// kubectl command turning it green, the quit dialog and the app's last line.
+func TestIntegrationTUIKorean(t *testing.T) {
+	testenv.Require(t)
+	tm := newTmux(t)
+	api := testenv.SharedAPIServer(t)
+	reg := testenv.StartRegistry(t, "learner", testenv.TestPassword)
+	bin := buildImagelab(t)
+	state := t.TempDir()
+
+	up := exec.Command(bin, "up", "--state-dir", state, "--kubeconfig", api.Kubeconfig, "--namespace", "tui-ko",
+		"--registry", reg.Host, "--registry-user", reg.User, "--registry-password", reg.Password,
+		"--seed-image", testenv.SeedTarball(t))
+	up.Env = append(os.Environ(), "IMAGELAB_LANG=ko")
+	out, err := up.CombinedOutput()
+	if err != nil {
+		t.Fatalf("imagelab up: %v\n%s", err, out)
+	}
+	for _, want := range []string{"• 클러스터에 연결하는 중", "✓ 샌드박스 준비됨", "초 만에 준비됨", "네임스페이스: tui-ko"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("imagelab up in Korean does not say %q:\n%s", want, out)
+		}
+	}
+
+	app := "imagelab-ko:app"
+	appCmd := fmt.Sprintf("IMAGELAB_LANG=ko %s --state-dir %s", bin, shellQuote(state))
+	tm.run("new-session", "-d", "-s", "imagelab-ko", "-n", "app", "-x", "120", "-y", "36", appCmd)
+	tm.run("set-option", "-t", "imagelab-ko", "remain-on-exit", "on")
+	tm.run("new-window", "-d", "-t", "imagelab-ko", "-n", "shell", "bash --norc --noprofile")
+	shell := "imagelab-ko:shell"
+
+	tm.waitText(app, "샌드박스 준비됨", 30*time.Second)
+	tm.keys(app, "3")
+	tm.waitText(app, "3.1 자격 증명 없는 Pod", 5*time.Second)
+	tm.keys(app, "n")
+	tm.waitText(app, "3.2 regcred Secret", 5*time.Second)
+	tm.waitText(app, "✗ 아직입니다.", 10*time.Second)
+	tm.waitText(app, "1 이미지 이름", 5*time.Second) // the lessons' list, at 120 columns
+	if why := paneFits(tm.screen(app), 120, 36); why != "" {
+		t.Errorf("at 120x36: %s:\n%s", why, tm.screen(app))
+	}
+	t.Logf("the regcred step in Korean at 120x36:\n%s", tm.screen(app))
+
+	tm.run("resize-window", "-t", app, "-x", "80", "-y", "24")
+	tm.waitFor(app, "the 80-column layout", 5*time.Second, func(s string) bool {
+		return !strings.Contains(s, "1 이미지 이름") && strings.Contains(s, "3.2 regcred Secret") && paneFits(s, 80, 24) == ""
+	})
+	t.Logf("the regcred step in Korean at 80x24:\n%s", tm.screen(app))
+
+	tm.typeLine(shell, fmt.Sprintf(`export PATH=%s:$PATH; eval "$(%s env --state-dir %s)"`, testenv.BinDir(), bin, shellQuote(state)))
+	tm.typeLine(shell, fmt.Sprintf("kubectl create secret docker-registry regcred --docker-server=%s --docker-username=%s --docker-password=%s",
+		reg.Host, reg.User, shellQuote(reg.Password)))
+	tm.waitText(app, "✓ 통과.", 15*time.Second)
+	if why := paneFits(tm.screen(app), 80, 24); why != "" {
+		t.Errorf("at 80x24, passed: %s:\n%s", why, tm.screen(app))
+	}
+
+	tm.keys(app, "q")
+	tm.waitText(app, "imagelab을 끝낼까요?", 5*time.Second)
+	if why := paneFits(tm.screen(app), 80, 24); why != "" {
+		t.Errorf("the quit dialog at 80x24: %s:\n%s", why, tm.screen(app))
+	}
+	tm.keys(app, "k")
+	tm.waitText(app, "샌드박스는 다음을 위해 남겨 두었습니다", 10*time.Second)
+	tm.waitDead(app, 10*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out2, err := testenv.Shell(ctx, state, []string{"IMAGELAB_LANG=ko"}, fmt.Sprintf("%s lessons --state-dir %s", bin, shellQuote(state)))
+	if err != nil || !strings.Contains(out2, "단계 완료") || !strings.Contains(out2, "✓ 3.2") {
+		t.Errorf("imagelab lessons in Korean after the app: %v\n%s", err, out2)
 	}
 }
