@@ -30,11 +30,11 @@ func checkPushed(ctx context.Context, env *Env, req Request) (Result, error) {
 	desc, err := headManifest(ctx, rt, want, auth)
 	switch {
 	case err == nil:
-		return result(fmt.Sprintf("%s is in the registry (%s).", want, desc.Digest)), nil
+		return result(env.T("%s is in the registry (%s).", want, desc.Digest)), nil
 	case errors.Is(err, errUnauthorized):
-		return Result{}, fmt.Errorf("the registry refused the sandbox's own credentials: %w", err)
+		return Result{}, env.Errorf("the registry refused the sandbox's own credentials: %w", err)
 	case !errors.Is(err, errNotFound):
-		return Result{}, fmt.Errorf("asking the registry for %s: %w", want, err)
+		return Result{}, env.Errorf("asking the registry for %s: %w", want, err)
 	}
 	return fail(nearMisses(ctx, env, repo, tag)...), nil
 }
@@ -49,8 +49,8 @@ func nearMisses(ctx context.Context, env *Env, repo, tag string) []Finding {
 	rt, auth := env.transport(), env.adminAuth()
 	if tags, _ := listTags(ctx, rt, full, auth); len(tags) > 0 {
 		return []Finding{{Code: "push-wrong-tag", Criterion: "pushed",
-			Problem:  fmt.Sprintf("%s is in the registry with the tag(s) %s, not %s.", full, strings.Join(tags, ", "), tag),
-			Expected: want, Try: fmt.Sprintf("Tag it again and push: docker tag %s:%s %s && docker push %s", full, tags[0], want, want)}}
+			Problem:  env.T("%s is in the registry with the tag(s) %s, not %s.", full, strings.Join(tags, ", "), tag),
+			Expected: want, Try: env.T("Tag it again and push: docker tag %s:%s %s && docker push %s", full, tags[0], want, want)}}
 	}
 	var found []Finding
 	// A shared registry's catalog is its admin's: the learner's own
@@ -59,13 +59,13 @@ func nearMisses(ctx context.Context, env *Env, repo, tag string) []Finding {
 	for _, r := range repos {
 		if r != env.Registry.Path(repo) && path.Base(r) == path.Base(repo) {
 			found = append(found, Finding{Code: "push-wrong-repository", Criterion: "pushed",
-				Problem:  fmt.Sprintf("You pushed %s/%s, but the step asks for %s.", host, r, full),
-				Expected: want, Try: fmt.Sprintf("The account is part of the name: docker tag <image> %s && docker push %s", want, want)})
+				Problem:  env.T("You pushed %s/%s, but the step asks for %s.", host, r, full),
+				Expected: want, Try: env.T("The account is part of the name: docker tag <image> %s && docker push %s", want, want)})
 		}
 	}
 	if len(found) == 0 {
-		found = append(found, Finding{Code: "push-missing", Criterion: "pushed", Problem: fmt.Sprintf("%s is not in the registry yet.", want), Expected: want,
-			Try: fmt.Sprintf("Tag an image with the registry's name, then push it: docker tag <image> %s && docker push %s", want, want)})
+		found = append(found, Finding{Code: "push-missing", Criterion: "pushed", Problem: env.T("%s is not in the registry yet.", want), Expected: want,
+			Try: env.T("Tag an image with the registry's name, then push it: docker tag <image> %s && docker push %s", want, want)})
 	}
 	return found
 }

@@ -86,7 +86,7 @@ func KubeObjects[T runtime.Object](kind string, client func(c kubernetes.Interfa
 				return err
 			}
 			if _, err := client(env.Kube, env.Namespace).Create(ctx, typed, metav1.CreateOptions{}); err != nil {
-				return fmt.Errorf("creating %s %s: %w", kind, acc.GetName(), err)
+				return env.Errorf("creating %s %s: %w", kind, acc.GetName(), err)
 			}
 			return nil
 		},
@@ -97,7 +97,7 @@ func KubeObjects[T runtime.Object](kind string, client func(c kubernetes.Interfa
 			now, bg := int64(0), metav1.DeletePropagationBackground
 			err := oc.Delete(ctx, objName, metav1.DeleteOptions{GracePeriodSeconds: &now, PropagationPolicy: &bg})
 			if err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("deleting %s %s: %w", kind, objName, err)
+				return env.Errorf("deleting %s %s: %w", kind, objName, err)
 			}
 			// Wait until it is gone, so the step's check fails again at once.
 			return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -119,7 +119,7 @@ func resetDockerLogin(_ context.Context, env *Env, _ string) error {
 	host := env.Registry.Host
 	// As docker logout: a login that is not there is not an error.
 	if err := cfg.GetCredentialsStore(host).Erase(host); err != nil && !strings.Contains(strings.ToLower(err.Error()), "not found") {
-		return fmt.Errorf("docker logout %s: %w", host, err)
+		return env.Errorf("docker logout %s: %w", host, err)
 	}
 	return cfg.Save()
 }
@@ -137,7 +137,7 @@ func resetRegistryRepository(ctx context.Context, env *Env, repo string) error {
 		if err := registryError(err); errors.Is(err, errNotFound) {
 			return nil
 		}
-		return fmt.Errorf("listing %s: %w", r, registryError(err))
+		return env.Errorf("listing %s: %w", r, registryError(err))
 	}
 	for _, t := range tags {
 		desc, err := remote.Head(r.Tag(t), opts...)
@@ -145,10 +145,10 @@ func resetRegistryRepository(ctx context.Context, env *Env, repo string) error {
 			if errors.Is(registryError(err), errNotFound) {
 				continue // deleted meanwhile, or a tag of a deleted digest
 			}
-			return fmt.Errorf("reading %s:%s: %w", r, t, registryError(err))
+			return env.Errorf("reading %s:%s: %w", r, t, registryError(err))
 		}
 		if err := remote.Delete(r.Digest(desc.Digest.String()), opts...); err != nil && !errors.Is(registryError(err), errNotFound) {
-			return fmt.Errorf("deleting %s:%s: %w", r, t, err)
+			return env.Errorf("deleting %s:%s: %w", r, t, err)
 		}
 	}
 	return nil
