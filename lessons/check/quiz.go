@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -23,28 +22,28 @@ func init() {
 // say why an option is wrong (or right). A wrong pick is explained, and
 // costs the learner a retry delay (the app's and the CLI's business: see
 // progress.Store.Answer), so options can't be eliminated one by one.
-func checkChoice(_ context.Context, _ *Env, req Request) (Result, error) {
+func checkChoice(_ context.Context, env *Env, req Request) (Result, error) {
 	options := strings.Split(req.Params["options"], ",")
 	for i := range options {
 		options[i] = strings.ToLower(strings.TrimSpace(options[i]))
 	}
 	correct := strings.ToLower(req.Params["correct"])
 	answer := strings.ToLower(strings.Trim(strings.TrimSpace(req.Answer), "().) "))
-	oneOf := "one of " + strings.Join(options, ", ")
+	oneOf := env.T("one of %s", strings.Join(options, ", "))
 	switch {
 	case answer == "":
-		return fail(Finding{Code: "answer-missing", Criterion: "answer", Problem: "No answer yet.", Expected: oneOf,
-			Try: "Type the letter of your choice and press enter (or pass --answer)."}), nil
+		return fail(Finding{Code: "answer-missing", Criterion: "answer", Problem: env.T("No answer yet."), Expected: oneOf,
+			Try: env.T("Type the letter of your choice and press enter (or pass --answer).")}), nil
 	case !slices.Contains(options, answer):
-		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: fmt.Sprintf("%s is not one of the options.", quote(req.Answer)),
-			Expected: oneOf, Try: "Answer with the option's letter."}), nil
+		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: env.T("%s is not one of the options.", quote(req.Answer)),
+			Expected: oneOf, Try: env.T("Answer with the option's letter.")}), nil
 	case answer != correct:
-		problem := fmt.Sprintf("%s is not right.", answer)
+		problem := env.T("%s is not right.", answer)
 		if why := req.Params["explain-"+answer]; why != "" {
-			problem = fmt.Sprintf("%s is not right: %s", answer, why)
+			problem = env.T("%s is not right: %s", answer, why)
 		}
 		return fail(Finding{Code: "wrong-choice", Criterion: "answer", Problem: problem,
-			Try: "Read the step's text again with that in mind; the quiz takes another pick after a short wait."}), nil
+			Try: env.T("Read the step's text again with that in mind; the quiz takes another pick after a short wait.")}), nil
 	}
 	return result(req.Params["explain-"+correct]), nil
 }

@@ -2,7 +2,6 @@ package check
 
 import (
 	"context"
-	"fmt"
 )
 
 func init() {
@@ -21,11 +20,18 @@ func init() {
 // What a troubleshooting step says while the pod does not run: where to
 // look, not what is wrong. Finding the cause from the cluster's own words
 // is the exercise; hints and the solution are there on request.
-var troubleshootHints = map[string]string{
-	"pod":            "kubectl get pods shows what runs; the pod's spec (kubectl get pod -o yaml) what it was asked to run.",
-	"serviceaccount": "Which service account does the pod run as, and what does that account hand its pods?",
-	"pull-secret":    "kubectl describe pod shows the kubelet's events at the bottom; compare the secrets the pod names with the secrets that exist, and what is inside them.",
-	"pulled":         "kubectl describe pod: the kubelet's last events say what it tried and what the registry answered.",
+func troubleshootHint(env *Env, criterion string) string {
+	switch criterion {
+	case "pod":
+		return env.T("kubectl get pods shows what runs; the pod's spec (kubectl get pod -o yaml) what it was asked to run.")
+	case "serviceaccount":
+		return env.T("Which service account does the pod run as, and what does that account hand its pods?")
+	case "pull-secret":
+		return env.T("kubectl describe pod shows the kubelet's events at the bottom; compare the secrets the pod names with the secrets that exist, and what is inside them.")
+	case "pulled":
+		return env.T("kubectl describe pod: the kubelet's last events say what it tried and what the registry answered.")
+	}
+	return ""
 }
 
 // checkTroubleshoot judges as pod.pulled does, but keeps its diagnosis to
@@ -45,20 +51,20 @@ func checkTroubleshoot(ctx context.Context, env *Env, req Request) (Result, erro
 		}
 		seen[f.Criterion] = true
 		out = append(out, Finding{Code: "troubleshoot-" + f.Criterion, Criterion: f.Criterion, Evidence: f.Evidence,
-			Problem: fmt.Sprintf("%s does not run yet: something about %s is still wrong.", podName, criterionWords(f.Criterion)),
-			Try:     troubleshootHints[f.Criterion]})
+			Problem: env.T("%s does not run yet: something about %s is still wrong.", podName, criterionWords(env, f.Criterion)),
+			Try:     troubleshootHint(env, f.Criterion)})
 	}
 	return fail(out...), nil
 }
 
-func criterionWords(c string) string {
+func criterionWords(env *Env, c string) string {
 	switch c {
 	case "pod":
-		return "the pod itself"
+		return env.T("the pod itself")
 	case "serviceaccount":
-		return "its service account"
+		return env.T("its service account")
 	case "pull-secret":
-		return "the credentials it pulls with"
+		return env.T("the credentials it pulls with")
 	}
-	return "the pull"
+	return env.T("the pull")
 }
