@@ -30,6 +30,36 @@ type Sandbox struct {
 // CheckTimeout is how long one task's check may take when scored.
 const CheckTimeout = 30 * time.Second
 
+// Stage is a step of Prepare, reported so that a UI can say it in its own
+// words and language.
+type Stage string
+
+// Prepare's stages.
+const (
+	StageNamespaces Stage = "namespaces" // Creating Total namespaces
+	StageCleanup    Stage = "cleanup"    // Cleaning up outside them
+	StageTasks      Stage = "tasks"      // Prepared Done of Total tasks
+)
+
+// Progress is where Prepare is.
+type Progress struct {
+	Stage       Stage
+	Done, Total int
+}
+
+// String is the progress in English.
+func (p Progress) String() string {
+	switch p.Stage {
+	case StageNamespaces:
+		return fmt.Sprintf("Creating %d namespaces", p.Total)
+	case StageCleanup:
+		return "Cleaning up what earlier work left outside the namespaces"
+	case StageTasks:
+		return fmt.Sprintf("Prepared %d of %d tasks", p.Done, p.Total)
+	}
+	return ""
+}
+
 // Prepare makes every task stand alone before the clock starts: its
 // namespace, nothing left over outside it from an earlier attempt or the
 // lessons (a docker login, a pushed repository, an edited node file), and
@@ -40,11 +70,11 @@ const CheckTimeout = 30 * time.Second
 // Preparing again (after a crash) makes the same state. What imagelab
 // could not clean up is kept in x.Notes: the exam goes on, and the
 // learner is told.
-func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) error {
+func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(Progress)) error {
 	if report == nil {
-		report = func(string) {}
+		report = func(Progress) {}
 	}
-	report(fmt.Sprintf("Creating %d namespaces", len(x.Tasks)))
+	report(Progress{Stage: StageNamespaces, Total: len(x.Tasks)})
 	if err := x.eachTask(func(t *Task) error {
 		if err := sb.EnsureNamespace(ctx, t.Namespace); err != nil {
 			return fmt.Errorf("task %d: %w", t.Number, err)
@@ -55,7 +85,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 	}
 
 	// Outside the namespaces, one after another: these are shared.
-	report("Cleaning up what earlier work left outside the namespaces")
+	report(Progress{Stage: StageCleanup, Total: len(x.Tasks)})
 	x.Notes = nil
 	for _, t := range x.Tasks {
 		if err := x.resetShared(ctx, sb, t); err != nil {
@@ -75,7 +105,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(string)) err
 		}
 		mu.Lock()
 		done++
-		report(fmt.Sprintf("Prepared %d of %d tasks", done, len(x.Tasks)))
+		report(Progress{Stage: StageTasks, Done: done, Total: len(x.Tasks)})
 		mu.Unlock()
 		return nil
 	})

@@ -21,7 +21,7 @@ import (
 type ExamRunner interface {
 	// Open returns the attempt in progress, else draws and prepares a new
 	// one; report says what is being prepared (from any goroutine).
-	Open(ctx context.Context, report func(string)) (*exam.Exam, error)
+	Open(ctx context.Context, report func(exam.Progress)) (*exam.Exam, error)
 	// Values are what a task's text is rendered with.
 	Values(x *exam.Exam, t *exam.Task) lessons.Values
 	// Save keeps the attempt (flags, time spent).
@@ -97,7 +97,7 @@ type (
 		x   *exam.Exam
 		err error
 	}
-	examProgressMsg struct{ line string }
+	examProgressMsg struct{ progress exam.Progress }
 	examTickMsg     struct{}
 	examSavedMsg    struct{ err error }
 	examScoredMsg   struct {
@@ -121,11 +121,11 @@ type examModel struct {
 	hasNode bool
 	keys    examKeyMap
 
-	phase   examPhase
-	opening time.Time
-	line    string // what is being prepared
-	err     error  // why it could not open, or be scored
-	ending  exam.Ending
+	phase    examPhase
+	opening  time.Time
+	progress exam.Progress // what is being prepared
+	err      error         // why it could not open, or be scored
+	ending   exam.Ending
 
 	x       *exam.Exam
 	idx     int
@@ -172,7 +172,7 @@ func (m *examModel) Init() tea.Cmd {
 func (m *examModel) openCmd() tea.Cmd {
 	ctx, runner, bus := m.ctx, m.runner, m.bus
 	return func() tea.Msg {
-		x, err := runner.Open(ctx, func(line string) { post(ctx, bus, examProgressMsg{line}) })
+		x, err := runner.Open(ctx, func(p exam.Progress) { post(ctx, bus, examProgressMsg{p}) })
 		return examOpenedMsg{x, err}
 	}
 }
@@ -198,7 +198,7 @@ func (m *examModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		_, cmd = m.Update(msg.msg)
 		return m, tea.Batch(listenBus(m.ctx, m.bus), cmd)
 	case examProgressMsg:
-		m.line = msg.line
+		m.progress = msg.progress
 	case examOpenedMsg:
 		cmd = m.onOpened(msg)
 	case examTickMsg:

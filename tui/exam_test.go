@@ -34,7 +34,9 @@ type fakeExamRunner struct {
 	ending exam.Ending
 }
 
-func (f *fakeExamRunner) Open(context.Context, func(string)) (*exam.Exam, error) { return f.x, nil }
+func (f *fakeExamRunner) Open(context.Context, func(exam.Progress)) (*exam.Exam, error) {
+	return f.x, nil
+}
 
 func (f *fakeExamRunner) Values(x *exam.Exam, t *exam.Task) lessons.Values {
 	return x.Values(lessons.NewValues("localhost:5055", "learner", "pw", ""), t)

@@ -231,7 +231,7 @@ func (m *examModel) messageView() string {
 	switch m.phase {
 	case examOpening:
 		title = st.Checking.Render(m.c.frame + m.c.p.T(" Preparing your exam"))
-		body = m.line + "\n\n" + m.c.p.T("The clock starts once every task is ready. The rules: no hints, no solutions, nothing checked until the end. Each task has a weight, and its check's criteria give partial credit; %d%% of the points pass. Leave with q: the clock keeps running.", exam.PassMark)
+		body = progressText(m.c.p, m.progress) + "\n\n" + m.c.p.T("The clock starts once every task is ready. The rules: no hints, no solutions, nothing checked until the end. Each task has a weight, and its check's criteria give partial credit; %d%% of the points pass. Leave with q: the clock keeps running.", exam.PassMark)
 	case examScoring:
 		title = st.Checking.Render(m.c.frame + m.c.p.T(" Checking every task once"))
 		body = m.c.p.T("Then the exam's namespaces are deleted, and what its tasks made outside them is reset.")

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 
+	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/sandbox"
 )
@@ -73,4 +74,18 @@ func EventLine(p *i18n.Printer, e sandbox.Event) string {
 		return fmt.Sprintf("✓ %s (%.1fs)", msg, e.Elapsed.Seconds())
 	}
 	return "• " + msg
+}
+
+// progressText is where the exam's preparation is, in p's language;
+// empty before it has begun.
+func progressText(p *i18n.Printer, pr exam.Progress) string {
+	switch pr.Stage {
+	case exam.StageNamespaces:
+		return p.T("Creating %d namespaces", pr.Total)
+	case exam.StageCleanup:
+		return p.T("Cleaning up what earlier work left outside the namespaces")
+	case exam.StageTasks:
+		return p.T("Prepared %d of %d tasks", pr.Done, pr.Total)
+	}
+	return ""
 }

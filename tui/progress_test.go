@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/sandbox"
 )
@@ -43,5 +44,21 @@ func TestEventTextSaysEveryTask(t *testing.T) {
 	}
 	if got, want := EventLine(ko, done), "✓ 네임스페이스 imagelab을(를) 준비하는 중 (1.5s)"; got != want {
 		t.Errorf("Korean line = %q, want %q", got, want)
+	}
+}
+
+// TestExamProgressInKorean: the exam's preparation says where it is in
+// the screen's language; in English as the exam package says it.
+func TestExamProgressInKorean(t *testing.T) {
+	for _, pr := range []exam.Progress{{Stage: exam.StageNamespaces, Total: 4}, {Stage: exam.StageCleanup, Total: 4}, {Stage: exam.StageTasks, Done: 3, Total: 4}} {
+		if got, want := progressText(nil, pr), pr.String(); got != want {
+			t.Errorf("%s in English: %q, want %q", pr.Stage, got, want)
+		}
+		if got := progressText(i18n.For(i18n.Korean), pr); got == pr.String() || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) {
+			t.Errorf("%s in Korean: %q", pr.Stage, got)
+		}
+	}
+	if got := progressText(i18n.For(i18n.Korean), exam.Progress{Stage: exam.StageTasks, Done: 3, Total: 4}); got != "과제 4개 중 3개 준비됨" {
+		t.Errorf("tasks prepared: %q", got)
 	}
 }

@@ -159,7 +159,7 @@ type taskJSON struct {
 // printAttempt prints the attempt in progress as JSON, starting one if
 // none runs; one whose time ran out is scored first.
 func printAttempt(ctx context.Context, s *examSession, o *examOptions, streams Streams) error {
-	x, err := s.open(ctx, o, func(string) {})
+	x, err := s.open(ctx, o, func(exam.Progress) {})
 	if err != nil {
 		return err
 	}

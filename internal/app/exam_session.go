@@ -52,7 +52,12 @@ func openExamSession(ctx context.Context, g *globalFlags, flags *sandboxFlags) (
 	if err != nil {
 		return nil, g.p.Errorf("the exam needs the sandbox: %w", err)
 	}
-	return newExamSession(stateDir, cur, sb)
+	s, err := newExamSession(stateDir, cur, sb)
+	if err != nil {
+		return nil, err
+	}
+	s.env.Printer = g.p // the findings that explain a miss, in the learner's language
+	return s, nil
 }
 
 // newExamSession is an exam session on sb.
@@ -118,7 +123,7 @@ func (s *examSession) eligible(step *lessons.Step) bool {
 // open is the attempt to work on: the one in progress (prepared again if
 // a crash came before its clock started), else a new one drawn with o's
 // settings and prepared. The clock starts once every task is prepared.
-func (s *examSession) open(ctx context.Context, o *examOptions, report func(string)) (*exam.Exam, error) {
+func (s *examSession) open(ctx context.Context, o *examOptions, report func(exam.Progress)) (*exam.Exam, error) {
 	x, err := exam.Current(s.stateDir, s.cur)
 	if err != nil {
 		return nil, err
@@ -239,7 +244,7 @@ type examRunner struct {
 
 var _ tui.ExamRunner = examRunner{}
 
-func (r examRunner) Open(ctx context.Context, report func(string)) (*exam.Exam, error) {
+func (r examRunner) Open(ctx context.Context, report func(exam.Progress)) (*exam.Exam, error) {
 	return r.s.open(ctx, r.o, report)
 }
 
