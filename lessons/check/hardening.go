@@ -73,7 +73,7 @@ func checkHardened(ctx context.Context, env *Env, req Request) (Result, error) {
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		try := fmt.Sprintf("kubectl apply -f %s", file)
-		return withToolAdvice(fail(Finding{Code: "hardened-pod-missing", Criterion: "pod",
+		return withToolAdvice(env, fail(Finding{Code: "hardened-pod-missing", Criterion: "pod",
 			Problem:  fmt.Sprintf("No pod %s in namespace %s.", podName, env.Namespace),
 			Expected: "pod " + podName + ", hardened", Try: "Create it again from your fixed file: " + try}), RoleStaticAnalysis), nil
 	}
@@ -83,7 +83,7 @@ func checkHardened(ctx context.Context, env *Env, req Request) (Result, error) {
 	found := hardeningFindings(pod)
 	if hasProblem(found) {
 		found = append(found, notApplied(env, pod, file, found)...)
-		return withToolAdvice(fail(found...), RoleStaticAnalysis), nil
+		return withToolAdvice(env, fail(found...), RoleStaticAnalysis), nil
 	}
 	runs, err := stillRuns(ctx, env, pod)
 	if err != nil {

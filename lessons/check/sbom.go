@@ -87,7 +87,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 				bad.Problem += fmt.Sprintf(" The work dir has %s, which look like SBOMs: the step reads %s.", strings.Join(others, ", "), file)
 			}
 		}
-		return withToolAdvice(fail(*bad), RoleSBOM), nil
+		return withToolAdvice(env, fail(*bad), RoleSBOM), nil
 	}
 
 	digest, err := tagDigest(ctx, env, repo, tag)
@@ -127,7 +127,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 			Try:      fmt.Sprintf("%s's package database lists %s; make the SBOM of that image: %s", full, pkg, try)})
 	}
 	if hasProblem(found) {
-		return withToolAdvice(fail(found...), RoleSBOM), nil
+		return withToolAdvice(env, fail(found...), RoleSBOM), nil
 	}
 	return result(fmt.Sprintf("%s is a %s SBOM of %s (%s) listing %d packages, %s among them.", file, doc.Format, full, short(digest), len(doc.Packages), pkg), found...), nil
 }

@@ -130,7 +130,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 		found = append(found, criticalRunning(ctx, env, sp, pod, repo, digest, how, vulns, severity))
 	}
 	if hasProblem(found) {
-		return withToolAdvice(fail(found...), RoleScanner), nil
+		return withToolAdvice(env, fail(found...), RoleScanner), nil
 	}
 	return result(fmt.Sprintf("Removed: %s (their images have %s vulnerabilities); still running: %s.", listOrNone(removed), severity, listOrNone(kept)), found...), nil
 }

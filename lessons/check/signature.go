@@ -109,7 +109,7 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 
 	verifier, keyFindings := readPublicKey(env.WorkDir, keyFile)
 	if len(keyFindings) > 0 {
-		return withToolAdvice(fail(keyFindings...), RoleSigner), nil
+		return withToolAdvice(env, fail(keyFindings...), RoleSigner), nil
 	}
 	sigs, err := signaturesOf(ctx, env, repo, target)
 	if err != nil {
@@ -118,7 +118,7 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 	if len(sigs) > 0 {
 		return judgeSignatures(sigs, verifier, target, byDigest, keyFile), nil
 	}
-	return withToolAdvice(fail(noSignature(ctx, env, repo, target, byDigest, podName, req.Params["tag"], verifier)), RoleSigner), nil
+	return withToolAdvice(env, fail(noSignature(ctx, env, repo, target, byDigest, podName, req.Params["tag"], verifier)), RoleSigner), nil
 }
 
 // judgeSignatures passes when one of the target's signatures verifies with

@@ -113,7 +113,7 @@ func parseVersion(out string) string {
 
 // toolMissing is advice for a step not done yet when no tool of its role
 // is on the PATH: the check does not need it, the learner does.
-func toolMissing(role string) []Finding {
+func toolMissing(env *Env, role string) []Finding {
 	tools := ToolsFor(role)
 	names := make([]string, len(tools))
 	for i, t := range tools {
@@ -123,21 +123,32 @@ func toolMissing(role string) []Finding {
 		names[i] = t.Name
 	}
 	return []Finding{{Code: "tool-missing", Severity: Advice,
-		Problem:  fmt.Sprintf("No %s on your PATH (%s): this step is done with one.", roleWords[role], strings.Join(names, " or ")),
-		Expected: names[0] + " on the PATH of your sandbox shell",
-		Try:      "imagelab tools says which are installed and how to install " + names[0] + " on this machine."}}
+		Problem:  env.T("No %s on your PATH (%s): this step is done with one.", roleWords(env, role), strings.Join(names, env.T(" or "))),
+		Expected: env.T("%s on the PATH of your sandbox shell", names[0]),
+		Try:      env.T("imagelab tools says which are installed and how to install %s on this machine.", names[0])}}
 }
 
-var roleWords = map[string]string{
-	RoleScanner: "vulnerability scanner", RoleSBOM: "SBOM tool", RoleSigner: "image signer", RoleStaticAnalysis: "manifest analyser",
+// roleWords names a role for the learner.
+func roleWords(env *Env, role string) string {
+	switch role {
+	case RoleScanner:
+		return env.T("vulnerability scanner")
+	case RoleSBOM:
+		return env.T("SBOM tool")
+	case RoleSigner:
+		return env.T("image signer")
+	case RoleStaticAnalysis:
+		return env.T("manifest analyser")
+	}
+	return role
 }
 
 // withToolAdvice adds the missing-tool advice to a result that did not
 // pass: once a step passes, how it was done no longer matters.
-func withToolAdvice(res Result, role string) Result {
+func withToolAdvice(env *Env, res Result, role string) Result {
 	if res.Passed {
 		return res
 	}
-	res.Findings = append(res.Findings, toolMissing(role)...)
+	res.Findings = append(res.Findings, toolMissing(env, role)...)
 	return res
 }

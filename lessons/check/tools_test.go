@@ -30,16 +30,16 @@ func TestToolMissing(t *testing.T) {
 		return "", errors.New("not found")
 	}
 	t.Cleanup(func() { lookPath = execLookPath })
-	res := withToolAdvice(fail(Finding{Code: "x", Criterion: "c"}), RoleSBOM)
+	res := withToolAdvice(nil, fail(Finding{Code: "x", Criterion: "c"}), RoleSBOM)
 	if !res.HasFinding("tool-missing") || res.Findings[1].Severity != Advice {
 		t.Fatalf("no advice: %+v", res.Findings)
 	}
 	have["syft"] = true
-	if res := withToolAdvice(fail(Finding{Code: "x"}), RoleSBOM); res.HasFinding("tool-missing") {
+	if res := withToolAdvice(nil, fail(Finding{Code: "x"}), RoleSBOM); res.HasFinding("tool-missing") {
 		t.Errorf("syft writes SBOMs too: %+v", res.Findings)
 	}
 	delete(have, "syft")
-	if res := withToolAdvice(result("done"), RoleSBOM); res.HasFinding("tool-missing") {
+	if res := withToolAdvice(nil, result("done"), RoleSBOM); res.HasFinding("tool-missing") {
 		t.Errorf("a passed step: %+v", res.Findings)
 	}
 }
