@@ -54,8 +54,51 @@ type CreateOptions struct {
 	Seed sandbox.SeedOptions
 	// Parallel is how many attendees are made at once (8).
 	Parallel int
-	// Report receives a line per thing made; nil discards them.
-	Report func(string)
+	// Report receives what is being done, a report per thing made; nil
+	// discards them.
+	Report func(Event)
+}
+
+// Step names what Create and Delete report, so that a UI can say it in
+// its own words and language (the workshop package speaks English only).
+type Step string
+
+// The steps; the comment is Event.String, with Subject and Detail.
+const (
+	StepCheck           Step = "check"            // Checking the cluster and the registry
+	StepUndo            Step = "undo"             // Removing what was made
+	StepAttendee        Step = "attendee"         // Attendee <Subject>: namespace <Detail>
+	StepSeed            Step = "seed"             // Seeding <Subject> for every attendee
+	StepDeleteNamespace Step = "delete-namespace" // Deleting namespace <Subject>
+	StepDeleteAccount   Step = "delete-account"   // Deleting registry account <Subject> and its repositories
+	StepWait            Step = "wait"             // Waiting for the namespaces to be gone
+)
+
+// Event is one report of Create or Delete.
+type Event struct {
+	Step            Step
+	Subject, Detail string
+}
+
+// String is the report in English.
+func (p Event) String() string {
+	switch p.Step {
+	case StepCheck:
+		return "Checking the cluster and the registry"
+	case StepUndo:
+		return "Removing what was made"
+	case StepAttendee:
+		return "Attendee " + p.Subject + ": namespace " + p.Detail
+	case StepSeed:
+		return "Seeding " + p.Subject + " for every attendee"
+	case StepDeleteNamespace:
+		return "Deleting namespace " + p.Subject
+	case StepDeleteAccount:
+		return "Deleting registry account " + p.Subject + " and its repositories"
+	case StepWait:
+		return "Waiting for the namespaces to be gone"
+	}
+	return string(p.Step)
 }
 
 // MinExpiry is the shortest token TokenRequest issues.
@@ -77,7 +120,7 @@ var ErrExists = errors.New("already exists")
 func Create(ctx context.Context, opts CreateOptions) (rec *Record, joins []*JoinFile, err error) {
 	report := opts.Report
 	if report == nil {
-		report = func(string) {}
+		report = func(Event) {}
 	}
 	id := opts.ID
 	if id == "" {
@@ -108,7 +151,7 @@ func Create(ctx context.Context, opts CreateOptions) (rec *Record, joins []*Join
 		return nil, nil, err
 	}
 
-	report("Checking the cluster and the registry")
+	report(Event{Step: StepCheck})
 	if err := sandbox.Ping(ctx, client); err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +165,7 @@ func Create(ctx context.Context, opts CreateOptions) (rec *Record, joins []*Join
 		if err == nil {
 			return
 		}
-		report("Removing what was made")
+		report(Event{Step: StepUndo})
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		if _, derr := Delete(cleanup, DeleteOptions{Client: client, Admin: opts.Admin, ID: id}); derr != nil {
@@ -138,7 +181,7 @@ func Create(ctx context.Context, opts CreateOptions) (rec *Record, joins []*Join
 	err = parallel(ctx, len(attendees), opts.Parallel, func(ctx context.Context, i int) error {
 		a := &attendees[i]
 		a.RegistryPassword = password()
-		report("Attendee " + a.Name + ": namespace " + a.Namespace)
+		report(Event{Step: StepAttendee, Subject: a.Name, Detail: a.Namespace})
 		token, exp, err := makeAttendee(ctx, client, id, *a, opts.Expires)
 		if err != nil {
 			return fmt.Errorf("attendee %s: %w", a.Name, err)
@@ -167,7 +210,7 @@ func Create(ctx context.Context, opts CreateOptions) (rec *Record, joins []*Join
 		}
 	}
 
-	report("Seeding " + sandbox.SeedRepository + ":" + sandbox.SeedTag + " for every attendee")
+	report(Event{Step: StepSeed, Subject: sandbox.SeedRepository + ":" + sandbox.SeedTag})
 	if err := seedAll(ctx, opts, attendees, platform); err != nil {
 		return nil, nil, err
 	}

@@ -26,7 +26,7 @@ type DeleteOptions struct {
 	// Wait is how long to wait for the namespaces to be gone, when a
 	// namespace controller finishes them (0: do not wait).
 	Wait   time.Duration
-	Report func(string)
+	Report func(Event)
 }
 
 // Deleted is what Delete removed.
@@ -44,7 +44,7 @@ type Deleted struct {
 func Delete(ctx context.Context, opts DeleteOptions) (Deleted, error) {
 	report := opts.Report
 	if report == nil {
-		report = func(string) {}
+		report = func(Event) {}
 	}
 	var out Deleted
 	if err := ValidID(opts.ID); err != nil {
@@ -61,7 +61,7 @@ func Delete(ctx context.Context, opts DeleteOptions) (Deleted, error) {
 		if ns.Labels[sandbox.LabelManagedBy] != sandbox.ManagedBy || ns.Labels[LabelWorkshop] != opts.ID {
 			continue
 		}
-		report("Deleting namespace " + ns.Name)
+		report(Event{Step: StepDeleteNamespace, Subject: ns.Name})
 		if err := deleteOwn(ctx, opts.Client, ns.Name, sel); err != nil {
 			errs = append(errs, err)
 			continue
@@ -83,7 +83,7 @@ func Delete(ctx context.Context, opts DeleteOptions) (Deleted, error) {
 			if acc.Workshop != opts.ID {
 				continue
 			}
-			report("Deleting registry account " + acc.Name + " and its repositories")
+			report(Event{Step: StepDeleteAccount, Subject: acc.Name})
 			if err := opts.Admin.DeleteAccount(ctx, acc.Name); err != nil {
 				errs = append(errs, err)
 				continue
@@ -96,7 +96,7 @@ func Delete(ctx context.Context, opts DeleteOptions) (Deleted, error) {
 	sort.Strings(out.Namespaces)
 	sort.Strings(out.Accounts)
 	if opts.Wait > 0 && len(out.Namespaces) > 0 && namespaceController(ctx, opts.Client) {
-		report("Waiting for the namespaces to be gone")
+		report(Event{Step: StepWait})
 		err := wait.PollUntilContextTimeout(ctx, time.Second, opts.Wait, true, func(ctx context.Context) (bool, error) {
 			left, err := opts.Client.CoreV1().Namespaces().List(ctx, sel)
 			return err == nil && len(left.Items) == 0, nil

@@ -50,6 +50,27 @@ func workshopSeat(p *i18n.Printer, sb *sandbox.Sandbox) string {
 	return s
 }
 
+// workshopProgress is a report of workshop create or delete in p's language.
+func workshopProgress(p *i18n.Printer, pr workshop.Event) string {
+	switch pr.Step {
+	case workshop.StepCheck:
+		return p.T("Checking the cluster and the registry")
+	case workshop.StepUndo:
+		return p.T("Removing what was made")
+	case workshop.StepAttendee:
+		return p.T("Attendee %s: namespace %s", pr.Subject, pr.Detail)
+	case workshop.StepSeed:
+		return p.T("Seeding %s for every attendee", pr.Subject)
+	case workshop.StepDeleteNamespace:
+		return p.T("Deleting namespace %s", pr.Subject)
+	case workshop.StepDeleteAccount:
+		return p.T("Deleting registry account %s and its repositories", pr.Subject)
+	case workshop.StepWait:
+		return p.T("Waiting for the namespaces to be gone")
+	}
+	return pr.String()
+}
+
 // workshopFlags name the instructor's cluster and the workshop's registry.
 type workshopFlags struct {
 	kubeconfig, context string
@@ -226,7 +247,7 @@ func runWorkshopCreate(ctx context.Context, g *globalFlags, o *createOptions, st
 		Client: client, Config: cfg, ID: id, Names: names, Server: o.server, Expires: o.expires,
 		Registry: workshop.Registry{Host: o.flags.registry, CA: ca}, Admin: admin,
 		Seed:   sandbox.SeedOptions{Source: o.seedImage, Transport: admin.Transport},
-		Report: func(line string) { fmt.Fprintln(streams.Err, "•", line) },
+		Report: func(pr workshop.Event) { fmt.Fprintln(streams.Err, "•", workshopProgress(g.p, pr)) },
 	})
 	if err != nil {
 		return err
@@ -457,7 +478,7 @@ func newWorkshopDeleteCommand(g *globalFlags, streams Streams) *cobra.Command {
 				return g.p.Errorf("nothing deleted")
 			}
 			gone, err := workshop.Delete(cmd.Context(), workshop.DeleteOptions{Client: client, Admin: admin, ID: id, Wait: 2 * time.Minute,
-				Report: func(line string) { fmt.Fprintln(streams.Err, "•", line) }})
+				Report: func(pr workshop.Event) { fmt.Fprintln(streams.Err, "•", workshopProgress(g.p, pr)) }})
 			g.p.Fprintf(streams.Out, "Deleted %d namespaces and %d registry accounts of workshop %s.\n", len(gone.Namespaces), len(gone.Accounts), id)
 			if err != nil {
 				return err
