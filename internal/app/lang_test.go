@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons/check"
 )
 
 type listedLessons struct {
@@ -122,6 +123,20 @@ func TestCommandsSpeakKorean(t *testing.T) {
 		ko, err2 := run(t, append(args, "--lang", "ko", "--state-dir", state)...)
 		if err1 != nil || err2 != nil || en != ko {
 			t.Errorf("%v: English %q (%v), Korean %q (%v)", args, en, err1, ko, err2)
+		}
+	}
+}
+
+// TestToolPurposesInKorean: imagelab tools says what each tool is for in
+// Korean; in English, check.Tools' own words.
+func TestToolPurposesInKorean(t *testing.T) {
+	ko := i18n.For(i18n.Korean)
+	for _, tool := range check.Tools {
+		if got := toolPurpose(nil, tool.Name, tool.Purpose); got != tool.Purpose {
+			t.Errorf("%s in English: %q", tool.Name, got)
+		}
+		if got := toolPurpose(ko, tool.Name, tool.Purpose); !koreanIn(got) {
+			t.Errorf("%s in Korean: %q", tool.Name, got)
 		}
 	}
 }

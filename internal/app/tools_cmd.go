@@ -155,7 +155,7 @@ func printTools(w io.Writer, p *i18n.Printer, r toolsReport) {
 		fmt.Fprintln(w)
 	}
 	for _, t := range r.Tools {
-		fmt.Fprintf(w, "\n%s — %s\n", t.Name, t.Purpose)
+		fmt.Fprintf(w, "\n%s — %s\n", t.Name, toolPurpose(p, t.Name, t.Purpose))
 		switch {
 		case t.Found && t.Version != "":
 			p.Fprintf(w, "  installed: %s (%s)\n", t.Version, t.Path)
@@ -174,6 +174,28 @@ func printTools(w io.Writer, p *i18n.Printer, r toolsReport) {
 	if r.DockerConfig != "" {
 		p.Fprintf(w, "\nIn the sandbox shell, trivy, cosign and syft reach %s with your docker login:\nthey read DOCKER_CONFIG=%s, as docker does (docker login %s first).\n", r.Registry, r.DockerConfig, r.Registry)
 	}
+}
+
+// toolPurpose is what a tool is for, in p's language: check.Tools says it
+// in English (its source), translated here by the tool's name. A tool with
+// no translation is said in English.
+func toolPurpose(p *i18n.Printer, name, english string) string {
+	if p.Lang() == i18n.English {
+		return english
+	}
+	switch name {
+	case "trivy":
+		return p.T("scans an image's packages for known vulnerabilities; writes SBOMs (--format spdx-json|cyclonedx)")
+	case "cosign":
+		return p.T("signs an image by digest and verifies signatures (a key pair, offline)")
+	case "kubesec":
+		return p.T("scores a manifest's security settings and says what to fix")
+	case "syft":
+		return p.T("writes SBOMs (-o spdx-json|cyclonedx-json); another choice than trivy")
+	case "kube-linter":
+		return p.T("lints manifests for security and reliability; another choice than kubesec")
+	}
+	return english
 }
 
 // osInfo is what the install commands depend on.
