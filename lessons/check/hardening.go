@@ -49,7 +49,7 @@ var PodsWithManifest = func() *Subject {
 			} `json:"metadata"`
 		}
 		if err := yaml.Unmarshal(doc, &head); err != nil || head.Metadata.Name == "" {
-			return fmt.Errorf("reading a pod: %v", err)
+			return env.Errorf("reading a pod: %v", err)
 		}
 		if env.WorkDir != "" {
 			body := strings.TrimLeft(string(doc), "\n")
@@ -74,13 +74,13 @@ func checkHardened(ctx context.Context, env *Env, req Request) (Result, error) {
 	if apierrors.IsNotFound(err) {
 		try := fmt.Sprintf("kubectl apply -f %s", file)
 		return withToolAdvice(env, fail(Finding{Code: "hardened-pod-missing", Criterion: "pod",
-			Problem:  fmt.Sprintf("No pod %s in namespace %s.", podName, env.Namespace),
-			Expected: "pod " + podName + ", hardened", Try: "Create it again from your fixed file: " + try}), RoleStaticAnalysis), nil
+			Problem:  env.T("No pod %s in namespace %s.", podName, env.Namespace),
+			Expected: env.T("pod %s, hardened", podName), Try: env.T("Create it again from your fixed file: %s", try)}), RoleStaticAnalysis), nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("reading pod %s: %w", podName, err)
+		return Result{}, env.Errorf("reading pod %s: %w", podName, err)
 	}
-	found := hardeningFindings(pod)
+	found := hardeningFindings(env, pod)
 	if hasProblem(found) {
 		found = append(found, notApplied(env, pod, file, found)...)
 		return withToolAdvice(env, fail(found...), RoleStaticAnalysis), nil
@@ -92,11 +92,11 @@ func checkHardened(ctx context.Context, env *Env, req Request) (Result, error) {
 	if hasProblem(runs) {
 		return fail(runs...), nil
 	}
-	return result(fmt.Sprintf("Pod %s runs as non-root, without privilege escalation or capabilities, on a read-only root filesystem, within its resources.", podName), runs...), nil
+	return result(env.T("Pod %s runs as non-root, without privilege escalation or capabilities, on a read-only root filesystem, within its resources.", podName), runs...), nil
 }
 
 // hardeningFindings are what a pod's spec lacks, container by container.
-func hardeningFindings(pod *corev1.Pod) []Finding {
+func hardeningFindings(env *Env, pod *corev1.Pod) []Finding {
 	var found []Finding
 	psc := pod.Spec.SecurityContext
 	if psc == nil {
@@ -107,32 +107,32 @@ func hardeningFindings(pod *corev1.Pod) []Finding {
 		if sc == nil {
 			sc = &corev1.SecurityContext{}
 		}
-		where := fmt.Sprintf("Container %s of pod %s", c.Name, pod.Name)
+		where := env.T("Container %s of pod %s", c.Name, pod.Name)
 		nonRoot := psc.RunAsNonRoot
 		if sc.RunAsNonRoot != nil {
 			nonRoot = sc.RunAsNonRoot
 		}
 		if nonRoot == nil || !*nonRoot {
 			found = append(found, Finding{Code: "hardened-root-allowed", Criterion: "non-root",
-				Problem:  where + " may run as root: nothing sets runAsNonRoot: true.",
-				Expected: "securityContext.runAsNonRoot: true (pod or container), with runAsUser: 65532 when the image's user is root",
-				Try:      "Under the pod's spec: securityContext: {runAsNonRoot: true, runAsUser: 65532}"})
+				Problem:  env.T("%s may run as root: nothing sets runAsNonRoot: true.", where),
+				Expected: env.T("securityContext.runAsNonRoot: true (pod or container), with runAsUser: 65532 when the image's user is root"),
+				Try:      env.T("Under the pod's spec: securityContext: {runAsNonRoot: true, runAsUser: 65532}")})
 		}
 		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 			found = append(found, Finding{Code: "hardened-escalation-allowed", Criterion: "no-escalation",
-				Problem:  where + " allows privilege escalation (setuid binaries can gain root).",
-				Expected: "allowPrivilegeEscalation: false", Try: "In the container's securityContext: allowPrivilegeEscalation: false"})
+				Problem:  env.T("%s allows privilege escalation (setuid binaries can gain root).", where),
+				Expected: "allowPrivilegeEscalation: false", Try: env.T("In the container's securityContext: allowPrivilegeEscalation: false")})
 		}
 		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 			found = append(found, Finding{Code: "hardened-root-writable", Criterion: "read-only-root",
-				Problem:  where + " can write to its root filesystem.",
+				Problem:  env.T("%s can write to its root filesystem.", where),
 				Expected: "readOnlyRootFilesystem: true",
-				Try:      "In the container's securityContext: readOnlyRootFilesystem: true (mount an emptyDir where the app must write)"})
+				Try:      env.T("In the container's securityContext: readOnlyRootFilesystem: true (mount an emptyDir where the app must write)")})
 		}
 		if sc.Privileged != nil && *sc.Privileged {
 			found = append(found, Finding{Code: "hardened-privileged", Criterion: "capabilities",
-				Problem:  where + " is privileged: every capability and every device of the node.",
-				Expected: "privileged: false (or left out)", Try: "Remove privileged: true."})
+				Problem:  env.T("%s is privileged: every capability and every device of the node.", where),
+				Expected: env.T("privileged: false (or left out)"), Try: env.T("Remove privileged: true.")})
 		}
 		dropsAll := false
 		var added []string
@@ -148,13 +148,13 @@ func hardeningFindings(pod *corev1.Pod) []Finding {
 		}
 		if !dropsAll {
 			found = append(found, Finding{Code: "hardened-capabilities-kept", Criterion: "capabilities",
-				Problem:  where + " keeps the runtime's default capabilities.",
-				Expected: "capabilities: {drop: [ALL]}", Try: "In the container's securityContext: capabilities: {drop: [ALL]}"})
+				Problem:  env.T("%s keeps the runtime's default capabilities.", where),
+				Expected: "capabilities: {drop: [ALL]}", Try: env.T("In the container's securityContext: capabilities: {drop: [ALL]}")})
 		}
 		if len(added) > 0 {
 			found = append(found, Finding{Code: "hardened-capabilities-added", Criterion: "capabilities",
-				Problem:  fmt.Sprintf("%s adds capabilities: %s.", where, strings.Join(added, ", ")),
-				Expected: "no capabilities added", Try: "Remove capabilities.add: the app does not need them."})
+				Problem:  env.T("%s adds capabilities: %s.", where, strings.Join(added, ", ")),
+				Expected: env.T("no capabilities added"), Try: env.T("Remove capabilities.add: the app does not need them.")})
 		}
 		var missing []string
 		for _, r := range []struct {
@@ -169,8 +169,8 @@ func hardeningFindings(pod *corev1.Pod) []Finding {
 		}
 		if len(missing) > 0 {
 			found = append(found, Finding{Code: "hardened-no-resources", Criterion: "resources",
-				Problem:  fmt.Sprintf("%s has no %s.", where, strings.Join(missing, ", ")),
-				Expected: "CPU and memory requests and limits",
+				Problem:  env.T("%s has no %s.", where, strings.Join(missing, ", ")),
+				Expected: env.T("CPU and memory requests and limits"),
 				Try:      "resources: {requests: {cpu: 50m, memory: 32Mi}, limits: {cpu: 100m, memory: 64Mi}}"})
 		}
 	}
@@ -194,7 +194,7 @@ func notApplied(env *Env, pod *corev1.Pod, file string, running []Finding) []Fin
 	}
 	fromFile.Name = pod.Name
 	inFile := map[string]bool{}
-	for _, f := range hardeningFindings(&fromFile) {
+	for _, f := range hardeningFindings(env, &fromFile) {
 		inFile[f.Code] = true
 	}
 	var fixed []string
@@ -211,9 +211,9 @@ func notApplied(env *Env, pod *corev1.Pod, file string, running []Finding) []Fin
 		return nil
 	}
 	return []Finding{{Code: "hardened-not-applied", Criterion: criterion,
-		Problem:  fmt.Sprintf("%s in your work dir fixes %s, but pod %s runs without it: the file was changed, the pod was not made again from it.", file, strings.Join(appendNew(nil, fixed...), ", "), pod.Name),
-		Expected: "pod " + pod.Name + " created from the fixed file",
-		Try:      fmt.Sprintf("A pod's security settings cannot change in place (kubectl apply is refused): kubectl delete pod %s && kubectl apply -f %s", pod.Name, file)}}
+		Problem:  env.T("%s in your work dir fixes %s, but pod %s runs without it: the file was changed, the pod was not made again from it.", file, strings.Join(appendNew(nil, fixed...), ", "), pod.Name),
+		Expected: env.T("pod %s created from the fixed file", pod.Name),
+		Try:      env.T("A pod's security settings cannot change in place (kubectl apply is refused): kubectl delete pod %s && kubectl apply -f %s", pod.Name, file)}}
 }
 
 // stillRuns: the kubelet's verdict on the hardened pod, or, where no
@@ -221,7 +221,7 @@ func notApplied(env *Env, pod *corev1.Pod, file string, running []Finding) []Fin
 // image whose user is root or a name, and no runAsUser.
 func stillRuns(ctx context.Context, env *Env, pod *corev1.Pod) ([]Finding, error) {
 	if env.Kubelet {
-		return kubeletRuns(pod), nil
+		return kubeletRuns(env, pod), nil
 	}
 	var found []Finding
 	for _, c := range pod.Spec.Containers {
@@ -235,8 +235,8 @@ func stillRuns(ctx context.Context, env *Env, pod *corev1.Pod) ([]Finding, error
 		if uid != nil {
 			if *uid == 0 {
 				found = append(found, Finding{Code: "hardened-would-not-start", Criterion: "runs",
-					Problem:  fmt.Sprintf("Container %s sets runAsUser: 0 with runAsNonRoot: true: the kubelet refuses to start it.", c.Name),
-					Expected: "a runAsUser other than 0", Try: "runAsUser: 65532"})
+					Problem:  env.T("Container %s sets runAsUser: 0 with runAsNonRoot: true: the kubelet refuses to start it.", c.Name),
+					Expected: env.T("a runAsUser other than 0"), Try: "runAsUser: 65532"})
 			}
 			continue
 		}
@@ -252,21 +252,21 @@ func stillRuns(ctx context.Context, env *Env, pod *corev1.Pod) ([]Finding, error
 		switch {
 		case user == "" || user == "0" || user == "root":
 			found = append(found, Finding{Code: "hardened-would-not-start", Criterion: "runs",
-				Problem:  fmt.Sprintf("Container %s would not start: its image runs as root, and runAsNonRoot: true forbids that (the kubelet says: container has runAsNonRoot and image will run as root).", c.Name),
-				Expected: "runAsUser set to a non-zero id", Try: "Add runAsUser: 65532 next to runAsNonRoot: true."})
+				Problem:  env.T("Container %s would not start: its image runs as root, and runAsNonRoot: true forbids that (the kubelet says: container has runAsNonRoot and image will run as root).", c.Name),
+				Expected: env.T("runAsUser set to a non-zero id"), Try: env.T("Add runAsUser: 65532 next to runAsNonRoot: true.")})
 		case !isNumber(user):
 			found = append(found, Finding{Code: "hardened-would-not-start", Criterion: "runs",
-				Problem:  fmt.Sprintf("Container %s would not start: its image's user %q is a name, which the kubelet cannot check against runAsNonRoot.", c.Name, user),
-				Expected: "runAsUser set to a non-zero id", Try: "Add runAsUser: 65532 next to runAsNonRoot: true."})
+				Problem:  env.T("Container %s would not start: its image's user %q is a name, which the kubelet cannot check against runAsNonRoot.", c.Name, user),
+				Expected: env.T("runAsUser set to a non-zero id"), Try: env.T("Add runAsUser: 65532 next to runAsNonRoot: true.")})
 		}
 	}
 	if hasProblem(found) {
 		return found, nil
 	}
-	return []Finding{{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab checked that the image's user lets the container start under these settings."}}, nil
+	return []Finding{{Code: "no-kubelet", Severity: Advice, Problem: env.T("No kubelet runs in this sandbox: imagelab checked that the image's user lets the container start under these settings.")}}, nil
 }
 
-func kubeletRuns(pod *corev1.Pod) []Finding {
+func kubeletRuns(env *Env, pod *corev1.Pod) []Finding {
 	var found []Finding
 	for _, c := range pod.Spec.Containers {
 		var cs *corev1.ContainerStatus
@@ -280,14 +280,14 @@ func kubeletRuns(pod *corev1.Pod) []Finding {
 			continue
 		case cs != nil && cs.State.Waiting != nil && cs.State.Waiting.Reason != "ContainerCreating":
 			found = append(found, Finding{Code: "hardened-not-running", Criterion: "runs",
-				Problem:  fmt.Sprintf("Container %s does not run: %s.", c.Name, cs.State.Waiting.Reason),
-				Expected: "the container running", Evidence: cs.State.Waiting.Message,
-				Try: "Hardening must leave the app working: read the message, fix the file, and make the pod again."})
+				Problem:  env.T("Container %s does not run: %s.", c.Name, cs.State.Waiting.Reason),
+				Expected: env.T("the container running"), Evidence: cs.State.Waiting.Message,
+				Try: env.T("Hardening must leave the app working: read the message, fix the file, and make the pod again.")})
 		case cs != nil && cs.State.Terminated != nil:
 			found = append(found, Finding{Code: "hardened-not-running", Criterion: "runs",
-				Problem:  fmt.Sprintf("Container %s exited (%s, code %d).", c.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode),
-				Expected: "the container running", Evidence: cs.State.Terminated.Message,
-				Try: "A read-only root filesystem breaks apps that write: mount an emptyDir where it writes."})
+				Problem:  env.T("Container %s exited (%s, code %d).", c.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode),
+				Expected: env.T("the container running"), Evidence: cs.State.Terminated.Message,
+				Try: env.T("A read-only root filesystem breaks apps that write: mount an emptyDir where it writes.")})
 		default:
 			found = append(found, waitingForKubelet(pod, "runs", "its container has not started yet", "the container running"))
 		}

@@ -65,7 +65,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 	case errors.Is(err, errNotFound):
 		return fail(chargedTo("pushed", nearMisses(ctx, env, repo, tag))...), nil
 	case err != nil:
-		return Result{}, fmt.Errorf("asking the registry for %s: %w", want, err)
+		return Result{}, env.Errorf("asking the registry for %s: %w", want, err)
 	}
 	facts, err := factsOf(ctx, env, repo, digest)
 	if err != nil {
@@ -73,7 +73,7 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 	}
 	baseDigest, err := tagDigest(ctx, env, baseRepo, baseTag)
 	if err != nil {
-		return Result{}, fmt.Errorf("the base %s:%s is not in the registry (imagelab reset on this step pushes it): %w", env.Registry.Repo(baseRepo), baseTag, err)
+		return Result{}, env.Errorf("the base %s:%s is not in the registry (imagelab reset on this step pushes it): %w", env.Registry.Repo(baseRepo), baseTag, err)
 	}
 	base, err := factsOf(ctx, env, baseRepo, baseDigest)
 	if err != nil {
@@ -82,47 +82,47 @@ func checkMinimal(ctx context.Context, env *Env, req Request) (Result, error) {
 
 	var found []Finding
 	cf := facts.Configs[0]
-	found = append(found, judgeUser(want, cf.Config.User)...)
+	found = append(found, judgeUser(env, want, cf.Config.User)...)
 	if len(facts.Contents.Shells) > 0 {
 		found = append(found, Finding{Code: "minimal-has-shell", Criterion: "no-shell",
-			Problem:  fmt.Sprintf("%s has a shell: /%s.", want, strings.Join(facts.Contents.Shells, ", /")),
-			Expected: "no shell in any layer (an attacker who gets in has nothing to run)",
-			Try:      fmt.Sprintf("Build on the shell-less base %s:%s instead of an image with a shell.", env.Registry.Repo(baseRepo), baseTag)})
+			Problem:  env.T("%s has a shell: /%s.", want, strings.Join(facts.Contents.Shells, ", /")),
+			Expected: env.T("no shell in any layer (an attacker who gets in has nothing to run)"),
+			Try:      env.T("Build on the shell-less base %s:%s instead of an image with a shell.", env.Registry.Repo(baseRepo), baseTag)})
 	}
 	if facts.Size > limit.Value() {
 		found = append(found, Finding{Code: "minimal-too-big", Criterion: "size",
-			Problem:  fmt.Sprintf("%s is %s (compressed layers and config), over the limit of %s.", want, humanBytes(facts.Size), humanBytes(limit.Value())),
-			Expected: "at most " + humanBytes(limit.Value()),
-			Try:      "Start from the small base and copy in only what the app needs (a multi-stage build leaves build tools behind)."})
+			Problem:  env.T("%s is %s (compressed layers and config), over the limit of %s.", want, humanBytes(facts.Size), humanBytes(limit.Value())),
+			Expected: env.T("at most %s", humanBytes(limit.Value())),
+			Try:      env.T("Start from the small base and copy in only what the app needs (a multi-stage build leaves build tools behind).")})
 	}
-	found = append(found, judgeBase(facts, base, want, fmt.Sprintf("%s:%s", env.Registry.Repo(baseRepo), baseTag), baseDigest)...)
-	found = append(found, judgeSecrets(want, facts)...)
+	found = append(found, judgeBase(env, facts, base, want, fmt.Sprintf("%s:%s", env.Registry.Repo(baseRepo), baseTag), baseDigest)...)
+	found = append(found, judgeSecrets(env, want, facts)...)
 	if hasProblem(found) {
 		return fail(found...), nil
 	}
-	return result(fmt.Sprintf("%s (%s) runs as user %s, has no shell, is %s, is built on %s by digest and carries no secret.",
+	return result(env.T("%s (%s) runs as user %s, has no shell, is %s, is built on %s by digest and carries no secret.",
 		want, short(digest), cf.Config.User, humanBytes(facts.Size), short(baseDigest)), found...), nil
 }
 
 // judgeUser wants a numeric user other than root: Kubernetes'
 // runAsNonRoot can only verify a number.
-func judgeUser(image, user string) []Finding {
+func judgeUser(env *Env, image, user string) []Finding {
 	name, _, _ := strings.Cut(user, ":")
 	switch {
 	case name == "" || name == "0" || name == "root":
-		what := "root"
+		what := env.T("root")
 		if user == "" {
-			what = "root (no USER)"
+			what = env.T("root (no USER)")
 		}
 		return []Finding{{Code: "minimal-runs-as-root", Criterion: "non-root",
-			Problem:  fmt.Sprintf("%s runs as %s.", image, what),
-			Expected: "USER 65532:65532 (any number but 0)",
-			Try:      "Add USER 65532:65532 to the Dockerfile: the base has a nonroot user with that id."}}
+			Problem:  env.T("%s runs as %s.", image, what),
+			Expected: env.T("USER 65532:65532 (any number but 0)"),
+			Try:      env.T("Add USER 65532:65532 to the Dockerfile: the base has a nonroot user with that id.")}}
 	case !isNumber(name):
 		return []Finding{{Code: "minimal-user-not-numeric", Criterion: "non-root",
-			Problem:  fmt.Sprintf("%s runs as the user %q: a name the kubelet cannot check against runAsNonRoot (it refuses to start the container).", image, user),
-			Expected: "a numeric user: USER 65532:65532",
-			Try:      "Write the id, not the name: USER 65532:65532."}}
+			Problem:  env.T("%s runs as the user %q: a name the kubelet cannot check against runAsNonRoot (it refuses to start the container).", image, user),
+			Expected: env.T("a numeric user: USER 65532:65532"),
+			Try:      env.T("Write the id, not the name: USER 65532:65532.")}}
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func isNumber(s string) bool {
 
 // judgeBase wants the image built on the base (the base's layers first)
 // and the base's digest recorded in the image.
-func judgeBase(facts, base *imageFacts, image, baseName string, baseDigest v1.Hash) []Finding {
+func judgeBase(env *Env, facts, base *imageFacts, image, baseName string, baseDigest v1.Hash) []Finding {
 	onBase := false
 	for _, ids := range facts.DiffIDs {
 		for _, bids := range base.DiffIDs {
@@ -149,8 +149,8 @@ func judgeBase(facts, base *imageFacts, image, baseName string, baseDigest v1.Ha
 	}
 	if !onBase {
 		return []Finding{{Code: "minimal-not-on-base", Criterion: "base",
-			Problem:  fmt.Sprintf("%s is not built on %s: its first layers are not the base's.", image, baseName),
-			Expected: "FROM " + baseName + " pinned by digest",
+			Problem:  env.T("%s is not built on %s: its first layers are not the base's.", image, baseName),
+			Expected: env.T("FROM %s pinned by digest", baseName),
 			Try:      fmt.Sprintf("FROM %s@%s", baseRepoName(baseName), baseDigest)}}
 	}
 	recorded := facts.Annotations[BaseDigestLabel]
@@ -163,14 +163,14 @@ func judgeBase(facts, base *imageFacts, image, baseName string, baseDigest v1.Ha
 	switch {
 	case recorded == "":
 		return []Finding{{Code: "minimal-base-not-recorded", Criterion: "base",
-			Problem:  fmt.Sprintf("%s is built on %s, but does not say by which digest: the FROM line is not part of the image.", image, baseName),
-			Expected: fmt.Sprintf("the label %s=%s", BaseDigestLabel, baseDigest),
-			Try:      fmt.Sprintf("Pin FROM and record it: ARG BASE=%s, FROM ${BASE}, LABEL %s=%s", from, BaseDigestLabel, baseDigest)}}
+			Problem:  env.T("%s is built on %s, but does not say by which digest: the FROM line is not part of the image.", image, baseName),
+			Expected: env.T("the label %s=%s", BaseDigestLabel, baseDigest),
+			Try:      env.T("Pin FROM and record it: ARG BASE=%s, FROM ${BASE}, LABEL %s=%s", from, BaseDigestLabel, baseDigest)}}
 	case !base.names(strings.TrimPrefix(recorded, "sha256:")):
 		return []Finding{{Code: "minimal-base-digest-mismatch", Criterion: "base",
-			Problem:  fmt.Sprintf("%s records its base as %s, but %s is %s.", image, recorded, baseName, baseDigest),
+			Problem:  env.T("%s records its base as %s, but %s is %s.", image, recorded, baseName, baseDigest),
 			Expected: fmt.Sprintf("%s=%s", BaseDigestLabel, baseDigest),
-			Try:      "Copy the digest again (crane digest, or the Docker-Content-Digest header): it is the manifest's, not the config's."}}
+			Try:      env.T("Copy the digest again (crane digest, or the Docker-Content-Digest header): it is the manifest's, not the config's.")}}
 	}
 	return nil
 }
@@ -186,25 +186,25 @@ func baseRepoName(baseName string) string {
 // judgeSecrets looks for secrets in the config's ENV and in the build
 // history (an ENV or ARG value is recorded there even when a later step
 // unsets it).
-func judgeSecrets(image string, facts *imageFacts) []Finding {
+func judgeSecrets(env *Env, image string, facts *imageFacts) []Finding {
 	var found []Finding
 	for _, cf := range facts.Configs {
 		for _, e := range cf.Config.Env {
 			k, v, _ := strings.Cut(e, "=")
 			if v != "" && secretName.MatchString(k) {
 				found = append(found, Finding{Code: "minimal-secret-in-env", Criterion: "no-secrets",
-					Problem:  fmt.Sprintf("%s carries %s in its ENV: anyone who can pull it can read it (docker inspect).", image, k),
-					Expected: "no secret in the image",
-					Try:      "Leave the ENV line out; give the app its secret at run time (a Kubernetes Secret as an env var or a file)."})
+					Problem:  env.T("%s carries %s in its ENV: anyone who can pull it can read it (docker inspect).", image, k),
+					Expected: env.T("no secret in the image"),
+					Try:      env.T("Leave the ENV line out; give the app its secret at run time (a Kubernetes Secret as an env var or a file).")})
 			}
 		}
 		for _, h := range cf.History {
 			if m := secretAssignment.FindString(h.CreatedBy); m != "" {
 				k, _, _ := strings.Cut(m, "=")
 				found = append(found, Finding{Code: "minimal-secret-in-history", Criterion: "no-secrets",
-					Problem:  fmt.Sprintf("%s's build history records %s with its value (docker history --no-trunc shows it).", image, strings.TrimSpace(k)),
-					Expected: "no secret in the build history",
-					Try:      "A value set by ENV or ARG stays in the history even if a later line removes it: build without it (BuildKit: RUN --mount=type=secret)."})
+					Problem:  env.T("%s's build history records %s with its value (docker history --no-trunc shows it).", image, strings.TrimSpace(k)),
+					Expected: env.T("no secret in the build history"),
+					Try:      env.T("A value set by ENV or ARG stays in the history even if a later line removes it: build without it (BuildKit: RUN --mount=type=secret).")})
 			}
 		}
 		if len(found) > 0 {
