@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
@@ -89,3 +91,50 @@ func progressText(p *i18n.Printer, pr exam.Progress) string {
 	}
 	return ""
 }
+
+// sandboxErrors are the sandbox's errors a learner meets most, with their
+// words in the learner's language (the sandbox speaks English only).
+func sandboxErrors(p *i18n.Printer) []struct {
+	err  error
+	text string
+} {
+	return []struct {
+		err  error
+		text string
+	}{
+		{sandbox.ErrNoSandbox, p.T("no sandbox yet: run imagelab up, or name a cluster with --kubeconfig/--context and a registry with --registry")},
+		{sandbox.ErrUnnamedCluster, p.T("name the cluster to use with --kubeconfig or --context: imagelab only uses a cluster it created or one you name")},
+		{sandbox.ErrBusy, p.T("another imagelab is making or removing this sandbox")},
+		{sandbox.ErrNoNode, p.T("this sandbox is a cluster imagelab did not make, so imagelab has no shell on its control-plane node: the control-plane steps need a sandbox of imagelab up (a kind cluster)")},
+		{sandbox.ErrNoDocker, p.T("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")},
+		{sandbox.ErrRegistryAuth, p.T("the registry refused the credentials")},
+		{sandbox.ErrNodeNotReady, p.T("the cluster's node is not Ready")},
+	}
+}
+
+// SandboxError is err with the sandbox's own errors in it said in p's
+// language; errors.Is and errors.As still see through it.
+func SandboxError(p *i18n.Printer, err error) error {
+	if err == nil || p.Lang() == i18n.English {
+		return err
+	}
+	msg := err.Error()
+	for _, s := range sandboxErrors(p) {
+		if errors.Is(err, s.err) {
+			msg = strings.Replace(msg, s.err.Error(), s.text, 1)
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &saidError{msg: msg, err: err}
+}
+
+// saidError is an error said in another language.
+type saidError struct {
+	msg string
+	err error
+}
+
+func (e *saidError) Error() string { return e.msg }
+func (e *saidError) Unwrap() error { return e.err }

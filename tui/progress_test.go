@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +62,25 @@ func TestExamProgressInKorean(t *testing.T) {
 	}
 	if got := progressText(i18n.For(i18n.Korean), exam.Progress{Stage: exam.StageTasks, Done: 3, Total: 4}); got != "과제 4개 중 3개 준비됨" {
 		t.Errorf("tasks prepared: %q", got)
+	}
+}
+
+// TestSandboxErrorInKorean: the sandbox's own errors are said in Korean
+// inside whatever wraps them, and errors.Is still finds them.
+func TestSandboxErrorInKorean(t *testing.T) {
+	ko := i18n.For(i18n.Korean)
+	for _, s := range sandboxErrors(ko) {
+		wrapped := fmt.Errorf("the exam needs the sandbox: %w", s.err)
+		got := SandboxError(ko, wrapped)
+		if !errors.Is(got, s.err) || strings.Contains(got.Error(), s.err.Error()) || !strings.HasPrefix(got.Error(), "the exam needs the sandbox: ") {
+			t.Errorf("%v in Korean: %v", s.err, got)
+		}
+		if SandboxError(nil, wrapped) != wrapped {
+			t.Errorf("%v in English changed", s.err)
+		}
+	}
+	other := errors.New("something else")
+	if SandboxError(ko, other) != other {
+		t.Error("an error with no sandbox error in it changed")
 	}
 }

@@ -162,7 +162,7 @@ func (t *sandboxTracker) problem() (title, body string, ok bool) {
 	if errors.Is(t.err, sandbox.ErrNoSandbox) {
 		return t.c.p.T("No sandbox yet."), t.c.p.T("Run %s in another terminal, then press u. Steps that need no cluster work meanwhile.", t.upCmd), true
 	}
-	return t.c.p.T("The sandbox could not start."), t.c.p.T("%v. Fix that (imagelab status shows what is there), then press u to try again. Steps that need no cluster still work.", t.err), true
+	return t.c.p.T("The sandbox could not start."), t.c.p.T("%v. Fix that (imagelab status shows what is there), then press u to try again. Steps that need no cluster still work.", SandboxError(t.c.p, t.err)), true
 }
 
 // startCmd runs Sandbox.Start and builds the check environment.

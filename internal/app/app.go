@@ -18,6 +18,7 @@ import (
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/progress"
 	"github.com/imagelab/imagelab/sandbox"
+	"github.com/imagelab/imagelab/tui"
 )
 
 // Streams are the command's standard streams.
@@ -169,15 +170,26 @@ func (g *globalFlags) resolveStateDir() (string, error) {
 
 // Run runs imagelab with args.
 func Run(ctx context.Context, streams Streams, args []string) error {
-	cmd := newRootCommand(streams)
+	cmd, g := newRoot(streams)
 	cmd.SetArgs(args)
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.Err)
-	return cmd.ExecuteContext(ctx)
+	return g.say(cmd.ExecuteContext(ctx))
 }
 
-func newRootCommand(streams Streams) *cobra.Command {
+// say is the command's error with the sandbox's own errors in it said in
+// the command's language; the exit code and errors.Is stay.
+func (g *globalFlags) say(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		ee.err = tui.SandboxError(g.p, ee.err)
+		return err
+	}
+	return tui.SandboxError(g.p, err)
+}
+
+func newRoot(streams Streams) (*cobra.Command, *globalFlags) {
 	g := &globalFlags{stderr: streams.Err}
 	o := &upOptions{}
 	root := &cobra.Command{
@@ -211,5 +223,5 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		newJoinCommand(g, streams),
 	)
 	addSandboxCommands(root, g, streams)
-	return root
+	return root, g
 }

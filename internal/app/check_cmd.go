@@ -16,6 +16,7 @@ import (
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/progress"
+	"github.com/imagelab/imagelab/tui"
 )
 
 // Step statuses in reports.
@@ -182,7 +183,7 @@ func runStepResult(ctx context.Context, s *lessons.Step, cur *lessons.Curriculum
 	if s.Needs().Sandbox() {
 		sb, e, err := lazy.get(ctx)
 		if err != nil {
-			r.Status, r.Error = statusError, lazy.p.T("needs the sandbox: %v", err)
+			r.Status, r.Error = statusError, lazy.p.T("needs the sandbox: %v", tui.SandboxError(lazy.p, err))
 			r.Millis = time.Since(start).Milliseconds()
 			return r, check.Result{}
 		}

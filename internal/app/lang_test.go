@@ -9,6 +9,7 @@ import (
 
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/sandbox"
 )
 
 type listedLessons struct {
@@ -138,5 +139,20 @@ func TestToolPurposesInKorean(t *testing.T) {
 		if got := toolPurpose(ko, tool.Name, tool.Purpose); !koreanIn(got) {
 			t.Errorf("%s in Korean: %q", tool.Name, got)
 		}
+	}
+}
+
+// TestNoSandboxInKorean: the error of a command that needs a sandbox
+// there is not is said in Korean; its exit code stays.
+func TestNoSandboxInKorean(t *testing.T) {
+	state := t.TempDir()
+	out, err := run(t, "env", "--lang", "ko", "--state-dir", state)
+	if err == nil || !strings.Contains(err.Error(), "아직 샌드박스가 없습니다") || !errors.Is(err, sandbox.ErrNoSandbox) {
+		t.Errorf("env with no sandbox in Korean: %v\n%s", err, out)
+	}
+	out, err = run(t, "check", "pull-secrets/regcred", "--lang", "ko", "--state-dir", state)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(out, "샌드박스가 필요합니다: 아직 샌드박스가 없습니다") {
+		t.Errorf("check with no sandbox in Korean: %v\n%s", err, out)
 	}
 }
