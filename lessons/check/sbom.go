@@ -67,7 +67,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 	ctx = withTagMemo(ctx)
 	file, image, pkg := req.Params["file"], req.Params["image"], req.Params["package"]
 	if env.WorkDir == "" {
-		return Result{}, errors.New("this step reads a file from the work dir, and the sandbox has none")
+		return Result{}, env.Errorf("this step reads a file from the work dir, and the sandbox has none")
 	}
 	repo, tag, ok := strings.Cut(image, ":")
 	if !ok {
@@ -76,7 +76,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 	full := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), tag)
 	try := fmt.Sprintf("trivy image --format cyclonedx --output %s %s (or --format spdx-json; syft %s -o cyclonedx-json=%s)", file, full, full, file)
 
-	doc, bad, err := readSBOM(env.WorkDir, file)
+	doc, bad, err := readSBOM(env, env.WorkDir, file)
 	if err != nil {
 		return Result{}, err
 	}
@@ -84,7 +84,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 		bad.Try = try
 		if bad.Code == "sbom-missing" {
 			if others := otherSBOMs(env.WorkDir, file); len(others) > 0 {
-				bad.Problem += fmt.Sprintf(" The work dir has %s, which look like SBOMs: the step reads %s.", strings.Join(others, ", "), file)
+				bad.Problem += env.T(" The work dir has %s, which look like SBOMs: the step reads %s.", strings.Join(others, ", "), file)
 			}
 		}
 		return withToolAdvice(env, fail(*bad), RoleSBOM), nil
@@ -92,7 +92,7 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 
 	digest, err := tagDigest(ctx, env, repo, tag)
 	if err != nil {
-		return Result{}, fmt.Errorf("asking the registry for %s: %w", full, err)
+		return Result{}, env.Errorf("asking the registry for %s: %w", full, err)
 	}
 	facts, err := factsOf(ctx, env, repo, digest)
 	if err != nil {
@@ -112,9 +112,9 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 	switch {
 	case len(doc.Packages) == 0:
 		found = append(found, Finding{Code: "sbom-no-packages", Criterion: "lists-package",
-			Problem:  fmt.Sprintf("%s lists no packages.", file),
-			Expected: fmt.Sprintf("the image's packages, %s among them", pkg),
-			Try:      "Scan the OS packages too (trivy's --pkg-types os,library is the default): " + try})
+			Problem:  env.T("%s lists no packages.", file),
+			Expected: env.T("the image's packages, %s among them", pkg),
+			Try:      env.T("Scan the OS packages too (trivy's --pkg-types os,library is the default): %s", try)})
 	case !hasPackage(doc.Packages, pkg):
 		names := make([]string, 0, len(doc.Packages))
 		for _, p := range doc.Packages {
@@ -122,14 +122,14 @@ func checkSBOM(ctx context.Context, env *Env, req Request) (Result, error) {
 		}
 		sort.Strings(names)
 		found = append(found, Finding{Code: "sbom-package-missing", Criterion: "lists-package",
-			Problem:  fmt.Sprintf("%s lists %d package(s), %s not among them: %s.", file, len(doc.Packages), pkg, truncateList(names, 8)),
-			Expected: pkg + " in the SBOM's packages",
-			Try:      fmt.Sprintf("%s's package database lists %s; make the SBOM of that image: %s", full, pkg, try)})
+			Problem:  env.T("%s lists %d package(s), %s not among them: %s.", file, len(doc.Packages), pkg, truncateList(env, names, 8)),
+			Expected: env.T("%s in the SBOM's packages", pkg),
+			Try:      env.T("%s's package database lists %s; make the SBOM of that image: %s", full, pkg, try)})
 	}
 	if hasProblem(found) {
 		return withToolAdvice(env, fail(found...), RoleSBOM), nil
 	}
-	return result(fmt.Sprintf("%s is a %s SBOM of %s (%s) listing %d packages, %s among them.", file, doc.Format, full, short(digest), len(doc.Packages), pkg), found...), nil
+	return result(env.T("%s is a %s SBOM of %s (%s) listing %d packages, %s among them.", file, doc.Format, full, short(digest), len(doc.Packages), pkg), found...), nil
 }
 
 // notThisImage explains an SBOM whose subject does not name the image:
@@ -139,19 +139,19 @@ func notThisImage(ctx context.Context, env *Env, hexes []string, file, full stri
 	for _, h := range hexes {
 		if other := knownImage(ctx, env, h); other != "" {
 			return Finding{Code: "sbom-other-image", Criterion: "names-image",
-				Problem:  fmt.Sprintf("%s describes %s, not %s (%s).", file, other, full, short(digest)),
-				Expected: "an SBOM of " + full, Try: try}
+				Problem:  env.T("%s describes %s, not %s (%s).", file, other, full, short(digest)),
+				Expected: env.T("an SBOM of %s", full), Try: try}
 		}
 	}
 	if len(hexes) > 0 {
 		return Finding{Code: "sbom-other-image", Criterion: "names-image",
-			Problem:  fmt.Sprintf("%s describes an image with digest sha256:%s, not %s (%s).", file, hexes[0][:12], full, short(digest)),
-			Expected: "an SBOM of " + full, Try: try}
+			Problem:  env.T("%s describes an image with digest sha256:%s, not %s (%s).", file, hexes[0][:12], full, short(digest)),
+			Expected: env.T("an SBOM of %s", full), Try: try}
 	}
 	return Finding{Code: "sbom-no-digest", Criterion: "names-image",
-		Problem:  fmt.Sprintf("%s names no image digest, so nothing says which image it describes (an SBOM of a directory or a local build?).", file),
-		Expected: fmt.Sprintf("an SBOM of %s naming %s", full, short(digest)),
-		Try:      "Make it from the image in the registry, so its digest is recorded: " + try}
+		Problem:  env.T("%s names no image digest, so nothing says which image it describes (an SBOM of a directory or a local build?).", file),
+		Expected: env.T("an SBOM of %s naming %s", full, short(digest)),
+		Try:      env.T("Make it from the image in the registry, so its digest is recorded: %s", try)}
 }
 
 // knownImage names the lesson image (repository:tag) whose digest or
@@ -201,25 +201,25 @@ func hasPackage(ps []sbomPackage, name string) bool {
 	return false
 }
 
-func truncateList(xs []string, n int) string {
+func truncateList(env *Env, xs []string, n int) string {
 	if len(xs) <= n {
 		return strings.Join(xs, ", ")
 	}
-	return strings.Join(xs[:n], ", ") + fmt.Sprintf(" and %d more", len(xs)-n)
+	return strings.Join(xs[:n], ", ") + env.T(" and %d more", len(xs)-n)
 }
 
 // readSBOM reads and parses the SBOM file, from the cache when the file
 // did not change. A file that is not an SBOM is a finding, not an error.
-func readSBOM(dir, file string) (*sbomDoc, *Finding, error) {
+func readSBOM(env *Env, dir, file string) (*sbomDoc, *Finding, error) {
 	path := filepath.Join(dir, file)
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, &Finding{Code: "sbom-missing", Criterion: "parses", Problem: fmt.Sprintf("No %s in your work dir (%s) yet.", file, dir), Expected: file + ": an SPDX or CycloneDX JSON SBOM"}, nil
+		return nil, &Finding{Code: "sbom-missing", Criterion: "parses", Problem: env.T("No %s in your work dir (%s) yet.", file, dir), Expected: env.T("%s: an SPDX or CycloneDX JSON SBOM", file)}, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	key := fmt.Sprintf("%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	key := fmt.Sprintf("%s\x00%d\x00%d\x00%s", path, fi.Size(), fi.ModTime().UnixNano(), env.printer().Lang()) // findings are in the learner's language
 	sbomCache.Lock()
 	p, ok := sbomCache.m[key]
 	sbomCache.Unlock()
@@ -230,7 +230,7 @@ func readSBOM(dir, file string) (*sbomDoc, *Finding, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	doc, bad := parseSBOM(file, data)
+	doc, bad := parseSBOM(env, file, data)
 	sbomCache.Lock()
 	if len(sbomCache.m) >= 64 {
 		clear(sbomCache.m)
@@ -250,18 +250,18 @@ func copyFinding(f *Finding) *Finding {
 
 // parseSBOM reads an SPDX or CycloneDX JSON document; anything else is
 // a finding that says what it is instead.
-func parseSBOM(file string, data []byte) (*sbomDoc, *Finding) {
+func parseSBOM(env *Env, file string, data []byte) (*sbomDoc, *Finding) {
 	trimmed := bytes.TrimSpace(data)
-	expected := file + ": an SPDX or CycloneDX JSON SBOM"
+	expected := env.T("%s: an SPDX or CycloneDX JSON SBOM", file)
 	switch {
 	case len(trimmed) == 0:
-		return nil, &Finding{Code: "sbom-empty", Criterion: "parses", Problem: file + " is empty: did the tool fail?", Expected: expected}
+		return nil, &Finding{Code: "sbom-empty", Criterion: "parses", Problem: env.T("%s is empty: did the tool fail?", file), Expected: expected}
 	case bytes.HasPrefix(trimmed, []byte("SPDXVersion:")):
 		return nil, &Finding{Code: "sbom-not-json", Criterion: "parses",
-			Problem: fmt.Sprintf("%s is SPDX tag-value (what --format spdx writes); the step asks for JSON.", file), Expected: expected}
+			Problem: env.T("%s is SPDX tag-value (what --format spdx writes); the step asks for JSON.", file), Expected: expected}
 	case trimmed[0] != '{':
 		return nil, &Finding{Code: "sbom-not-json", Criterion: "parses",
-			Problem: fmt.Sprintf("%s is not JSON (a table printed to the terminal?): it starts %q.", file, firstLine(trimmed)), Expected: expected}
+			Problem: env.T("%s is not JSON (a table printed to the terminal?): it starts %q.", file, firstLine(trimmed)), Expected: expected}
 	}
 	var head struct {
 		BOMFormat     string          `json:"bomFormat"`
@@ -272,20 +272,20 @@ func parseSBOM(file string, data []byte) (*sbomDoc, *Finding) {
 	}
 	if err := json.Unmarshal(trimmed, &head); err != nil {
 		return nil, &Finding{Code: "sbom-invalid-json", Criterion: "parses",
-			Problem: fmt.Sprintf("%s is not valid JSON: %v (cut short?).", file, err), Expected: expected}
+			Problem: env.T("%s is not valid JSON: %v (cut short?).", file, err), Expected: expected}
 	}
 	switch {
 	case head.BOMFormat == "CycloneDX":
-		return parseCycloneDX(trimmed, head.SpecVersion)
+		return parseCycloneDX(env, trimmed, head.SpecVersion)
 	case strings.HasPrefix(head.SPDXVersion, "SPDX-"):
-		return parseSPDX(trimmed, head.SPDXVersion)
+		return parseSPDX(env, trimmed, head.SPDXVersion)
 	case head.SchemaVersion != nil && head.Results != nil:
 		return nil, &Finding{Code: "sbom-scan-report", Criterion: "parses",
-			Problem:  fmt.Sprintf("%s is a vulnerability report (trivy's --format json), not an SBOM.", file),
+			Problem:  env.T("%s is a vulnerability report (trivy's --format json), not an SBOM.", file),
 			Expected: expected}
 	}
 	return nil, &Finding{Code: "sbom-unknown-format", Criterion: "parses",
-		Problem: fmt.Sprintf("%s is JSON but neither CycloneDX (bomFormat) nor SPDX (spdxVersion).", file), Expected: expected}
+		Problem: env.T("%s is JSON but neither CycloneDX (bomFormat) nor SPDX (spdxVersion).", file), Expected: expected}
 }
 
 func firstLine(b []byte) string {
@@ -303,7 +303,7 @@ type cdxComponent struct {
 	Components []cdxComponent `json:"components"`
 }
 
-func parseCycloneDX(data []byte, spec string) (*sbomDoc, *Finding) {
+func parseCycloneDX(env *Env, data []byte, spec string) (*sbomDoc, *Finding) {
 	var d struct {
 		Metadata struct {
 			Component json.RawMessage `json:"component"`
@@ -311,7 +311,7 @@ func parseCycloneDX(data []byte, spec string) (*sbomDoc, *Finding) {
 		Components []cdxComponent `json:"components"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return nil, &Finding{Code: "sbom-invalid-json", Criterion: "parses", Problem: "The CycloneDX document does not read: " + err.Error(), Expected: "CycloneDX JSON"}
+		return nil, &Finding{Code: "sbom-invalid-json", Criterion: "parses", Problem: env.T("The CycloneDX document does not read: %v", err), Expected: "CycloneDX JSON"}
 	}
 	doc := &sbomDoc{Format: "CycloneDX " + spec, Subject: d.Metadata.Component}
 	var walk func([]cdxComponent)
@@ -327,7 +327,7 @@ func parseCycloneDX(data []byte, spec string) (*sbomDoc, *Finding) {
 	return doc, nil
 }
 
-func parseSPDX(data []byte, version string) (*sbomDoc, *Finding) {
+func parseSPDX(env *Env, data []byte, version string) (*sbomDoc, *Finding) {
 	var d struct {
 		DocumentDescribes []string          `json:"documentDescribes"`
 		Packages          []json.RawMessage `json:"packages"`
@@ -338,7 +338,7 @@ func parseSPDX(data []byte, version string) (*sbomDoc, *Finding) {
 		} `json:"relationships"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
-		return nil, &Finding{Code: "sbom-invalid-json", Criterion: "parses", Problem: "The SPDX document does not read: " + err.Error(), Expected: "SPDX JSON"}
+		return nil, &Finding{Code: "sbom-invalid-json", Criterion: "parses", Problem: env.T("The SPDX document does not read: %v", err), Expected: "SPDX JSON"}
 	}
 	described := map[string]bool{}
 	for _, id := range d.DocumentDescribes {
@@ -390,7 +390,7 @@ func otherSBOMs(dir, file string) []string {
 		if err != nil {
 			continue
 		}
-		if doc, bad := parseSBOM(e.Name(), data); doc != nil && bad == nil {
+		if doc, bad := parseSBOM(nil, e.Name(), data); doc != nil && bad == nil {
 			out = append(out, e.Name())
 		}
 	}

@@ -95,11 +95,11 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 	pod, err := env.Kube.CoreV1().Pods(env.Namespace).Get(ctx, podName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return fail(Finding{Code: "sign-pod-missing", Criterion: "signature",
-			Problem:  fmt.Sprintf("Pod %s is gone: it ran the image this step signs.", podName),
-			Expected: "pod " + podName, Try: "imagelab reset on this step makes it again."}), nil
+			Problem:  env.T("Pod %s is gone: it ran the image this step signs.", podName),
+			Expected: env.T("pod %s", podName), Try: env.T("imagelab reset on this step makes it again.")}), nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("reading pod %s: %w", podName, err)
+		return Result{}, env.Errorf("reading pod %s: %w", podName, err)
 	}
 	repo, target, _, err := podDigest(ctx, env, pod)
 	if err != nil {
@@ -107,7 +107,7 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 	}
 	byDigest := fmt.Sprintf("%s@%s", env.Registry.Repo(repo), target)
 
-	verifier, keyFindings := readPublicKey(env.WorkDir, keyFile)
+	verifier, keyFindings := readPublicKey(env, env.WorkDir, keyFile)
 	if len(keyFindings) > 0 {
 		return withToolAdvice(env, fail(keyFindings...), RoleSigner), nil
 	}
@@ -116,14 +116,14 @@ func checkSigned(ctx context.Context, env *Env, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if len(sigs) > 0 {
-		return judgeSignatures(sigs, verifier, target, byDigest, keyFile), nil
+		return judgeSignatures(env, sigs, verifier, target, byDigest, keyFile), nil
 	}
 	return withToolAdvice(env, fail(noSignature(ctx, env, repo, target, byDigest, podName, req.Params["tag"], verifier)), RoleSigner), nil
 }
 
 // judgeSignatures passes when one of the target's signatures verifies with
 // the key and binds the target digest.
-func judgeSignatures(sigs []cosignSig, verifier signature.Verifier, target v1.Hash, byDigest, keyFile string) Result {
+func judgeSignatures(env *Env, sigs []cosignSig, verifier signature.Verifier, target v1.Hash, byDigest, keyFile string) Result {
 	var mismatch string
 	keyless := false
 	for _, s := range sigs {
@@ -134,47 +134,47 @@ func judgeSignatures(sigs []cosignSig, verifier signature.Verifier, target v1.Ha
 		if s.binds != target.String() {
 			mismatch = s.binds
 			if mismatch == "" {
-				mismatch = "no image digest (not a cosign image signature)"
+				mismatch = env.T("no image digest (not a cosign image signature)")
 			}
 			continue
 		}
 		var advice []Finding
 		if s.tlog {
 			advice = append(advice, Finding{Code: "sign-tlog-uploaded", Severity: Advice,
-				Problem: "This signature was also uploaded to a transparency log (Rekor): the digest, your public key and the time are public now.",
-				Try:     "For a private image, sign offline: cosign sign --tlog-upload=false (cosign 3: with --use-signing-config=false), and verify with --insecure-ignore-tlog=true."})
+				Problem: env.T("This signature was also uploaded to a transparency log (Rekor): the digest, your public key and the time are public now."),
+				Try:     env.T("For a private image, sign offline: cosign sign --tlog-upload=false (cosign 3: with --use-signing-config=false), and verify with --insecure-ignore-tlog=true.")})
 		}
-		return result(fmt.Sprintf("%s is signed: the signature stored next to it verifies with %s and binds %s.", byDigest, keyFile, short(target)), advice...)
+		return result(env.T("%s is signed: the signature stored next to it verifies with %s and binds %s.", byDigest, keyFile, short(target)), advice...)
 	}
 	if mismatch != "" {
 		return fail(Finding{Code: "sign-payload-mismatch", Criterion: "signature",
-			Problem:  fmt.Sprintf("The signature stored for %s verifies with %s, but what it signed names %s: a signature copied from another image.", byDigest, keyFile, mismatch),
-			Expected: "a signed payload naming " + target.String(),
-			Try:      fmt.Sprintf("Sign the image itself: cosign sign --key cosign.key --tlog-upload=false %s", byDigest)})
+			Problem:  env.T("The signature stored for %s verifies with %s, but what it signed names %s: a signature copied from another image.", byDigest, keyFile, mismatch),
+			Expected: env.T("a signed payload naming %s", target),
+			Try:      env.T("Sign the image itself: %s", "cosign sign --key cosign.key --tlog-upload=false "+byDigest)})
 	}
-	why := "made with another key"
+	why := env.T("made with another key")
 	if keyless {
-		why = "made keyless (with a certificate), not with your key"
+		why = env.T("made keyless (with a certificate), not with your key")
 	}
 	return fail(Finding{Code: "sign-other-key", Criterion: "signature",
-		Problem:  fmt.Sprintf("%s has %d signature(s), none of which verifies with %s: %s.", byDigest, len(sigs), keyFile, why),
-		Expected: "a signature made with the private key of " + keyFile,
-		Try:      fmt.Sprintf("A new key pair replaces both files; sign again with the cosign.key that goes with %s: cosign sign --key cosign.key --tlog-upload=false %s", keyFile, byDigest)})
+		Problem:  env.T("%s has %d signature(s), none of which verifies with %s: %s.", byDigest, len(sigs), keyFile, why),
+		Expected: env.T("a signature made with the private key of %s", keyFile),
+		Try:      env.T("A new key pair replaces both files; sign again with the cosign.key that goes with %s: cosign sign --key cosign.key --tlog-upload=false %s", keyFile, byDigest)})
 }
 
 // noSignature explains a digest with no signature: the tag was signed
 // and names another digest now; another digest of the repository was
 // signed; or nothing was.
 func noSignature(ctx context.Context, env *Env, repo string, target v1.Hash, byDigest, podName, tag string, verifier signature.Verifier) Finding {
-	try := fmt.Sprintf("cosign sign --key cosign.key --tlog-upload=false %s (cosign 3: add --use-signing-config=false), then cosign verify --key cosign.pub --insecure-ignore-tlog=true %s", byDigest, byDigest)
+	try := env.T("cosign sign --key cosign.key --tlog-upload=false %s (cosign 3: add --use-signing-config=false), then cosign verify --key cosign.pub --insecure-ignore-tlog=true %s", byDigest, byDigest)
 	if tag != "" {
 		if now, err := tagDigest(ctx, env, repo, tag); err == nil && now != target {
 			if sigs, err := signaturesOf(ctx, env, repo, now); err == nil && len(sigs) > 0 {
 				return Finding{Code: "sign-tag-not-digest", Criterion: "signature",
-					Problem: fmt.Sprintf("You signed %s:%s: cosign resolved the tag to %s, the rebuild it names now. Pod %s runs %s, which is not signed.",
+					Problem: env.T("You signed %s:%s: cosign resolved the tag to %s, the rebuild it names now. Pod %s runs %s, which is not signed.",
 						env.Registry.Repo(repo), tag, short(now), podName, short(target)),
-					Expected: "a signature for " + target.String(),
-					Try:      "A signature binds one digest, and a tag can name another at any time: sign what the pod runs, by digest. " + try}
+					Expected: env.T("a signature for %s", target),
+					Try:      env.T("A signature binds one digest, and a tag can name another at any time: sign what the pod runs, by digest. %s", try)}
 			}
 		}
 	}
@@ -189,44 +189,44 @@ func noSignature(ctx context.Context, env *Env, repo string, target v1.Hash, byD
 	if len(others) > 0 {
 		sort.Strings(others)
 		return Finding{Code: "sign-other-digest", Criterion: "signature",
-			Problem:  fmt.Sprintf("%s has signatures for %s, none for %s, the digest pod %s runs.", env.Registry.Repo(repo), strings.Join(others, ", "), short(target), podName),
-			Expected: "a signature for " + target.String(), Try: try}
+			Problem:  env.T("%s has signatures for %s, none for %s, the digest pod %s runs.", env.Registry.Repo(repo), strings.Join(others, ", "), short(target), podName),
+			Expected: env.T("a signature for %s", target), Try: try}
 	}
 	return Finding{Code: "sign-missing", Criterion: "signature",
-		Problem:  fmt.Sprintf("%s has no signature in the registry yet (cosign 2 keeps one as the tag %s, cosign 3 as an OCI referrer of the image).", byDigest, sigTag(target)),
-		Expected: "a signature for " + target.String(), Try: try}
+		Problem:  env.T("%s has no signature in the registry yet (cosign 2 keeps one as the tag %s, cosign 3 as an OCI referrer of the image).", byDigest, sigTag(target)),
+		Expected: env.T("a signature for %s", target), Try: try}
 }
 
 func sigTag(h v1.Hash) string { return h.Algorithm + "-" + h.Hex + ".sig" }
 
 // readPublicKey reads the learner's public key file, as cosign verify
 // --key does: a PEM public key.
-func readPublicKey(workDir, file string) (signature.Verifier, []Finding) {
+func readPublicKey(env *Env, workDir, file string) (signature.Verifier, []Finding) {
 	path := filepath.Join(workDir, file)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, []Finding{{Code: "sign-no-key", Criterion: "key",
-			Problem:  fmt.Sprintf("No %s in your work dir (%s) yet.", file, workDir),
-			Expected: file + ": your public key",
-			Try:      "In the work dir: COSIGN_PASSWORD=… cosign generate-key-pair writes cosign.key (private, password-protected) and cosign.pub."}}
+			Problem:  env.T("No %s in your work dir (%s) yet.", file, workDir),
+			Expected: env.T("%s: your public key", file),
+			Try:      env.T("In the work dir: COSIGN_PASSWORD=… cosign generate-key-pair writes cosign.key (private, password-protected) and cosign.pub.")}}
 	}
 	if err != nil {
-		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: fmt.Sprintf("%s cannot be read: %v.", file, err), Expected: file + ": your public key"}}
+		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: env.T("%s cannot be read: %v.", file, err), Expected: env.T("%s: your public key", file)}}
 	}
 	if bytes.Contains(data, []byte("PRIVATE KEY")) {
 		return nil, []Finding{{Code: "sign-key-private", Criterion: "key",
-			Problem:  fmt.Sprintf("%s holds a private key: verification takes the public half, and the private one is never handed out.", file),
-			Expected: file + ": a PEM PUBLIC KEY", Try: "cosign generate-key-pair writes both: the public one is cosign.pub."}}
+			Problem:  env.T("%s holds a private key: verification takes the public half, and the private one is never handed out.", file),
+			Expected: env.T("%s: a PEM PUBLIC KEY", file), Try: env.T("cosign generate-key-pair writes both: the public one is cosign.pub.")}}
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(data)
 	if err != nil {
 		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key",
-			Problem: fmt.Sprintf("%s is not a PEM public key: %v.", file, err), Expected: file + ": a PEM PUBLIC KEY",
-			Try: "cosign generate-key-pair writes one (cosign.pub); cosign public-key --key cosign.key prints it again."}}
+			Problem: env.T("%s is not a PEM public key: %v.", file, err), Expected: env.T("%s: a PEM PUBLIC KEY", file),
+			Try: env.T("cosign generate-key-pair writes one (cosign.pub); cosign public-key --key cosign.key prints it again.")}}
 	}
 	verifier, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
-		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: fmt.Sprintf("%s holds a key cosign cannot verify with: %v.", file, err), Expected: file + ": an ECDSA, RSA or Ed25519 public key"}}
+		return nil, []Finding{{Code: "sign-key-invalid", Criterion: "key", Problem: env.T("%s holds a key cosign cannot verify with: %v.", file, err), Expected: env.T("%s: an ECDSA, RSA or Ed25519 public key", file)}}
 	}
 	return verifier, nil
 }
@@ -257,7 +257,7 @@ func classicSignatures(ctx context.Context, env *Env, repo string, digest v1.Has
 		if errors.Is(registryError(err), errNotFound) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("asking the registry for %s: %w", ref, registryError(err))
+		return nil, env.Errorf("asking the registry for %s: %w", ref, registryError(err))
 	}
 	key := env.Registry.Repo(repo) + "@" + desc.Digest.String()
 	sigCache.Lock()
@@ -268,7 +268,7 @@ func classicSignatures(ctx context.Context, env *Env, repo string, digest v1.Has
 	}
 	img, err := remote.Image(ref.Context().Digest(desc.Digest.String()), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", ref, registryError(err))
+		return nil, env.Errorf("reading %s: %w", ref, registryError(err))
 	}
 	m, err := img.Manifest()
 	if err != nil {
@@ -289,7 +289,7 @@ func classicSignatures(ctx context.Context, env *Env, repo string, digest v1.Has
 		}
 		rc, err := layer.Compressed()
 		if err != nil {
-			return nil, fmt.Errorf("reading a signature of %s: %w", ref, registryError(err))
+			return nil, env.Errorf("reading a signature of %s: %w", ref, registryError(err))
 		}
 		p, err := io.ReadAll(io.LimitReader(rc, 1<<20))
 		rc.Close()
@@ -347,7 +347,7 @@ func bundleSignatures(ctx context.Context, env *Env, repo string, digest v1.Hash
 		if errors.Is(registryError(err), errNotFound) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("asking the registry for the referrers of %s@%s: %w", r, digest, registryError(err))
+		return nil, env.Errorf("asking the registry for the referrers of %s@%s: %w", r, digest, registryError(err))
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
