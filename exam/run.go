@@ -41,6 +41,15 @@ const (
 	StageTasks      Stage = "tasks"      // Prepared Done of Total tasks
 )
 
+// The notes imagelab keeps on an exam, in English (the attempt's file
+// keeps them so); a UI says them in its language by these texts. A note
+// that starts with a prefix (…: ) goes on with an error.
+const (
+	NoteLeftover   = "Left from earlier work, which imagelab could not reset: "
+	NoteDoneBefore = "This task was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing."
+	NoteNoCleanup  = "After the exam, imagelab could not clean up everything: "
+)
+
 // Progress is where Prepare is.
 type Progress struct {
 	Stage       Stage
@@ -89,7 +98,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(Progress)) e
 	x.Notes = nil
 	for _, t := range x.Tasks {
 		if err := x.resetShared(ctx, sb, t); err != nil {
-			x.Notes = append(x.Notes, Note{Task: t.Number, Text: fmt.Sprintf("Left from earlier work, which imagelab could not reset: %v", err)})
+			x.Notes = append(x.Notes, Note{Task: t.Number, Text: NoteLeftover + err.Error()})
 		}
 	}
 
@@ -111,7 +120,7 @@ func (x *Exam) Prepare(ctx context.Context, sb Sandbox, report func(Progress)) e
 	})
 	for _, t := range x.Tasks {
 		if len(t.Given) > 0 && len(t.Given) == len(t.step.Definition().Criteria) {
-			x.Notes = append(x.Notes, Note{Task: t.Number, Text: "This task was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing."})
+			x.Notes = append(x.Notes, Note{Task: t.Number, Text: NoteDoneBefore})
 		}
 	}
 	return err

@@ -50,9 +50,9 @@ func scoreView(st Styles, p *i18n.Printer, x *exam.Exam, w int) string {
 	}
 	b = append(b, "", st.Dim.Render(wordWrap(p.T("✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way). Points: weight × criteria met / criteria."), w)))
 	for _, n := range x.Notes {
-		text := n.Text
+		text := NoteText(p, n.Text)
 		if n.Task > 0 {
-			text = p.T("Task %d: %s", n.Task, n.Text)
+			text = p.T("Task %d: %s", n.Task, text)
 		}
 		b = append(b, st.Advice.Render("! ")+hang(text, w-2, 2))
 	}

@@ -196,7 +196,7 @@ func (m *examModel) metaView(w int) string {
 	}
 	lines = append(lines, " "+st.Dim.Render(ansi.Truncate(where, max(10, w-2), "…")))
 	for _, note := range append(m.x.NotesOf(0), m.x.NotesOf(t.Number)...) {
-		lines = append(lines, " "+st.Advice.Render("! ")+hang(note, w-3, 3))
+		lines = append(lines, " "+st.Advice.Render("! ")+hang(NoteText(m.c.p, note), w-3, 3))
 	}
 	if m.err != nil {
 		label := m.c.p.T("✗ Not scored: ")

@@ -138,3 +138,17 @@ type saidError struct {
 
 func (e *saidError) Error() string { return e.msg }
 func (e *saidError) Unwrap() error { return e.err }
+
+// NoteText is an exam's note in p's language: the notes imagelab keeps
+// (exam.Note…) said in it, any other as it is.
+func NoteText(p *i18n.Printer, text string) string {
+	switch {
+	case text == exam.NoteDoneBefore:
+		return p.T("This task was done before the exam started (what it asks for is there already, perhaps from the lessons, outside its namespace): it counts for nothing.")
+	case strings.HasPrefix(text, exam.NoteLeftover):
+		return p.T("Left from earlier work, which imagelab could not reset: %s", strings.TrimPrefix(text, exam.NoteLeftover))
+	case strings.HasPrefix(text, exam.NoteNoCleanup):
+		return p.T("After the exam, imagelab could not clean up everything: %s", strings.TrimPrefix(text, exam.NoteNoCleanup))
+	}
+	return text
+}

@@ -84,3 +84,21 @@ func TestSandboxErrorInKorean(t *testing.T) {
 		t.Error("an error with no sandbox error in it changed")
 	}
 }
+
+// TestExamNotesInKorean: the notes imagelab keeps on an exam are said in
+// Korean, with their error; in English as kept.
+func TestExamNotesInKorean(t *testing.T) {
+	ko := i18n.For(i18n.Korean)
+	for _, text := range []string{exam.NoteDoneBefore, exam.NoteLeftover + "the login", exam.NoteNoCleanup + "the namespace"} {
+		if got := NoteText(nil, text); got != text {
+			t.Errorf("%q in English: %q", text, got)
+		}
+		got := NoteText(ko, text)
+		if got == text || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) || (strings.HasSuffix(text, "the login") && !strings.HasSuffix(got, "the login")) {
+			t.Errorf("%q in Korean: %q", text, got)
+		}
+	}
+	if NoteText(ko, "another note") != "another note" {
+		t.Error("a note imagelab does not know changed")
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/tui"
 )
 
 // printExamReport prints a scored exam: the total against the pass mark,
@@ -48,9 +49,9 @@ func printExamReport(w io.Writer, p *i18n.Printer, x *exam.Exam) {
 	p.Fprintln(w, "\n✓ met · ✗ missed · – not judged: a criterion before it was missed · ○ met before the clock started (counts neither way)")
 	for _, n := range x.Notes {
 		if n.Task > 0 {
-			p.Fprintf(w, "note on task %d: %s\n", n.Task, n.Text)
+			p.Fprintf(w, "note on task %d: %s\n", n.Task, tui.NoteText(p, n.Text))
 		} else {
-			fmt.Fprintln(w, p.T("note:"), n.Text)
+			fmt.Fprintln(w, p.T("note:"), tui.NoteText(p, n.Text))
 		}
 	}
 }

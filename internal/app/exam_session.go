@@ -163,7 +163,7 @@ func (s *examSession) submit(ctx context.Context, x *exam.Exam, ending exam.Endi
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
 	defer cancel()
 	if err := x.Cleanup(cleanup, s.box); err != nil {
-		x.Notes = append(x.Notes, exam.Note{Text: "After the exam, imagelab could not clean up everything: " + err.Error()})
+		x.Notes = append(x.Notes, exam.Note{Text: exam.NoteNoCleanup + err.Error()})
 	}
 	for _, t := range x.Tasks {
 		_ = os.Remove(s.taskKubeconfig(x, t))
