@@ -38,10 +38,10 @@ func printExamReport(w io.Writer, p *i18n.Printer, x *exam.Exam) {
 			for _, f := range c.Findings {
 				fmt.Fprintf(w, "            %s\n", indent(f.Problem, "            "))
 				if f.Try != "" {
-					fmt.Fprintf(w, "            %s %s\n", p.T("try:"), indent(f.Try, "                 "))
+					fmt.Fprintf(w, "            %s %s\n", p.T("try:"), indent(f.Try, hangPad(12, p.T("try:"))))
 				}
 				if f.Evidence != "" {
-					fmt.Fprintf(w, "            %s %s\n", p.T("said:"), indent(f.Evidence, "                  "))
+					fmt.Fprintf(w, "            %s %s\n", p.T("said:"), indent(f.Evidence, hangPad(12, p.T("said:"))))
 				}
 			}
 		}
@@ -136,4 +136,10 @@ func endingWord(p *i18n.Printer, e exam.Ending) string {
 		return p.T("expired")
 	}
 	return string(e)
+}
+
+// hangPad is the indent of a labelled text's next lines: under the text,
+// after left columns and the label (Hangul takes two columns).
+func hangPad(left int, label string) string {
+	return strings.Repeat(" ", left+ansi.StringWidth(label)+1)
 }
