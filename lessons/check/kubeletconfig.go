@@ -44,9 +44,9 @@ func checkCredentialVerification(ctx context.Context, env *Env, req Request) (Re
 	}
 	if !nodeReady(node) {
 		return fail(Finding{Code: "kubelet-not-ready", Criterion: "kubelet-ready",
-			Problem:  fmt.Sprintf("Node %s is not Ready: the kubelet does not run, or does not report, since the change.", n.Name()),
-			Expected: "a Ready node", Evidence: readyMessage(node),
-			Try: fmt.Sprintf("A config file the kubelet cannot read stops it: check %s (YAML, field names are case-sensitive), then restart the kubelet (systemctl restart kubelet), or imagelab reset this step.", n.Files().KubeletConfig)}), nil
+			Problem:  env.T("Node %s is not Ready: the kubelet does not run, or does not report, since the change.", n.Name()),
+			Expected: env.T("a Ready node"), Evidence: readyMessage(node),
+			Try: env.T("A config file the kubelet cannot read stops it: check %s (YAML, field names are case-sensitive), then restart the kubelet (systemctl restart kubelet), or imagelab reset this step.", n.Files().KubeletConfig)}), nil
 	}
 	running, err := kubeletConfigz(ctx, env, n.Name())
 	if err != nil {
@@ -61,11 +61,11 @@ func checkCredentialVerification(ctx context.Context, env *Env, req Request) (Re
 		if f := judgeCachedImage(env, want, probe); f != nil {
 			return fail(*f), nil
 		}
-		seen := "a pod without credentials was refused the private image another pod had pulled"
+		seen := env.T("a pod without credentials was refused the private image another pod had pulled")
 		if probe.ran {
-			seen = "a pod without credentials ran the private image another pod had pulled"
+			seen = env.T("a pod without credentials ran the private image another pod had pulled")
 		}
-		return result(fmt.Sprintf("The kubelet on %s (%s) runs with %s: %s, and %s.", n.Name(), node.Status.NodeInfo.KubeletVersion, policyField, want, seen)), nil
+		return result(env.T("The kubelet on %s (%s) runs with %s: %s, and %s.", n.Name(), node.Status.NodeInfo.KubeletVersion, policyField, want, seen)), nil
 	}
 	inFile := ""
 	if data, err := n.ReadFile(ctx, n.Files().KubeletConfig); err == nil {
@@ -76,20 +76,20 @@ func checkCredentialVerification(ctx context.Context, env *Env, req Request) (Re
 	}
 	shown := got
 	if shown == "" {
-		shown = "unset (the kubelet's default applies)"
+		shown = env.T("unset (the kubelet's default applies)")
 	}
 	f := Finding{Code: "kubelet-policy-wrong", Criterion: "policy",
-		Problem:  fmt.Sprintf("The kubelet on %s runs with %s %s.", n.Name(), policyField, shown),
+		Problem:  env.T("The kubelet on %s runs with %s %s.", n.Name(), policyField, shown),
 		Expected: policyField + ": " + want,
-		Try:      fmt.Sprintf("Set %s: %s in %s on the node, then restart the kubelet: systemctl restart kubelet.", policyField, want, n.Files().KubeletConfig)}
+		Try:      env.T("Set %s: %s in %s on the node, then restart the kubelet: systemctl restart kubelet.", policyField, want, n.Files().KubeletConfig)}
 	switch {
 	case inFile == want:
 		f.Code = "kubelet-not-restarted"
-		f.Problem = fmt.Sprintf("%s says %s: %s, but the running kubelet still has %s: it reads its config only when it starts.", n.Files().KubeletConfig, policyField, want, shown)
-		f.Try = "Restart the kubelet: systemctl restart kubelet (on the node), then wait for the node to be Ready."
+		f.Problem = env.T("%s says %s: %s, but the running kubelet still has %s: it reads its config only when it starts.", n.Files().KubeletConfig, policyField, want, shown)
+		f.Try = env.T("Restart the kubelet: systemctl restart kubelet (on the node), then wait for the node to be Ready.")
 	case inFile != "" && strings.EqualFold(inFile, want):
 		f.Code = "kubelet-policy-case"
-		f.Problem = fmt.Sprintf("%s says %s, but the values are case-sensitive: %s.", n.Files().KubeletConfig, inFile, want)
+		f.Problem = env.T("%s says %s, but the values are case-sensitive: %s.", n.Files().KubeletConfig, inFile, want)
 	}
 	return fail(f), nil
 }

@@ -144,14 +144,14 @@ func judgeCachedImage(env *Env, policy string, p cachedImageProbe) *Finding {
 	switch {
 	case policy == "NeverVerify" && !p.ran:
 		return &Finding{Code: "kubelet-verifies-anyway", Criterion: "behaviour",
-			Problem:  fmt.Sprintf("Under NeverVerify a pod without credentials should run %s once it is on the node, but the kubelet refused it.", image),
-			Expected: "the cached image used without credentials", Evidence: p.evidence,
-			Try: "Is the image on the node at all? A pod with the pull secret pulls it first; then restart the kubelet so it reads its config."}
+			Problem:  env.T("Under NeverVerify a pod without credentials should run %s once it is on the node, but the kubelet refused it.", image),
+			Expected: env.T("the cached image used without credentials"), Evidence: p.evidence,
+			Try: env.T("Is the image on the node at all? A pod with the pull secret pulls it first; then restart the kubelet so it reads its config.")}
 	case policy != "NeverVerify" && p.ran:
 		return &Finding{Code: "kubelet-cached-image-without-credentials", Criterion: "behaviour",
-			Problem:  fmt.Sprintf("A pod without credentials ran %s, cached on the node by a pod with them: the kubelet did not check.", image),
-			Expected: "the pod without credentials refused (ErrImagePull)",
-			Try:      "The running kubelet's policy is right, yet it let the pod in: is its KubeletEnsureSecretPulledImages feature gate off? (/configz shows featureGates.)"}
+			Problem:  env.T("A pod without credentials ran %s, cached on the node by a pod with them: the kubelet did not check.", image),
+			Expected: env.T("the pod without credentials refused (ErrImagePull)"),
+			Try:      env.T("The running kubelet's policy is right, yet it let the pod in: is its KubeletEnsureSecretPulledImages feature gate off? (/configz shows featureGates.)")}
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
 			env.Node = n
 			return fail(readWebhookSetup(context.Background(), env).notConsulted(env))
 		},
+		"kubelet checks under NeverVerify": func(t *testing.T, env *Env) Result {
+			return fail(*judgeCachedImage(env, "NeverVerify", cachedImageProbe{}))
+		},
 	}
 	for name, result := range cases {
 		t.Run(name, func(t *testing.T) {
