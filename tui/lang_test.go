@@ -2,8 +2,10 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,38 @@ func TestSandboxPhaseInKorean(t *testing.T) {
 	a.waitFor("Wiring the registry into the cluster")
 	close(release)
 	a.waitFor("sandbox ready")
+	a.quit()
+}
+
+// langBox is a fake sandbox whose shell says the language it was asked in.
+type langBox struct {
+	*fakeSandbox
+	lang i18n.Lang
+}
+
+func (b langBox) In(l i18n.Lang) Sandbox { return langBox{b.fakeSandbox, l} }
+
+func (b langBox) Shell(*sandbox.Sandbox) (*exec.Cmd, error) {
+	return nil, errors.New("asked in " + string(b.lang))
+}
+
+// TestShellNoteFollowsTheLanguageKey: the app asks for the sandbox shell
+// in the language it speaks when the learner opens it, so the shell's note
+// follows the language key.
+func TestShellNoteFollowsTheLanguageKey(t *testing.T) {
+	l := newLab(t)
+	opts := l.options()
+	opts.DisableWatch = true
+	opts.Sandbox = langBox{fakeSandbox: l.box()}
+	opts.Lang, opts.Curricula = i18n.Korean, fixtureIn
+	opts.Curriculum, _ = fixtureIn(i18n.Korean)
+	a := start(t, opts, 120, 36)
+	a.waitFor("샌드박스 준비됨")
+	a.keys("t")
+	a.waitFor("샌드박스 셸을 열 수 없습니다: asked in ko")
+	a.keys("L")
+	a.waitFor("sandbox ready")
+	a.keys("t")
+	a.waitFor("cannot open the sandbox shell: asked in en")
 	a.quit()
 }

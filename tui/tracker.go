@@ -229,6 +229,9 @@ func (t *sandboxTracker) resetOrSetUp(step *lessons.Step, setup bool) tea.Cmd {
 // control-plane node.
 func (t *sandboxTracker) shellCmd(node bool) tea.Cmd {
 	box, sb := t.box, t.sb
+	if in, ok := box.(SandboxIn); ok {
+		box = in.In(t.c.p.Lang()) // the shell's note in the language spoken now
+	}
 	return func() tea.Msg {
 		if node {
 			cmd, err := box.NodeShell(sb)

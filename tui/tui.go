@@ -46,6 +46,13 @@ type Sandbox interface {
 	ResetStep(ctx context.Context, sb *sandbox.Sandbox, step *lessons.Step) error
 }
 
+// SandboxIn is what a Sandbox whose shells print a note (where the shell
+// is, how to get back) may implement: the same sandbox, its notes in l.
+// The app asks at each shell, in the language the learner speaks by then.
+type SandboxIn interface {
+	In(l i18n.Lang) Sandbox
+}
+
 // Options is everything the app gets from its caller.
 type Options struct {
 	Curriculum *lessons.Curriculum

@@ -105,11 +105,20 @@ func stateDirFlag(g *globalFlags) string {
 type tuiSandbox struct {
 	up       *upOptions
 	stateDir string
-	// p says the shells' notes; the app's language key does not change it.
+	// p says the shells' notes (In: the app's language at the time).
 	p *i18n.Printer
 }
 
-var _ tui.Sandbox = tuiSandbox{}
+var (
+	_ tui.Sandbox   = tuiSandbox{}
+	_ tui.SandboxIn = tuiSandbox{}
+)
+
+// In is the sandbox with its shells' notes in l.
+func (t tuiSandbox) In(l i18n.Lang) tui.Sandbox {
+	t.p = i18n.For(l)
+	return t
+}
 
 func (t tuiSandbox) Start(ctx context.Context, report sandbox.Reporter) (*sandbox.Sandbox, error) {
 	return t.up.startSandbox(ctx, t.stateDir, report)
