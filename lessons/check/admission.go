@@ -66,7 +66,7 @@ func checkRegistryOnly(ctx context.Context, env *Env, req Request) (Result, erro
 	if d := time.Until(inv.lastChange().Add(time.Second + AdmissionSettle)); d > 0 {
 		sleep(ctx, min(d, 2*time.Second+AdmissionSettle))
 	}
-	probes := registryProbes(private, parts)
+	probes := registryProbes(env, private, parts)
 	answers := make(map[string]answer, len(probes))
 	refusedByPolicy := false
 	for _, p := range probes {
@@ -86,19 +86,19 @@ func checkRegistryOnly(ctx context.Context, env *Env, req Request) (Result, erro
 	docker := answers["imagelab-probe-docker-io"]
 	if !docker.admitted && docker.byPolicy {
 		found = append(found, Finding{Code: "admission-refused", Severity: Advice,
-			Problem: fmt.Sprintf("The API server's answer to %s:", docker.what), Evidence: docker.said})
+			Problem: env.T("The API server's answer to %s:", docker.what), Evidence: docker.said})
 	}
 	found = append(found, judgeDockerHub(env, docker, answers["imagelab-probe-short-name"], reg)...)
-	found = append(found, judgePrivate(answers["imagelab-probe-private"], answers["imagelab-probe-private-deploy"], reg)...)
-	found = append(found, judgeInit(answers["imagelab-probe-init"], reg)...)
-	found = append(found, judgeDeployment(answers["imagelab-probe-deploy"], reg)...)
+	found = append(found, judgePrivate(env, answers["imagelab-probe-private"], answers["imagelab-probe-private-deploy"], reg)...)
+	found = append(found, judgeInit(env, answers["imagelab-probe-init"], reg)...)
+	found = append(found, judgeDeployment(env, answers["imagelab-probe-deploy"], reg)...)
 	var alikes []answer
 	for _, p := range probes {
 		if p.criterion == "look-alike" {
 			alikes = append(alikes, answers[p.name])
 		}
 	}
-	found = append(found, judgeLookAlikes(alikes, reg)...)
+	found = append(found, judgeLookAlikes(env, alikes, reg)...)
 	if !docker.admitted && docker.byPolicy {
 		advice, err := moreAdvice(ctx, env, reg)
 		if err != nil {
@@ -108,9 +108,9 @@ func checkRegistryOnly(ctx context.Context, env *Env, req Request) (Result, erro
 	}
 	var lookAlike string
 	if len(alikes) > 0 {
-		lookAlike = " and from the look-alike " + strings.SplitN(alikes[0].image, "/", 2)[0]
+		lookAlike = env.T(" and from the look-alike %s", strings.SplitN(alikes[0].image, "/", 2)[0])
 	}
-	summary := fmt.Sprintf("In namespace %s the API server refuses images not from %s/ — in containers, init containers, Deployments%s — and admits %s. Refused by %s.",
+	summary := env.T("In namespace %s the API server refuses images not from %s/ — in containers, init containers, Deployments%s — and admits %s. Refused by %s.",
 		env.Namespace, reg, lookAlike, private, docker.who())
 	return result(summary, found...), nil
 }
@@ -124,17 +124,17 @@ func allowlistTry(reg string) string {
 // bindings there are, and what keeps each from refusing the pod here.
 func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, policyName, reg string) []Finding {
 	docker := answers["imagelab-probe-docker-io"]
-	try := fmt.Sprintf("Write a ValidatingAdmissionPolicy (say %s) that matches pods and checks %s, and a ValidatingAdmissionPolicyBinding that names it with validationActions: [Deny]; kubectl apply -f both. kubectl run test --image=nginx --dry-run=server then shows the refusal.", policyName, allowlistTry(reg))
+	try := env.T("Write a ValidatingAdmissionPolicy (say %s) that matches pods and checks %s, and a ValidatingAdmissionPolicyBinding that names it with validationActions: [Deny]; kubectl apply -f both. kubectl run test --image=nginx --dry-run=server then shows the refusal.", policyName, allowlistTry(reg))
 	if len(inv.policies)+len(inv.bindings) > 0 {
-		try = "Fix what is listed here (kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings lists them); kubectl run test --image=nginx --dry-run=server shows what the API server does."
+		try = env.T("Fix what is listed here (kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings lists them); kubectl run test --image=nginx --dry-run=server shows what the API server does.")
 	}
-	problem := fmt.Sprintf("The API server admitted %s in namespace %s: no ValidatingAdmissionPolicy refuses anything there yet.", docker.what, env.Namespace)
+	problem := env.T("The API server admitted %s in namespace %s: no ValidatingAdmissionPolicy refuses anything there yet.", docker.what, env.Namespace)
 	if !docker.admitted {
-		problem = fmt.Sprintf("No ValidatingAdmissionPolicy refuses anything in namespace %s yet (what refused %s is quoted below).", env.Namespace, docker.what)
+		problem = env.T("No ValidatingAdmissionPolicy refuses anything in namespace %s yet (what refused %s is quoted below).", env.Namespace, docker.what)
 	}
 	found := []Finding{{Code: "admission-no-policy", Criterion: "docker-io", Problem: problem,
-		Expected: "a ValidatingAdmissionPolicy that matches pods, and a binding that names it with validationActions [Deny]",
-		Try:      try, Evidence: inv.lines()}}
+		Expected: env.T("a ValidatingAdmissionPolicy that matches pods, and a binding that names it with validationActions [Deny]"),
+		Try:      try, Evidence: inv.lines(env)}}
 
 	// The explanations are about the learner's own objects: those with the
 	// name the step gives, when there are any (a cluster may hold others);
@@ -158,20 +158,20 @@ func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, polic
 		relevant[p.Name] = true
 		if !anyPods {
 			found = append(found, Finding{Code: "admission-policy-no-pods", Criterion: "docker-io",
-				Problem:  fmt.Sprintf("Policy %s does not match pods: it matches %s.", p.Name, matched(p)),
-				Expected: "a resourceRule for pods: apiGroups [\"\"], apiVersions [\"v1\"], resources [\"pods\"], operations [CREATE, UPDATE]",
-				Try:      "Add that rule under spec.matchConstraints.resourceRules."})
+				Problem:  env.T("Policy %s does not match pods: it matches %s.", p.Name, matched(env, p)),
+				Expected: env.T("a resourceRule for pods: apiGroups [\"\"], apiVersions [\"v1\"], resources [\"pods\"], operations [CREATE, UPDATE]"),
+				Try:      env.T("Add that rule under spec.matchConstraints.resourceRules.")})
 		}
 		if len(inv.bindingsOf(p.Name)) == 0 {
 			unbound = append(unbound, p.Name)
 			found = append(found, Finding{Code: "admission-policy-no-binding", Criterion: "docker-io",
-				Problem:  fmt.Sprintf("Policy %s has no binding: a ValidatingAdmissionPolicy does nothing until a ValidatingAdmissionPolicyBinding names it.", p.Name),
-				Expected: fmt.Sprintf("a ValidatingAdmissionPolicyBinding with spec.policyName: %s", p.Name),
-				Try:      fmt.Sprintf("Create a binding with policyName: %s and validationActions: [Deny], scoped to your namespace with matchResources.namespaceSelector.", p.Name)})
+				Problem:  env.T("Policy %s has no binding: a ValidatingAdmissionPolicy does nothing until a ValidatingAdmissionPolicyBinding names it.", p.Name),
+				Expected: env.T("a ValidatingAdmissionPolicyBinding with spec.policyName: %s", p.Name),
+				Try:      env.T("Create a binding with policyName: %s and validationActions: [Deny], scoped to your namespace with matchResources.namespaceSelector.", p.Name)})
 		}
 		if sel := p.Spec.MatchConstraints; sel != nil {
 			if s, ok := inv.selects(sel.NamespaceSelector); ok && !s {
-				found = append(found, otherNamespace(env, inv, "Policy "+p.Name+"'s matchConstraints.namespaceSelector"))
+				found = append(found, otherNamespace(env, inv, env.T("Policy %s's matchConstraints.namespaceSelector", p.Name)))
 			}
 		}
 	}
@@ -183,11 +183,11 @@ func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, polic
 		p := inv.policy(b.Spec.PolicyName)
 		if p == nil {
 			f := Finding{Code: "admission-binding-missing-policy", Criterion: "docker-io",
-				Problem:  fmt.Sprintf("Binding %s names the policy %s, which does not exist, so it binds nothing.", b.Name, quote(b.Spec.PolicyName)),
-				Expected: "spec.policyName: the policy's metadata.name, exactly",
-				Try:      "Fix spec.policyName; kubectl get validatingadmissionpolicies lists the policies."}
+				Problem:  env.T("Binding %s names the policy %s, which does not exist, so it binds nothing.", b.Name, quote(b.Spec.PolicyName)),
+				Expected: env.T("spec.policyName: the policy's metadata.name, exactly"),
+				Try:      env.T("Fix spec.policyName; kubectl get validatingadmissionpolicies lists the policies.")}
 			if len(unbound) > 0 {
-				f.Try = fmt.Sprintf("Fix spec.policyName: did you mean %s? (kubectl get validatingadmissionpolicies lists the policies.)", strings.Join(unbound, " or "))
+				f.Try = env.T("Fix spec.policyName: did you mean %s? (kubectl get validatingadmissionpolicies lists the policies.)", strings.Join(unbound, env.T(" or ")))
 			}
 			found = append(found, f)
 			continue
@@ -197,14 +197,14 @@ func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, polic
 		}
 		if !slices.Contains(b.Spec.ValidationActions, admissionv1.Deny) {
 			found = append(found, Finding{Code: "admission-binding-no-deny", Criterion: "docker-io",
-				Problem:  fmt.Sprintf("Binding %s has validationActions %s: the API server admits the pod and only warns the client (Warn) or records it in the audit log (Audit).", b.Name, actions(b.Spec.ValidationActions)),
+				Problem:  env.T("Binding %s has validationActions %s: the API server admits the pod and only warns the client (Warn) or records it in the audit log (Audit).", b.Name, actions(b.Spec.ValidationActions)),
 				Expected: "validationActions: [Deny]",
-				Try:      "Set validationActions: [Deny] (Deny may go with Audit, not with Warn), and apply the binding again.",
+				Try:      env.T("Set validationActions: [Deny] (Deny may go with Audit, not with Warn), and apply the binding again."),
 				Evidence: strings.Join(warned[b.Name], "\n")})
 		}
 		if b.Spec.MatchResources != nil {
 			if s, ok := inv.selects(b.Spec.MatchResources.NamespaceSelector); ok && !s {
-				found = append(found, otherNamespace(env, inv, "Binding "+b.Name+"'s matchResources.namespaceSelector"))
+				found = append(found, otherNamespace(env, inv, env.T("Binding %s's matchResources.namespaceSelector", b.Name)))
 			}
 		}
 	}
@@ -213,13 +213,13 @@ func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, polic
 	if inv.unreadable != "" {
 		for name, ws := range warned {
 			found = append(found, Finding{Code: "admission-binding-no-deny", Criterion: "docker-io",
-				Problem:  fmt.Sprintf("Binding %s only warns: the API server admitted the pod with a warning.", name),
-				Expected: "validationActions: [Deny]", Try: "Set validationActions: [Deny] in the binding.", Evidence: strings.Join(ws, "\n")})
+				Problem:  env.T("Binding %s only warns: the API server admitted the pod with a warning.", name),
+				Expected: "validationActions: [Deny]", Try: env.T("Set validationActions: [Deny] in the binding."), Evidence: strings.Join(ws, "\n")})
 		}
 	}
 	for _, name := range []string{"imagelab-probe-docker-io", "imagelab-probe-short-name"} {
 		if a := answers[name]; !a.admitted {
-			found = append(found, notByPolicy(a))
+			found = append(found, notByPolicy(env, a))
 		}
 	}
 	return found
@@ -247,17 +247,17 @@ func otherNamespace(env *Env, inv admissionInventory, whose string) Finding {
 	}
 	sort.Strings(ls)
 	return Finding{Code: "admission-binding-other-namespace", Criterion: "docker-io",
-		Problem:  fmt.Sprintf("%s does not select your namespace %s (its labels: %s), so the policy is not enforced there.", whose, env.Namespace, strings.Join(ls, ", ")),
-		Expected: fmt.Sprintf("a selector your namespace matches: matchLabels: {%s: %s}", corev1.LabelMetadataName, env.Namespace),
-		Try:      fmt.Sprintf("Every namespace carries the label %s with its own name: select it with that, or label your namespace (kubectl label namespace %s KEY=VALUE).", corev1.LabelMetadataName, env.Namespace)}
+		Problem:  env.T("%s does not select your namespace %s (its labels: %s), so the policy is not enforced there.", whose, env.Namespace, strings.Join(ls, ", ")),
+		Expected: env.T("a selector your namespace matches: matchLabels: {%s: %s}", corev1.LabelMetadataName, env.Namespace),
+		Try:      env.T("Every namespace carries the label %s with its own name: select it with that, or label your namespace (kubectl label namespace %s KEY=VALUE).", corev1.LabelMetadataName, env.Namespace)}
 }
 
 // notByPolicy: something refused the probe, but not a ValidatingAdmissionPolicy.
-func notByPolicy(a answer) Finding {
+func notByPolicy(env *Env, a answer) Finding {
 	return Finding{Code: "admission-refused-not-by-policy", Criterion: a.criterion,
-		Problem:  fmt.Sprintf("The API server refused %s, but not through a ValidatingAdmissionPolicy.", a.what),
-		Expected: "a refusal that names a ValidatingAdmissionPolicy and its binding",
-		Try:      "This step is about a ValidatingAdmissionPolicy; read the refusal: another admission plugin, a webhook or a quota said no.",
+		Problem:  env.T("The API server refused %s, but not through a ValidatingAdmissionPolicy.", a.what),
+		Expected: env.T("a refusal that names a ValidatingAdmissionPolicy and its binding"),
+		Try:      env.T("This step is about a ValidatingAdmissionPolicy; read the refusal: another admission plugin, a webhook or a quota said no."),
 		Evidence: a.said}
 }
 
@@ -266,76 +266,76 @@ func judgeDockerHub(env *Env, full, short answer, reg string) []Finding {
 	switch {
 	case full.admitted:
 		found = append(found, Finding{Code: "admission-allows-docker-io", Criterion: "docker-io",
-			Problem:  fmt.Sprintf("The API server admitted %s in namespace %s.", full.what, env.Namespace),
-			Expected: "refused by your ValidatingAdmissionPolicy",
-			Try:      fmt.Sprintf("Check that the policy matches pods (resourceRules: apiGroups [\"\"], resources [\"pods\"], operations [CREATE, UPDATE]) and that it allows only the private registry: %s.", allowlistTry(reg)),
+			Problem:  env.T("The API server admitted %s in namespace %s.", full.what, env.Namespace),
+			Expected: env.T("refused by your ValidatingAdmissionPolicy"),
+			Try:      env.T("Check that the policy matches pods (resourceRules: apiGroups [\"\"], resources [\"pods\"], operations [CREATE, UPDATE]) and that it allows only the private registry: %s.", allowlistTry(reg)),
 			Evidence: full.evidence()})
 	case !full.byPolicy:
-		found = append(found, notByPolicy(full))
+		found = append(found, notByPolicy(env, full))
 	case short.admitted:
 		found = append(found, Finding{Code: "admission-allows-short-name", Criterion: "docker-io",
-			Problem:  fmt.Sprintf("The API server refused %s but admitted %s: the policy looks for docker.io, and a short name does not say it.", dockerHubImage, short.what),
-			Expected: "every image not from " + reg + "/ refused, however it is written",
-			Try:      fmt.Sprintf("List what is allowed, not what is forbidden: %s refuses every other registry, named or not.", allowlistTry(reg)),
+			Problem:  env.T("The API server refused %s but admitted %s: the policy looks for docker.io, and a short name does not say it.", dockerHubImage, short.what),
+			Expected: env.T("every image not from %s/ refused, however it is written", reg),
+			Try:      env.T("List what is allowed, not what is forbidden: %s refuses every other registry, named or not.", allowlistTry(reg)),
 			Evidence: short.evidence()})
 	}
 	return found
 }
 
-func judgePrivate(pod, deploy answer, reg string) []Finding {
+func judgePrivate(env *Env, pod, deploy answer, reg string) []Finding {
 	var found []Finding
 	for _, a := range []answer{pod, deploy} {
 		if a.admitted {
 			continue
 		}
 		f := Finding{Code: "admission-refuses-private", Criterion: "private",
-			Problem:  fmt.Sprintf("The API server refused %s: the private registry's own image must be admitted.", a.what),
-			Expected: "admitted", Evidence: a.said,
-			Try: fmt.Sprintf("Compare the image with the registry followed by a slash: c.image.startsWith('%s/'), the registry written exactly as in the image (host and port).", reg)}
+			Problem:  env.T("The API server refused %s: the private registry's own image must be admitted.", a.what),
+			Expected: env.T("admitted"), Evidence: a.said,
+			Try: env.T("Compare the image with the registry followed by a slash: c.image.startsWith('%s/'), the registry written exactly as in the image (host and port).", reg)}
 		switch {
 		case !a.byPolicy:
-			f.Try = "Something other than a ValidatingAdmissionPolicy refused it: read the refusal."
+			f.Try = env.T("Something other than a ValidatingAdmissionPolicy refused it: read the refusal.")
 		case strings.Contains(a.said, "no such key") && a.deploy:
-			f.Try = "The expression reads a field the Deployment does not have: a Deployment keeps its containers under spec.template.spec, not spec. Check object.kind, e.g. a variable: object.kind == 'Pod' ? object.spec : object.spec.template.spec."
+			f.Try = env.T("The expression reads a field the Deployment does not have: a Deployment keeps its containers under spec.template.spec, not spec. Check object.kind, e.g. a variable: object.kind == 'Pod' ? object.spec : object.spec.template.spec.")
 		case strings.Contains(a.said, "no such key"):
-			f.Try = "The expression reads a field the pod does not have (a pod with no init containers has no spec.initContainers). Guard optional fields with has(): !has(object.spec.initContainers) || object.spec.initContainers.all(c, …)."
+			f.Try = env.T("The expression reads a field the pod does not have (a pod with no init containers has no spec.initContainers). Guard optional fields with has(): !has(object.spec.initContainers) || object.spec.initContainers.all(c, …).")
 		case strings.Contains(a.said, "failed to configure"):
-			f.Try = "The policy or its binding is misconfigured (a paramKind without a paramRef, or a param that is not there): read the refusal."
+			f.Try = env.T("The policy or its binding is misconfigured (a paramKind without a paramRef, or a param that is not there): read the refusal.")
 		}
 		found = append(found, f)
 	}
 	return found
 }
 
-func judgeInit(a answer, reg string) []Finding {
+func judgeInit(env *Env, a answer, reg string) []Finding {
 	switch {
 	case a.admitted:
 		return []Finding{{Code: "admission-allows-init-containers", Criterion: "init-containers",
-			Problem:  fmt.Sprintf("The API server admitted %s: init containers run images too, and the policy does not look at them.", a.what),
-			Expected: "refused",
-			Try:      fmt.Sprintf("Check spec.initContainers as well; a pod may have none, so guard it: !has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image.startsWith('%s/')).", reg),
+			Problem:  env.T("The API server admitted %s: init containers run images too, and the policy does not look at them.", a.what),
+			Expected: env.T("refused"),
+			Try:      env.T("Check spec.initContainers as well; a pod may have none, so guard it: !has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image.startsWith('%s/')).", reg),
 			Evidence: a.evidence()}}
 	case !a.byPolicy:
-		return []Finding{notByPolicy(a)}
+		return []Finding{notByPolicy(env, a)}
 	}
 	return nil
 }
 
-func judgeDeployment(a answer, reg string) []Finding {
+func judgeDeployment(env *Env, a answer, reg string) []Finding {
 	switch {
 	case a.admitted:
 		return []Finding{{Code: "admission-allows-deployments", Criterion: "deployments",
-			Problem:  fmt.Sprintf("The API server admitted %s. A policy on pods alone lets the Deployment be created; then every pod its ReplicaSet makes is refused, the Deployment stays at 0 ready replicas, and only kubectl describe replicaset shows why (FailedCreate).", a.what),
-			Expected: "the Deployment refused when it is created",
-			Try:      fmt.Sprintf("Match the workloads too (apiGroups [\"apps\"], resources [\"deployments\"], and the others: replicasets, statefulsets, daemonsets; batch jobs and cronjobs) and read their pod template: a variable spec = object.kind == 'Pod' ? object.spec : object.spec.template.spec, then variables.spec.containers.all(c, c.image.startsWith('%s/')).", reg),
+			Problem:  env.T("The API server admitted %s. A policy on pods alone lets the Deployment be created; then every pod its ReplicaSet makes is refused, the Deployment stays at 0 ready replicas, and only kubectl describe replicaset shows why (FailedCreate).", a.what),
+			Expected: env.T("the Deployment refused when it is created"),
+			Try:      env.T("Match the workloads too (apiGroups [\"apps\"], resources [\"deployments\"], and the others: replicasets, statefulsets, daemonsets; batch jobs and cronjobs) and read their pod template: a variable spec = object.kind == 'Pod' ? object.spec : object.spec.template.spec, then variables.spec.containers.all(c, c.image.startsWith('%s/')).", reg),
 			Evidence: a.evidence()}}
 	case !a.byPolicy:
-		return []Finding{notByPolicy(a)}
+		return []Finding{notByPolicy(env, a)}
 	}
 	return nil
 }
 
-func judgeLookAlikes(alikes []answer, reg string) []Finding {
+func judgeLookAlikes(env *Env, alikes []answer, reg string) []Finding {
 	var let []string
 	var evidence []string
 	var found []Finding
@@ -347,14 +347,14 @@ func judgeLookAlikes(alikes []answer, reg string) []Finding {
 				evidence = append(evidence, e)
 			}
 		case !a.byPolicy:
-			found = append(found, notByPolicy(a))
+			found = append(found, notByPolicy(env, a))
 		}
 	}
 	if len(let) > 0 {
 		found = append(found, Finding{Code: "admission-allows-look-alike", Criterion: "look-alike",
-			Problem:  fmt.Sprintf("The API server admitted a pod running %s: another registry, whose name only begins with %s.", strings.Join(let, " and "), reg),
-			Expected: "only images under " + reg + "/ (with the slash) admitted",
-			Try:      fmt.Sprintf("Put the slash after the registry: c.image.startsWith('%s/'). Without it, startsWith('%s') also lets in %s.", reg, reg, strings.SplitN(let[0], "/", 2)[0]),
+			Problem:  env.T("The API server admitted a pod running %s: another registry, whose name only begins with %s.", strings.Join(let, env.T(" and ")), reg),
+			Expected: env.T("only images under %s/ (with the slash) admitted", reg),
+			Try:      env.T("Put the slash after the registry: c.image.startsWith('%s/'). Without it, startsWith('%s') also lets in %s.", reg, reg, strings.SplitN(let[0], "/", 2)[0]),
 			Evidence: strings.Join(evidence, "\n")})
 	}
 	return found
@@ -374,21 +374,21 @@ func moreAdvice(ctx context.Context, env *Env, reg string) ([]Finding, error) {
 			}
 			if a.admitted {
 				found = append(found, Finding{Code: "admission-allows-ephemeral-containers", Severity: Advice,
-					Problem:  fmt.Sprintf("The API server would let kubectl debug add a container running %s to pod %s: ephemeral containers come through the pods/ephemeralcontainers subresource, an UPDATE.", dockerHubInit, pod.Name),
-					Try:      "Match resources [\"pods\", \"pods/ephemeralcontainers\"] with operations [CREATE, UPDATE], and check object.spec.ephemeralContainers too (guarded with has()).",
+					Problem:  env.T("The API server would let kubectl debug add a container running %s to pod %s: ephemeral containers come through the pods/ephemeralcontainers subresource, an UPDATE.", dockerHubInit, pod.Name),
+					Try:      env.T("Match resources [\"pods\", \"pods/ephemeralcontainers\"] with operations [CREATE, UPDATE], and check object.spec.ephemeralContainers too (guarded with has())."),
 					Evidence: a.evidence()})
 			}
 		}
 	}
 	if env.Namespace != metav1.NamespaceSystem {
 		sys := probe{name: "imagelab-probe-system", deploy: true, image: dockerHubImage, private: dockerHubImage,
-			what: "a Deployment in kube-system whose pod template runs " + dockerHubImage}
+			what: env.T("a Deployment in kube-system whose pod template runs %s", dockerHubImage)}
 		e := *env
 		e.Namespace = metav1.NamespaceSystem
 		if a, err := sys.ask(ctx, &e); err == nil && !a.admitted && a.byPolicy {
 			found = append(found, Finding{Code: "admission-cluster-wide", Severity: Advice,
-				Problem:  "Your policy also refuses Docker Hub images in kube-system. The cluster's own add-ons may come from there (kind's network plugin, kindnetd, does): when their pods are re-created, they will be refused.",
-				Try:      fmt.Sprintf("Scope the binding with matchResources.namespaceSelector: your namespace (%s: %s), or every namespace but the system ones.", corev1.LabelMetadataName, env.Namespace),
+				Problem:  env.T("Your policy also refuses Docker Hub images in kube-system. The cluster's own add-ons may come from there (kind's network plugin, kindnetd, does): when their pods are re-created, they will be refused."),
+				Try:      env.T("Scope the binding with matchResources.namespaceSelector: your namespace (%s: %s), or every namespace but the system ones.", corev1.LabelMetadataName, env.Namespace),
 				Evidence: a.said})
 		}
 	}
@@ -416,7 +416,7 @@ func privatePod(pods []corev1.Pod, reg string) *corev1.Pod {
 // askEphemeral asks, as a dry run, to add an ephemeral container running a
 // Docker Hub image to the pod (what kubectl debug does).
 func askEphemeral(ctx context.Context, env *Env, pod *corev1.Pod) (answer, error) {
-	p := probe{name: pod.Name, what: "an ephemeral container running " + dockerHubInit + " in pod " + pod.Name, image: dockerHubInit}
+	p := probe{name: pod.Name, what: env.T("an ephemeral container running %s in pod %s", dockerHubInit, pod.Name), image: dockerHubInit}
 	pod = pod.DeepCopy()
 	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
 		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "imagelab-probe", Image: dockerHubInit}})

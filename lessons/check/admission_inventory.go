@@ -127,9 +127,9 @@ func matchesPods(p *admissionv1.ValidatingAdmissionPolicy) bool {
 }
 
 // matched lists the resources a policy's rules name, for the learner.
-func matched(p *admissionv1.ValidatingAdmissionPolicy) string {
+func matched(env *Env, p *admissionv1.ValidatingAdmissionPolicy) string {
 	if p.Spec.MatchConstraints == nil || len(p.Spec.MatchConstraints.ResourceRules) == 0 {
-		return "nothing (no matchConstraints.resourceRules)"
+		return env.T("nothing (no matchConstraints.resourceRules)")
 	}
 	var out []string
 	for _, r := range p.Spec.MatchConstraints.ResourceRules {
@@ -143,44 +143,44 @@ func matched(p *admissionv1.ValidatingAdmissionPolicy) string {
 }
 
 // lines describes every policy and binding, one line each, for the learner.
-func (inv admissionInventory) lines() string {
+func (inv admissionInventory) lines(env *Env) string {
 	if inv.unreadable != "" {
-		return "imagelab may not list the cluster's policies: " + inv.unreadable
+		return env.T("imagelab may not list the cluster's policies: %s", inv.unreadable)
 	}
 	if len(inv.policies) == 0 && len(inv.bindings) == 0 {
-		return "The cluster has no ValidatingAdmissionPolicy and no ValidatingAdmissionPolicyBinding."
+		return env.T("The cluster has no ValidatingAdmissionPolicy and no ValidatingAdmissionPolicyBinding.")
 	}
 	var out []string
 	for i := range inv.policies {
 		p := &inv.policies[i]
-		line := fmt.Sprintf("policy %s: matches %s", p.Name, matched(p))
+		line := env.T("policy %s: matches %s", p.Name, matched(env, p))
 		if p.Spec.FailurePolicy != nil && *p.Spec.FailurePolicy == admissionv1.Ignore {
 			line += "; failurePolicy Ignore"
 		}
 		if bs := inv.bindingsOf(p.Name); len(bs) > 0 {
-			line += "; bound by " + strings.Join(bs, ", ")
+			line += env.T("; bound by %s", strings.Join(bs, ", "))
 		} else {
-			line += "; no binding"
+			line += env.T("; no binding")
 		}
 		out = append(out, line)
 	}
 	for _, b := range inv.bindings {
 		line := fmt.Sprintf("binding %s: policyName %s", b.Name, b.Spec.PolicyName)
 		if inv.policy(b.Spec.PolicyName) == nil {
-			line += " (no such policy)"
+			line += env.T(" (no such policy)")
 		}
 		line += fmt.Sprintf(", validationActions %s", actions(b.Spec.ValidationActions))
 		if b.Spec.MatchResources != nil && b.Spec.MatchResources.NamespaceSelector != nil {
 			if sel, ok := inv.selects(b.Spec.MatchResources.NamespaceSelector); ok && sel {
-				line += ", its namespaceSelector selects your namespace"
+				line += env.T(", its namespaceSelector selects your namespace")
 			} else if ok {
-				line += ", its namespaceSelector does not select your namespace"
+				line += env.T(", its namespaceSelector does not select your namespace")
 			}
 		}
 		out = append(out, line)
 	}
 	if len(out) > maxInventoryLines {
-		out = append(out[:maxInventoryLines], fmt.Sprintf("… and %d more (kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings)", len(out)-maxInventoryLines))
+		out = append(out[:maxInventoryLines], env.T("… and %d more (kubectl get validatingadmissionpolicies,validatingadmissionpolicybindings)", len(out)-maxInventoryLines))
 	}
 	return strings.Join(out, "\n")
 }

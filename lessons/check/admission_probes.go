@@ -68,18 +68,18 @@ func lookAlikes(reg, repo string) []string {
 	return out
 }
 
-func registryProbes(private string, parts ImageParts) []probe {
+func registryProbes(env *Env, private string, parts ImageParts) []probe {
 	repo := strings.TrimPrefix(private, parts.Registry+"/")
 	ps := []probe{
-		{name: "imagelab-probe-docker-io", criterion: "docker-io", what: "a pod whose container runs " + dockerHubImage, image: dockerHubImage},
-		{name: "imagelab-probe-short-name", criterion: "docker-io", what: "a pod whose container runs " + shortNameImage + " (a short name: the runtime pulls it from Docker Hub)", image: shortNameImage},
-		{name: "imagelab-probe-private", criterion: "private", admit: true, what: "a pod whose container runs " + private, image: private},
-		{name: "imagelab-probe-private-deploy", criterion: "private", admit: true, deploy: true, what: "a Deployment whose pod template runs " + private, image: private},
-		{name: "imagelab-probe-init", criterion: "init-containers", init: true, what: "a pod whose init container runs " + dockerHubInit + " (its container runs " + private + ")", image: dockerHubInit},
-		{name: "imagelab-probe-deploy", criterion: "deployments", deploy: true, what: "a Deployment whose pod template runs " + dockerHubImage, image: dockerHubImage},
+		{name: "imagelab-probe-docker-io", criterion: "docker-io", what: env.T("a pod whose container runs %s", dockerHubImage), image: dockerHubImage},
+		{name: "imagelab-probe-short-name", criterion: "docker-io", what: env.T("a pod whose container runs %s (a short name: the runtime pulls it from Docker Hub)", shortNameImage), image: shortNameImage},
+		{name: "imagelab-probe-private", criterion: "private", admit: true, what: env.T("a pod whose container runs %s", private), image: private},
+		{name: "imagelab-probe-private-deploy", criterion: "private", admit: true, deploy: true, what: env.T("a Deployment whose pod template runs %s", private), image: private},
+		{name: "imagelab-probe-init", criterion: "init-containers", init: true, what: env.T("a pod whose init container runs %s (its container runs %s)", dockerHubInit, private), image: dockerHubInit},
+		{name: "imagelab-probe-deploy", criterion: "deployments", deploy: true, what: env.T("a Deployment whose pod template runs %s", dockerHubImage), image: dockerHubImage},
 	}
 	for i, img := range lookAlikes(parts.Registry, repo) {
-		ps = append(ps, probe{name: fmt.Sprintf("imagelab-probe-look-alike-%d", i+1), criterion: "look-alike", what: "a pod whose container runs " + img, image: img})
+		ps = append(ps, probe{name: fmt.Sprintf("imagelab-probe-look-alike-%d", i+1), criterion: "look-alike", what: env.T("a pod whose container runs %s", img), image: img})
 	}
 	for i := range ps {
 		ps[i].private = private

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/imagelab/imagelab/internal/i18n"
@@ -51,6 +53,19 @@ func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
 		},
 		"kubelet checks under NeverVerify": func(t *testing.T, env *Env) Result {
 			return fail(*judgeCachedImage(env, "NeverVerify", cachedImageProbe{}))
+		},
+		"no admission policy": func(t *testing.T, env *Env) Result {
+			private := env.Registry.Repo("apps/internal-app") + ":1.0"
+			parts, err := SplitImage(private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answers := map[string]answer{}
+			for _, p := range registryProbes(env, private, parts) {
+				answers[p.name] = answer{probe: p, admitted: true}
+			}
+			inv := admissionInventory{policies: []admissionv1.ValidatingAdmissionPolicy{{ObjectMeta: metav1.ObjectMeta{Name: "private-registry-only"}}}}
+			return fail(noPolicy(env, inv, answers, "private-registry-only", parts.Registry)...)
 		},
 	}
 	for name, result := range cases {
