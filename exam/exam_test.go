@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -320,7 +321,13 @@ func TestScore(t *testing.T) {
 	// Before the clock starts, task 1's "exists" is met already (the
 	// step's setup made it): it is given, and counts neither way.
 	created := map[string]bool{}
-	sb.EnsureNamespace = func(_ context.Context, ns string) error { created[ns] = true; return nil }
+	var createdMu sync.Mutex // Prepare makes the namespaces at once
+	sb.EnsureNamespace = func(_ context.Context, ns string) error {
+		createdMu.Lock()
+		defer createdMu.Unlock()
+		created[ns] = true
+		return nil
+	}
 	atStart := map[string]func() (check.Result, error){}
 	for ns, v := range fakeVerdicts {
 		atStart[ns] = v
