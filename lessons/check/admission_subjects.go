@@ -75,7 +75,7 @@ func clusterObjects[T runtime.Object](kind, cited string, client func(c kubernet
 					return err
 				}
 				if !ours {
-					return fmt.Errorf("%s %s applies beyond the namespace %s on a cluster imagelab did not make, so imagelab leaves it alone: delete it yourself (kubectl delete %s %s)", kind, name, env.Namespace, kind, name)
+					return env.Errorf("%s %s applies beyond the namespace %s on a cluster imagelab did not make, so imagelab leaves it alone: delete it yourself (kubectl delete %s %s)", kind, name, env.Namespace, kind, name)
 				}
 			}
 			if err := oc.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
