@@ -75,7 +75,7 @@ func podWithImage(ctx context.Context, env *Env, podName, image string, forPulle
 		return nil, nil, chargedTo("pod", found), err
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
+		return nil, nil, nil, env.Errorf("reading pod %s/%s: %w", env.Namespace, podName, err)
 	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range list {
@@ -86,27 +86,27 @@ func podWithImage(ctx context.Context, env *Env, podName, image string, forPulle
 	}
 	var found []Finding
 	for _, c := range pod.Spec.Containers {
-		found = append(found, wrongImage(podName, c.Image, want))
+		found = append(found, wrongImage(env, podName, c.Image, want))
 	}
 	if len(pod.Spec.Containers) == 0 {
-		found = append(found, Finding{Code: "pod-wrong-image", Problem: fmt.Sprintf("Pod %s runs no container with %s.", podName, want.Full), Expected: want.Full})
+		found = append(found, Finding{Code: "pod-wrong-image", Problem: env.T("Pod %s runs no container with %s.", podName, want.Full), Expected: want.Full})
 	}
 	return pod, nil, chargedTo("pod", found), nil
 }
 
-func wrongImage(pod, image string, want ImageParts) Finding {
+func wrongImage(env *Env, pod, image string, want ImageParts) Finding {
 	got, err := SplitImage(image)
-	try := fmt.Sprintf("Set the container's image to %s: a pod's image may be changed in place (kubectl set image pod/%s <container>=%s), or fix the manifest and apply it again.", want.Full, pod, want.Full)
+	try := env.T("Set the container's image to %s: a pod's image may be changed in place (kubectl set image pod/%s <container>=%s), or fix the manifest and apply it again.", want.Full, pod, want.Full)
 	switch {
 	case err != nil:
-		return Finding{Code: "pod-image-invalid", Problem: fmt.Sprintf("Pod %s's image %q is not a valid image name: %v.", pod, image, err), Expected: want.Full, Try: try}
+		return Finding{Code: "pod-image-invalid", Problem: env.T("Pod %s's image %q is not a valid image name: %v.", pod, image, err), Expected: want.Full, Try: try}
 	case got.Registry == "docker.io" && want.Registry != "docker.io":
-		return Finding{Code: "pod-image-no-registry", Problem: fmt.Sprintf("Pod %s's image %q names no registry, so the kubelet pulls it from Docker Hub (%s).", pod, image, got.Full),
-			Expected: want.Full, Try: "Write the registry in front of the name: " + want.Registry + "/…"}
+		return Finding{Code: "pod-image-no-registry", Problem: env.T("Pod %s's image %q names no registry, so the kubelet pulls it from Docker Hub (%s).", pod, image, got.Full),
+			Expected: want.Full, Try: env.T("Write the registry in front of the name: %s/…", want.Registry)}
 	case sameHostOtherPort(got.Registry, want.Registry):
-		return Finding{Code: "pod-image-wrong-port", Problem: fmt.Sprintf("Pod %s pulls from %s, but the registry is %s.", pod, got.Registry, want.Registry), Expected: want.Full, Try: try}
+		return Finding{Code: "pod-image-wrong-port", Problem: env.T("Pod %s pulls from %s, but the registry is %s.", pod, got.Registry, want.Registry), Expected: want.Full, Try: try}
 	default:
-		return Finding{Code: "pod-wrong-image", Problem: fmt.Sprintf("Pod %s runs %s.", pod, got.Full), Expected: want.Full, Try: try}
+		return Finding{Code: "pod-wrong-image", Problem: env.T("Pod %s runs %s.", pod, got.Full), Expected: want.Full, Try: try}
 	}
 }
 
@@ -115,15 +115,15 @@ func wrongImage(pod, image string, want ImageParts) Finding {
 func missingPod(ctx context.Context, env *Env, podName string, want ImageParts, forPulled bool) ([]Finding, error) {
 	pods, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
+		return nil, env.Errorf("listing pods in %s: %w", env.Namespace, err)
 	}
 	var found []Finding
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
 			if got, err := SplitImage(c.Image); err == nil && got.Same(want) && len(p.OwnerReferences) == 0 {
 				found = append(found, Finding{Code: "pod-other-name",
-					Problem:  fmt.Sprintf("Pod %s runs %s, but the step asks for a pod named %s.", p.Name, want.Full, podName),
-					Expected: "pod " + podName, Try: fmt.Sprintf("Name it %s (metadata.name), or: kubectl run %s --image=%s", podName, podName, want.Full)})
+					Problem:  env.T("Pod %s runs %s, but the step asks for a pod named %s.", p.Name, want.Full, podName),
+					Expected: env.T("pod %s", podName), Try: env.T("Name it %s (metadata.name), or: kubectl run %s --image=%s", podName, podName, want.Full)})
 			}
 		}
 	}
@@ -139,12 +139,12 @@ func missingPod(ctx context.Context, env *Env, podName string, want ImageParts, 
 	found = append(found, explainManifests(notes, podName, nil)...)
 	if deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deploys.Items {
-			found = append(found, explainDeployment(&d, want, podName, forPulled)...)
+			found = append(found, explainDeployment(env, &d, want, podName, forPulled)...)
 		}
 	}
 	if !hasProblem(found) {
-		found = append(found, Finding{Code: "pod-missing", Problem: fmt.Sprintf("No pod %s in namespace %s yet.", podName, env.Namespace),
-			Expected: fmt.Sprintf("pod %s with image %s", podName, want.Full)})
+		found = append(found, Finding{Code: "pod-missing", Problem: env.T("No pod %s in namespace %s yet.", podName, env.Namespace),
+			Expected: env.T("pod %s with image %s", podName, want.Full)})
 	}
 	return found, nil
 }
@@ -152,7 +152,7 @@ func missingPod(ctx context.Context, env *Env, podName string, want ImageParts, 
 // explainDeployment notes a Deployment that runs the image where the step
 // asks for a pod: the step wants a bare Pod, and a Deployment's pull
 // secrets belong in spec.template.spec.
-func explainDeployment(d *appsv1.Deployment, want ImageParts, podName string, forPulled bool) []Finding {
+func explainDeployment(env *Env, d *appsv1.Deployment, want ImageParts, podName string, forPulled bool) []Finding {
 	uses := slices.ContainsFunc(d.Spec.Template.Spec.Containers, func(c corev1.Container) bool {
 		got, err := SplitImage(c.Image)
 		return err == nil && got.Same(want)
@@ -161,12 +161,12 @@ func explainDeployment(d *appsv1.Deployment, want ImageParts, podName string, fo
 	case !uses:
 		return nil
 	case !forPulled:
-		return []Finding{{Code: "deployment-not-pod", Problem: fmt.Sprintf("Deployment %s runs %s, but the step asks for a pod named %s.", d.Name, want.Full, podName),
-			Expected: "pod " + podName, Try: fmt.Sprintf("kubectl run %s --image=%s", podName, want.Full)}}
+		return []Finding{{Code: "deployment-not-pod", Problem: env.T("Deployment %s runs %s, but the step asks for a pod named %s.", d.Name, want.Full, podName),
+			Expected: env.T("pod %s", podName), Try: fmt.Sprintf("kubectl run %s --image=%s", podName, want.Full)}}
 	case len(d.Spec.Template.Spec.ImagePullSecrets) == 0:
 		return []Finding{{Code: "deployment-secret-outside-template",
-			Problem:  fmt.Sprintf("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
-			Expected: "spec.template.spec.imagePullSecrets", Try: "Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers."}}
+			Problem:  env.T("Deployment %s runs %s, but its pod template has no imagePullSecrets, so none of its pods can pull.", d.Name, want.Full),
+			Expected: "spec.template.spec.imagePullSecrets", Try: env.T("Pull secrets go in the pod template: spec.template.spec.imagePullSecrets, next to containers.")}}
 	}
 	return nil
 }
@@ -191,34 +191,34 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 	switch v.Outcome {
 	case pullFailed:
 		if !authRefusal(v.Evidence) {
-			try := "Check the image name, and that the nodes reach the registry."
+			try := env.T("Check the image name, and that the nodes reach the registry.")
 			if v.Reason == "ErrImageNeverPull" {
-				try = "imagePullPolicy: Never forbids pulling; leave the policy out and create the pod again."
+				try = env.T("imagePullPolicy: Never forbids pulling; leave the policy out and create the pod again.")
 			}
 			return fail(Finding{Code: "pod-pull-failed-other", Criterion: "refused",
-				Problem:  fmt.Sprintf("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
-				Expected: "a pull refused with 401 Unauthorized", Try: try, Evidence: v.Evidence}), nil
+				Problem:  env.T("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
+				Expected: env.T("a pull refused with 401 Unauthorized"), Try: try, Evidence: v.Evidence}), nil
 		}
-		return result(fmt.Sprintf("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason), kubeletSaid(v)), nil
+		return result(env.T("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason), kubeletSaid(v)), nil
 	case pullSucceeded:
 		return fail(Finding{Code: "pod-pulled-without-secret", Criterion: "refused",
-			Problem:  fmt.Sprintf("Pod %s got the image without credentials (%s).", podName, v.Reason),
-			Expected: "a pull refused with 401 Unauthorized", Evidence: v.Evidence,
-			Try: "The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy."}), nil
+			Problem:  env.T("Pod %s got the image without credentials (%s).", podName, v.Reason),
+			Expected: env.T("a pull refused with 401 Unauthorized"), Evidence: v.Evidence,
+			Try: env.T("The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy.")}), nil
 	}
 	if env.Kubelet {
-		return fail(waitingForKubelet(pod, "refused", "the kubelet has not reported on the pull yet", "ErrImagePull or ImagePullBackOff")), nil
+		return fail(waitingForKubelet(pod, "refused", env.T("the kubelet has not reported on the pull yet"), env.T("ErrImagePull or ImagePullBackOff"))), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
 		return Result{}, err
 	}
 	if ok {
-		return fail(Finding{Code: "registry-allows-anonymous", Criterion: "refused", Problem: fmt.Sprintf("The registry serves %s without credentials.", c.Image),
-			Expected: "401 Unauthorized", Try: "The sandbox's registry should require a password; run imagelab up again."}), nil
+		return fail(Finding{Code: "registry-allows-anonymous", Criterion: "refused", Problem: env.T("The registry serves %s without credentials.", c.Image),
+			Expected: "401 Unauthorized", Try: env.T("The sandbox's registry should require a password; run imagelab up again.")}), nil
 	}
-	return result(fmt.Sprintf("The registry refuses %s without credentials: this pod cannot pull it.", c.Image),
-		Finding{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused."}), nil
+	return result(env.T("The registry refuses %s without credentials: this pod cannot pull it.", c.Image),
+		Finding{Code: "no-kubelet", Severity: Advice, Problem: env.T("No kubelet runs in this sandbox: imagelab asked the registry for the image with the pod's credentials (none), as the kubelet would, and was refused.")}), nil
 }
 
 // checkPulled passes when the pod runs the private image with a pull
@@ -237,7 +237,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	}
 	sa := req.Params["serviceaccount"]
 	if sa != "" {
-		found = append(found, inherited(pod, sa)...)
+		found = append(found, inherited(env, pod, sa)...)
 	}
 	if len(pod.Spec.ImagePullSecrets) == 0 {
 		found = append(found, chargedTo("pull-secret", noPullSecret(ctx, env, pod, secretName, sa))...)
@@ -256,8 +256,8 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 		if len(pod.Spec.ImagePullSecrets) == 0 {
 			// Pulled without credentials: the image was already on the node.
 			return fail(append(found, Finding{Code: "pod-pulled-without-secret", Criterion: "pulled",
-				Problem:  fmt.Sprintf("Pod %s runs, but with no pull secret: the image was already on the node.", podName),
-				Expected: "imagePullSecrets naming " + secretName, Try: "Add imagePullSecrets and create the pod again.", Evidence: v.Evidence})...), nil
+				Problem:  env.T("Pod %s runs, but with no pull secret: the image was already on the node.", podName),
+				Expected: env.T("imagePullSecrets naming %s", secretName), Try: env.T("Add imagePullSecrets and create the pod again."), Evidence: v.Evidence})...), nil
 		}
 		if v.FreshPull {
 			// The kubelet pulled with the pod's secrets: that proves them,
@@ -265,19 +265,19 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 			secrets = withoutProblems(secrets)
 		}
 		found = append(append(found, secrets...), kubeletSaid(v))
-		return result(fmt.Sprintf("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason)), found...), nil
+		return result(env.T("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason)), found...), nil
 	case pullFailed:
 		return fail(append(append(found, secrets...), Finding{Code: "pod-pull-failed", Criterion: "pulled",
-			Problem:  fmt.Sprintf("The kubelet could not pull %s (%s).", c.Image, v.Reason),
-			Expected: "the image pulled", Evidence: v.Evidence,
-			Try: fmt.Sprintf("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)})...), nil
+			Problem:  env.T("The kubelet could not pull %s (%s).", c.Image, v.Reason),
+			Expected: env.T("the image pulled"), Evidence: v.Evidence,
+			Try: env.T("Fix what is listed here, then delete and re-create the pod: kubectl delete pod %s && kubectl apply -f <your pod file>.", podName)})...), nil
 	}
 	found = append(found, secrets...)
 	if hasProblem(found) {
 		return fail(found...), nil
 	}
 	if env.Kubelet {
-		return fail(waitingForKubelet(pod, "pulled", "the kubelet has not pulled the image yet", "the container running")), nil
+		return fail(waitingForKubelet(pod, "pulled", env.T("the kubelet has not pulled the image yet"), env.T("the container running"))), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
@@ -285,11 +285,11 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 	}
 	if !ok {
 		return fail(Finding{Code: "pod-pull-would-fail", Criterion: "pulled",
-			Problem:  fmt.Sprintf("The registry refuses %s with the credentials of pod %s's pull secrets.", c.Image, podName),
-			Expected: "credentials the registry accepts", Try: "Check the secret the pod names (imagelab check on the secret step lists what is wrong)."}), nil
+			Problem:  env.T("The registry refuses %s with the credentials of pod %s's pull secrets.", c.Image, podName),
+			Expected: env.T("credentials the registry accepts"), Try: env.T("Check the secret the pod names (imagelab check on the secret step lists what is wrong).")}), nil
 	}
-	return result(fmt.Sprintf("Pod %s's pull secrets open %s: the kubelet can pull it.", podName, c.Image),
-		append(found, Finding{Code: "no-kubelet", Severity: Advice, Problem: "No kubelet runs in this sandbox: imagelab resolved the pod's pull secrets as the kubelet does and the registry served the image with them."})...), nil
+	return result(env.T("Pod %s's pull secrets open %s: the kubelet can pull it.", podName, c.Image),
+		append(found, Finding{Code: "no-kubelet", Severity: Advice, Problem: env.T("No kubelet runs in this sandbox: imagelab resolved the pod's pull secrets as the kubelet does and the registry served the image with them.")})...), nil
 }
 
 // podSecrets judges each pull secret the pod names, for repo: what the
@@ -309,7 +309,7 @@ func podSecrets(ctx context.Context, env *Env, pod *corev1.Pod, repo string) ([]
 			other = append(other, missing...)
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("reading secret %s: %w", ref.Name, err)
+			return nil, env.Errorf("reading secret %s: %w", ref.Name, err)
 		}
 		serves, said, err := analyzePullSecret(ctx, env, s, repo, false)
 		if err != nil {
@@ -336,16 +336,16 @@ func noPullSecret(ctx context.Context, env *Env, pod *corev1.Pod, secretName, se
 	}
 	if serviceAccount != "" && pod.Spec.ServiceAccountName == serviceAccount {
 		return []Finding{{Code: "pod-no-pull-secret-from-sa",
-			Problem:  fmt.Sprintf("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
-			Expected: fmt.Sprintf("service account %s with imagePullSecrets, then a new pod", serviceAccount),
-			Try:      fmt.Sprintf("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name)}}
+			Problem:  env.T("Pod %s has no pull secret: the service account %s had none when the pod was created.", pod.Name, serviceAccount),
+			Expected: env.T("service account %s with imagePullSecrets, then a new pod", serviceAccount),
+			Try:      env.T("Pull secrets are copied from the service account when a pod is created: patch the service account, then delete and re-create pod %s.", pod.Name)}}
 	}
-	problem := fmt.Sprintf("Pod %s names no pull secret.", pod.Name)
+	problem := env.T("Pod %s names no pull secret.", pod.Name)
 	if _, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
-		problem = fmt.Sprintf("Pod %s names no pull secret, though secret %s exists.", pod.Name, secretName)
+		problem = env.T("Pod %s names no pull secret, though secret %s exists.", pod.Name, secretName)
 	}
 	return []Finding{{Code: "pod-no-pull-secret", Problem: problem, Expected: "imagePullSecrets: [{name: " + secretName + "}]",
-		Try: fmt.Sprintf("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)}}
+		Try: env.T("Add to the pod's spec (next to containers):\n  imagePullSecrets:\n  - name: %s\nthen create the pod again (a pod's pull secrets can't be changed in place).", secretName)}}
 }
 
 // hasPullSecret says where the pull secrets of a pod that should have
@@ -357,11 +357,11 @@ func hasPullSecret(ctx context.Context, env *Env, pod *corev1.Pod) Finding {
 	}
 	if sa, err := env.Kube.CoreV1().ServiceAccounts(pod.Namespace).Get(ctx, saName, metav1.GetOptions{}); err == nil && len(sa.ImagePullSecrets) > 0 && !ownsPullSecrets(pod) {
 		return Finding{Code: "pod-has-pull-secret", Criterion: "no-credentials",
-			Problem:  fmt.Sprintf("Pod %s got pull secrets from its service account %s (the admission plugin copies them into every new pod); this step is about a pod without credentials.", pod.Name, saName),
-			Expected: "a pod with no imagePullSecrets",
-			Try:      fmt.Sprintf(`Take them off the service account (kubectl patch serviceaccount %s --type=json -p '[{"op": "remove", "path": "/imagePullSecrets"}]'), then delete and re-create pod %s.`, saName, pod.Name)}
+			Problem:  env.T("Pod %s got pull secrets from its service account %s (the admission plugin copies them into every new pod); this step is about a pod without credentials.", pod.Name, saName),
+			Expected: env.T("a pod with no imagePullSecrets"),
+			Try:      env.T(`Take them off the service account (kubectl patch serviceaccount %s --type=json -p '[{"op": "remove", "path": "/imagePullSecrets"}]'), then delete and re-create pod %s.`, saName, pod.Name)}
 	}
 	return Finding{Code: "pod-has-pull-secret", Criterion: "no-credentials",
-		Problem:  fmt.Sprintf("Pod %s already names a pull secret; this step is about what happens without one.", pod.Name),
-		Expected: "a pod with no imagePullSecrets", Try: fmt.Sprintf("kubectl delete pod %s, then create it again without imagePullSecrets.", pod.Name)}
+		Problem:  env.T("Pod %s already names a pull secret; this step is about what happens without one.", pod.Name),
+		Expected: env.T("a pod with no imagePullSecrets"), Try: env.T("kubectl delete pod %s, then create it again without imagePullSecrets.", pod.Name)}
 }

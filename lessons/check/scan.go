@@ -132,7 +132,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 	if hasProblem(found) {
 		return withToolAdvice(env, fail(found...), RoleScanner), nil
 	}
-	return result(fmt.Sprintf("Removed: %s (their images have %s vulnerabilities); still running: %s.", listOrNone(removed), severity, listOrNone(kept)), found...), nil
+	return result(fmt.Sprintf("Removed: %s (their images have %s vulnerabilities); still running: %s.", listOrNone(env, removed), severity, listOrNone(env, kept)), found...), nil
 }
 
 // criticalRunning explains a pod that still runs a condemned image: when

@@ -35,18 +35,18 @@ func checkServiceAccountSecret(ctx context.Context, env *Env, req Request) (Resu
 	sa, err := env.Kube.CoreV1().ServiceAccounts(env.Namespace).Get(ctx, saName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return fail(Finding{Code: "serviceaccount-missing", Criterion: "serviceaccount",
-			Problem:  fmt.Sprintf("No service account %s in namespace %s yet.", saName, env.Namespace),
-			Expected: "service account " + saName, Try: "kubectl create serviceaccount " + saName}), nil
+			Problem:  env.T("No service account %s in namespace %s yet.", saName, env.Namespace),
+			Expected: env.T("service account %s", saName), Try: "kubectl create serviceaccount " + saName}), nil
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("reading service account %s: %w", saName, err)
+		return Result{}, env.Errorf("reading service account %s: %w", saName, err)
 	}
 	names := make([]string, 0, len(sa.ImagePullSecrets))
 	for _, s := range sa.ImagePullSecrets {
 		names = append(names, s.Name)
 	}
 	if !slices.Contains(names, secretName) {
-		return fail(notListed(sa, secretName, names)), nil
+		return fail(notListed(env, sa, secretName, names)), nil
 	}
 	if _, err := env.Kube.CoreV1().Secrets(env.Namespace).Get(ctx, secretName, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		missing, err := missingSecret(ctx, env, secretName)
@@ -57,25 +57,25 @@ func checkServiceAccountSecret(ctx context.Context, env *Env, req Request) (Resu
 	} else if err != nil {
 		return Result{}, err
 	}
-	return result(fmt.Sprintf("Service account %s hands %s to every pod created with it.", saName, secretName)), nil
+	return result(env.T("Service account %s hands %s to every pod created with it.", saName, secretName)), nil
 }
 
 // notListed explains a service account whose imagePullSecrets lack the secret.
-func notListed(sa *corev1.ServiceAccount, secretName string, names []string) Finding {
+func notListed(env *Env, sa *corev1.ServiceAccount, secretName string, names []string) Finding {
 	patch := fmt.Sprintf(`kubectl patch serviceaccount %s -p '{"imagePullSecrets": [{"name": "%s"}]}'`, sa.Name, secretName)
 	if slices.ContainsFunc(sa.Secrets, func(r corev1.ObjectReference) bool { return r.Name == secretName }) {
 		return Finding{Code: "serviceaccount-secret-in-secrets", Criterion: "pull-secret",
-			Problem:  fmt.Sprintf("Service account %s lists %s under secrets, which is for mounted tokens, not pulls.", sa.Name, secretName),
+			Problem:  env.T("Service account %s lists %s under secrets, which is for mounted tokens, not pulls.", sa.Name, secretName),
 			Expected: "imagePullSecrets: [{name: " + secretName + "}]", Try: patch}
 	}
 	return Finding{Code: "serviceaccount-no-pull-secret", Criterion: "pull-secret",
-		Problem:  fmt.Sprintf("Service account %s has no imagePullSecrets naming %s (it has: %s).", sa.Name, secretName, listOrNone(names)),
+		Problem:  env.T("Service account %s has no imagePullSecrets naming %s (it has: %s).", sa.Name, secretName, listOrNone(env, names)),
 		Expected: "imagePullSecrets: [{name: " + secretName + "}]", Try: patch}
 }
 
-func listOrNone(xs []string) string {
+func listOrNone(env *Env, xs []string) string {
 	if len(xs) == 0 {
-		return "none"
+		return env.T("none")
 	}
 	return strings.Join(xs, ", ")
 }
@@ -85,19 +85,19 @@ func listOrNone(xs []string) string {
 // ServiceAccount admission plugin, not brought by the pod itself. The
 // admission plugin copies an account's secrets only into pods that have
 // none of their own, so a pod that brings its own inherited nothing.
-func inherited(pod *corev1.Pod, sa string) []Finding {
+func inherited(env *Env, pod *corev1.Pod, sa string) []Finding {
 	var found []Finding
 	if pod.Spec.ServiceAccountName != sa {
 		found = append(found, Finding{Code: "pod-wrong-serviceaccount", Criterion: "serviceaccount",
-			Problem:  fmt.Sprintf("Pod %s runs as the service account %q.", pod.Name, pod.Spec.ServiceAccountName),
+			Problem:  env.T("Pod %s runs as the service account %q.", pod.Name, pod.Spec.ServiceAccountName),
 			Expected: "serviceAccountName: " + sa,
-			Try:      fmt.Sprintf("Set spec.serviceAccountName: %s and create the pod again (a pod's service account can't change).", sa)})
+			Try:      env.T("Set spec.serviceAccountName: %s and create the pod again (a pod's service account can't change).", sa)})
 	}
 	if len(pod.Spec.ImagePullSecrets) > 0 && ownsPullSecrets(pod) {
 		found = append(found, Finding{Code: "pod-own-pull-secrets", Criterion: "serviceaccount",
-			Problem:  fmt.Sprintf("Pod %s brings imagePullSecrets of its own, so nothing was inherited from %s: the admission plugin copies an account's pull secrets only into pods that have none.", pod.Name, sa),
-			Expected: fmt.Sprintf("a pod with serviceAccountName: %s and no imagePullSecrets in its manifest", sa),
-			Try:      fmt.Sprintf("Leave imagePullSecrets out of the pod's manifest, then delete and re-create pod %s.", pod.Name)})
+			Problem:  env.T("Pod %s brings imagePullSecrets of its own, so nothing was inherited from %s: the admission plugin copies an account's pull secrets only into pods that have none.", pod.Name, sa),
+			Expected: env.T("a pod with serviceAccountName: %s and no imagePullSecrets in its manifest", sa),
+			Try:      env.T("Leave imagePullSecrets out of the pod's manifest, then delete and re-create pod %s.", pod.Name)})
 	}
 	return found
 }
