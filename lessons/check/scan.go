@@ -68,7 +68,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 	severity := strings.ToUpper(req.Param("severity", "CRITICAL"))
 	list, err := env.Kube.CoreV1().Pods(env.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return Result{}, fmt.Errorf("listing pods in %s: %w", env.Namespace, err)
+		return Result{}, env.Errorf("listing pods in %s: %w", env.Namespace, err)
 	}
 	running := map[string]*corev1.Pod{}
 	for i := range list.Items {
@@ -92,7 +92,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 		// The image the pod was made with, as the registry serves it now.
 		orig, err := tagDigest(ctx, env, sp.repo, sp.tag)
 		if errors.Is(err, errNotFound) {
-			return Result{}, fmt.Errorf("%s:%s is not in the registry: the step's images are missing (imagelab reset puts them back): %w", env.Registry.Repo(sp.repo), sp.tag, err)
+			return Result{}, env.Errorf("%s:%s is not in the registry: the step's images are missing (imagelab reset puts them back): %w", env.Registry.Repo(sp.repo), sp.tag, err)
 		}
 		if err != nil {
 			return Result{}, err
@@ -109,9 +109,9 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 				continue
 			}
 			found = append(found, Finding{Code: "scan-clean-deleted", Criterion: "clean-kept",
-				Problem:  fmt.Sprintf("Pod %s is gone, but its image %s:%s (%s) has no %s vulnerability.", sp.pod, env.Registry.Repo(sp.repo), sp.tag, short(orig), severity),
-				Expected: fmt.Sprintf("pod %s running", sp.pod),
-				Try:      "Delete only the pods a scan of their own image condemns. imagelab reset on this step brings every pod back."})
+				Problem:  env.T("Pod %s is gone, but its image %s:%s (%s) has no %s vulnerability.", sp.pod, env.Registry.Repo(sp.repo), sp.tag, short(orig), severity),
+				Expected: env.T("pod %s running", sp.pod),
+				Try:      env.T("Delete only the pods a scan of their own image condemns. imagelab reset on this step brings every pod back.")})
 			continue
 		}
 		repo, digest, how, err := podDigest(ctx, env, pod)
@@ -132,7 +132,7 @@ func checkScan(ctx context.Context, env *Env, req Request) (Result, error) {
 	if hasProblem(found) {
 		return withToolAdvice(env, fail(found...), RoleScanner), nil
 	}
-	return result(fmt.Sprintf("Removed: %s (their images have %s vulnerabilities); still running: %s.", listOrNone(env, removed), severity, listOrNone(env, kept)), found...), nil
+	return result(env.T("Removed: %s (their images have %s vulnerabilities); still running: %s.", listOrNone(env, removed), severity, listOrNone(env, kept)), found...), nil
 }
 
 // criticalRunning explains a pod that still runs a condemned image: when
@@ -146,10 +146,10 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 		own = parts.Tag
 		if now, err := tagDigest(ctx, env, repo, own); err == nil && now != digest {
 			return Finding{Code: "scan-critical-running", Criterion: "critical-removed",
-				Problem: fmt.Sprintf("Pod %s runs %s (%s, %s), which has a %s vulnerability. The tag names another image now (%s), so a scan of the tag says nothing about this pod.",
+				Problem: env.T("Pod %s runs %s (%s, %s), which has a %s vulnerability. The tag names another image now (%s), so a scan of the tag says nothing about this pod.",
 					sp.pod, image, short(digest), how, severity, short(now)),
-				Expected: fmt.Sprintf("pod %s deleted", sp.pod), Evidence: evidence,
-				Try: fmt.Sprintf("The node keeps running what it pulled: kubectl delete pod %s.", sp.pod)}
+				Expected: env.T("pod %s deleted", sp.pod), Evidence: evidence,
+				Try: env.T("The node keeps running what it pulled: kubectl delete pod %s.", sp.pod)}
 		}
 	}
 	tags, _ := listTags(ctx, env.transport(), env.Registry.Repo(repo), env.adminAuth())
@@ -168,18 +168,18 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 		}
 		called := fmt.Sprintf("%s:%s", env.Registry.Repo(repo), t)
 		if t == "latest" {
-			called = fmt.Sprintf("%s (no tag means :latest)", env.Registry.Repo(repo))
+			called = env.T("%s (no tag means :latest)", env.Registry.Repo(repo))
 		}
 		return Finding{Code: "scan-wrong-tag", Criterion: "critical-removed",
-			Problem: fmt.Sprintf("Pod %s runs %s (%s, %s), which has a %s vulnerability. A scan of %s finds none — but that is another image (%s).",
+			Problem: env.T("Pod %s runs %s (%s, %s), which has a %s vulnerability. A scan of %s finds none — but that is another image (%s).",
 				sp.pod, image, short(digest), how, severity, called, short(d)),
-			Expected: fmt.Sprintf("pod %s deleted", sp.pod), Evidence: evidence,
-			Try: fmt.Sprintf("Scan the image the pod runs, as the pod names it: trivy image --severity %s %s — then kubectl delete pod %s.", severity, image, sp.pod)}
+			Expected: env.T("pod %s deleted", sp.pod), Evidence: evidence,
+			Try: env.T("Scan the image the pod runs, as the pod names it: trivy image --severity %s %s — then kubectl delete pod %s.", severity, image, sp.pod)}
 	}
 	return Finding{Code: "scan-critical-running", Criterion: "critical-removed",
-		Problem:  fmt.Sprintf("Pod %s runs %s (%s, %s), which has a %s vulnerability.", sp.pod, image, short(digest), how, severity),
-		Expected: fmt.Sprintf("pod %s deleted", sp.pod), Evidence: evidence,
-		Try: fmt.Sprintf("trivy image --severity %s %s shows it; delete the pod: kubectl delete pod %s.", severity, image, sp.pod)}
+		Problem:  env.T("Pod %s runs %s (%s, %s), which has a %s vulnerability.", sp.pod, image, short(digest), how, severity),
+		Expected: env.T("pod %s deleted", sp.pod), Evidence: evidence,
+		Try: env.T("trivy image --severity %s %s shows it; delete the pod: kubectl delete pod %s.", severity, image, sp.pod)}
 }
 
 // podDigest is the repository and digest a pod's first container runs:
@@ -187,38 +187,38 @@ func criticalRunning(ctx context.Context, env *Env, sp scanPod, pod *corev1.Pod,
 // names (by digest, or what its tag names now).
 func podDigest(ctx context.Context, env *Env, pod *corev1.Pod) (repo string, digest v1.Hash, how string, err error) {
 	if len(pod.Spec.Containers) == 0 {
-		return "", v1.Hash{}, "", fmt.Errorf("pod %s has no container", pod.Name)
+		return "", v1.Hash{}, "", env.Errorf("pod %s has no container", pod.Name)
 	}
 	c := pod.Spec.Containers[0]
 	parts, err := SplitImage(c.Image)
 	if err != nil {
-		return "", v1.Hash{}, "", fmt.Errorf("pod %s's image %q: %w", pod.Name, c.Image, err)
+		return "", v1.Hash{}, "", env.Errorf("pod %s's image %q: %w", pod.Name, c.Image, err)
 	}
 	repo, ok := strings.CutPrefix(parts.Repository(), parts.Registry+"/")
 	if env.Registry.Prefix != "" {
 		repo, ok = strings.CutPrefix(repo, env.Registry.Prefix+"/")
 	}
 	if !sameRegistryHost(parts.Registry, env.Registry.Host) || !ok {
-		return "", v1.Hash{}, "", fmt.Errorf("pod %s's image %s is not from the sandbox registry's %s", pod.Name, c.Image, env.Registry.Repos())
+		return "", v1.Hash{}, "", env.Errorf("pod %s's image %s is not from the sandbox registry's %s", pod.Name, c.Image, env.Registry.Repos())
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == c.Name {
 			if _, hex, ok := strings.Cut(cs.ImageID, "@sha256:"); ok {
 				if h, err := v1.NewHash("sha256:" + hex); err == nil {
-					return repo, h, "the digest the kubelet pulled", nil
+					return repo, h, env.T("the digest the kubelet pulled"), nil
 				}
 			}
 		}
 	}
 	if parts.Digest != "" {
 		h, err := v1.NewHash(parts.Digest)
-		return repo, h, "named by digest", err
+		return repo, h, env.T("named by digest"), err
 	}
 	h, err := tagDigest(ctx, env, repo, parts.Tag)
 	if err != nil {
-		return "", v1.Hash{}, "", fmt.Errorf("asking the registry for %s: %w", c.Image, err)
+		return "", v1.Hash{}, "", env.Errorf("asking the registry for %s: %w", c.Image, err)
 	}
-	return repo, h, "what its tag names now", nil
+	return repo, h, env.T("what its tag names now"), nil
 }
 
 func atSeverity(vs []labimages.Vulnerability, severity string) []labimages.Vulnerability {
