@@ -82,7 +82,7 @@ func createLabImages(ctx context.Context, env *Env, doc []byte) error {
 		return err
 	}
 	if _, err := env.Kube.CoreV1().Pods(env.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("creating pod %s: %w", pod.Name, err)
+		return env.Errorf("creating pod %s: %w", pod.Name, err)
 	}
 	return nil
 }
@@ -127,7 +127,7 @@ func deleteReferrers(ctx context.Context, env *Env, repo string, digest v1.Hash)
 		if errors.Is(registryError(err), errNotFound) {
 			return nil
 		}
-		return fmt.Errorf("listing what refers to %s@%s: %w", r, digest, registryError(err))
+		return env.Errorf("listing what refers to %s@%s: %w", r, digest, registryError(err))
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
@@ -135,7 +135,7 @@ func deleteReferrers(ctx context.Context, env *Env, repo string, digest v1.Hash)
 	}
 	for _, d := range m.Manifests {
 		if err := remote.Delete(r.Digest(d.Digest.String()), opts...); err != nil && !errors.Is(registryError(err), errNotFound) {
-			return fmt.Errorf("deleting %s@%s: %w", r, d.Digest, err)
+			return env.Errorf("deleting %s@%s: %w", r, d.Digest, err)
 		}
 	}
 	return nil
@@ -162,10 +162,10 @@ func deleteSignatureTags(ctx context.Context, env *Env, repo string) error {
 			if errors.Is(registryError(err), errNotFound) {
 				continue
 			}
-			return fmt.Errorf("reading %s:%s: %w", r, t, registryError(err))
+			return env.Errorf("reading %s:%s: %w", r, t, registryError(err))
 		}
 		if err := remote.Delete(r.Digest(desc.Digest.String()), opts...); err != nil && !errors.Is(registryError(err), errNotFound) {
-			return fmt.Errorf("deleting %s:%s: %w", r, t, err)
+			return env.Errorf("deleting %s:%s: %w", r, t, err)
 		}
 	}
 	return nil
@@ -174,7 +174,7 @@ func deleteSignatureTags(ctx context.Context, env *Env, repo string) error {
 // resetWorkFile deletes a file the learner wrote in the work dir.
 func resetWorkFile(_ context.Context, env *Env, file string) error {
 	if file != filepath.Base(file) || strings.HasPrefix(file, ".") || env.WorkDir == "" {
-		return fmt.Errorf("%q is not a file of the work dir", file)
+		return env.Errorf("%q is not a file of the work dir", file)
 	}
 	if err := os.Remove(filepath.Join(env.WorkDir, file)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
