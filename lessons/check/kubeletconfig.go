@@ -56,7 +56,7 @@ func checkCredentialVerification(ctx context.Context, env *Env, req Request) (Re
 	if got == want {
 		probe, err := probeCachedImage(ctx, env, want)
 		if err != nil {
-			return Result{}, fmt.Errorf("trying the policy with two pods: %w", err)
+			return Result{}, env.Errorf("trying the policy with two pods: %w", err)
 		}
 		if f := judgeCachedImage(env, want, probe); f != nil {
 			return fail(*f), nil

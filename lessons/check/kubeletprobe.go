@@ -110,7 +110,7 @@ func probeCachedImage(ctx context.Context, env *Env, policy string) (cachedImage
 				return v, err
 			}
 			if time.Now().After(deadline) {
-				return kubeletVerdict{}, fmt.Errorf("the kubelet said nothing about probe pod %s within %v", name, probeTimeout)
+				return kubeletVerdict{}, env.Errorf("the kubelet said nothing about probe pod %s within %v", name, probeTimeout)
 			}
 			select {
 			case <-ctx.Done():
@@ -124,7 +124,7 @@ func probeCachedImage(ctx context.Context, env *Env, policy string) (cachedImage
 		return cachedImageProbe{}, err
 	}
 	if with.Outcome != pullSucceeded {
-		return cachedImageProbe{}, fmt.Errorf("a pod with the registry's credentials could not pull %s: %s", image, with.Evidence)
+		return cachedImageProbe{}, env.Errorf("a pod with the registry's credentials could not pull %s: %s", image, with.Evidence)
 	}
 	without, err := run("imagelab-kep2535-without-"+suffix, false)
 	if err != nil {
