@@ -67,7 +67,7 @@ func clusterObjects[T runtime.Object](kind, cited string, client func(c kubernet
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("reading %s %s: %w", kind, name, err)
+				return env.Errorf("reading %s %s: %w", kind, name, err)
 			}
 			if env.Node == nil {
 				ours, err := concerns(ctx, env, obj)
@@ -79,7 +79,7 @@ func clusterObjects[T runtime.Object](kind, cited string, client func(c kubernet
 				}
 			}
 			if err := oc.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("deleting %s %s: %w", kind, name, err)
+				return env.Errorf("deleting %s %s: %w", kind, name, err)
 			}
 			err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 				_, err := oc.Get(ctx, name, metav1.GetOptions{})

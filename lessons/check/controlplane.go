@@ -148,7 +148,7 @@ func checkAlwaysPullImages(ctx context.Context, env *Env, _ Request) (Result, er
 				Expected: env.T("a pod admitted with imagePullPolicy: Always"), Evidence: err.Error(),
 				Try: env.T("Another admission plugin or policy refuses pods here; look at --enable-admission-plugins and the cluster's policies.")}), nil
 		}
-		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
+		return Result{}, env.Errorf("submitting a dry-run pod: %w", err)
 	}
 	policy := got.Spec.Containers[0].ImagePullPolicy
 	if policy != corev1.PullAlways {

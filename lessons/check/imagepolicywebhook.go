@@ -114,7 +114,7 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 	// The backend must be there before anything is judged: a check run
 	// from the command line may be the first thing this imagelab does.
 	if err := provideImagePolicyBackend(ctx, env); err != nil {
-		return Result{}, fmt.Errorf("starting imagelab's image policy webhook: %w", err)
+		return Result{}, env.Errorf("starting imagelab's image policy webhook: %w", err)
 	}
 	setup := readWebhookSetup(ctx, env)
 	private := env.Registry.Repo("apps/internal-app") + ":1.0"
@@ -137,7 +137,7 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 			Try:      env.T("Another admission plugin or policy refuses it first (a ValidatingAdmissionPolicy from another lesson?). Turn ImagePolicyWebhook on as the step says; the other policy may stay."),
 			Evidence: err.Error()})
 	default:
-		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
+		return Result{}, env.Errorf("submitting a dry-run pod: %w", err)
 	}
 
 	// The private registry's image: admitted.
@@ -157,7 +157,7 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 			Expected: env.T("a pod with %s admitted", private), Evidence: err.Error(),
 			Try: env.T("Read the reason: another admission plugin or policy refuses it.")})
 	default:
-		return Result{}, fmt.Errorf("submitting a dry-run pod: %w", err)
+		return Result{}, env.Errorf("submitting a dry-run pod: %w", err)
 	}
 
 	// Fail closed: with the backend down, a pod the API server has no
@@ -182,13 +182,13 @@ func checkImagePolicyWebhook(ctx context.Context, env *Env, _ Request) (Result, 
 // again, whatever happens.
 func probeFailClosed(ctx context.Context, env *Env, setup webhookSetup) (f *Finding, err error) {
 	if err := env.PolicyBackend.Down(ctx); err != nil {
-		return nil, fmt.Errorf("stopping imagelab's image policy webhook: %w", err)
+		return nil, env.Errorf("stopping imagelab's image policy webhook: %w", err)
 	}
 	defer func() {
 		upCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if uerr := env.PolicyBackend.Up(upCtx); uerr != nil && err == nil {
-			err = fmt.Errorf("starting imagelab's image policy webhook again: %w", uerr)
+			err = env.Errorf("starting imagelab's image policy webhook again: %w", uerr)
 		}
 	}()
 	image := fmt.Sprintf("%s:fail-closed-%d", env.Registry.Repo("apps/internal-app"), time.Now().UnixNano())
@@ -204,7 +204,7 @@ func probeFailClosed(ctx context.Context, env *Env, setup webhookSetup) (f *Find
 	case isRefusal(err):
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("submitting a dry-run pod: %w", err)
+		return nil, env.Errorf("submitting a dry-run pod: %w", err)
 	}
 }
 
