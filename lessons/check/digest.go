@@ -35,7 +35,7 @@ func checkPinnedByDigest(ctx context.Context, env *Env, req Request) (Result, er
 		return Result{}, env.Errorf("%s is not in the registry: the sandbox is incomplete (imagelab up seeds it): %w", tagged, err)
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("asking the registry for %s: %w", tagged, err)
+		return Result{}, env.Errorf("asking the registry for %s: %w", tagged, err)
 	}
 	pinned := fmt.Sprintf("%s@%s", env.Registry.Repo(repo), desc.Digest)
 

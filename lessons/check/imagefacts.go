@@ -239,7 +239,7 @@ func readFacts(ctx context.Context, env *Env, ref string) (*imageFacts, error) {
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(env.adminAuth()), remote.WithTransport(env.transport())}
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", ref, registryError(err))
+		return nil, env.Errorf("reading %s: %w", ref, registryError(err))
 	}
 	f := &imageFacts{Digest: desc.Digest, Manifests: []v1.Hash{desc.Digest}}
 	var imgs []v1.Image
