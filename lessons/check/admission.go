@@ -183,7 +183,7 @@ func noPolicy(env *Env, inv admissionInventory, answers map[string]answer, polic
 		p := inv.policy(b.Spec.PolicyName)
 		if p == nil {
 			f := Finding{Code: "admission-binding-missing-policy", Criterion: "docker-io",
-				Problem:  env.T("Binding %s names the policy %s, which does not exist, so it binds nothing.", b.Name, quote(b.Spec.PolicyName)),
+				Problem:  env.T("Binding %s names the policy %s, which does not exist, so it binds nothing.", b.Name, quote(env, b.Spec.PolicyName)),
 				Expected: env.T("spec.policyName: the policy's metadata.name, exactly"),
 				Try:      env.T("Fix spec.policyName; kubectl get validatingadmissionpolicies lists the policies.")}
 			if len(unbound) > 0 {

@@ -63,7 +63,8 @@ func TestBrokenManifestIsNamed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), []byte("kind: Pod\nspec:\n  containers:\n  - name: a\n   image: b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	found := explainManifests(manifestNotes(&Env{WorkDir: dir}, nil), "internal-app", nil)
+	env := &Env{WorkDir: dir}
+	found := explainManifests(env, manifestNotes(env, nil), "internal-app", nil)
 	if len(found) != 1 || found[0].Code != "manifest-invalid" || !strings.Contains(found[0].Problem, "pod.yaml") {
 		t.Errorf("findings %+v", found)
 	}

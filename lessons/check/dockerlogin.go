@@ -68,7 +68,7 @@ func checkDockerLogin(ctx context.Context, env *Env, _ Request) (Result, error) 
 	switch err := Authenticate(ctx, env.transport(), host, auth); {
 	case errors.Is(err, errUnauthorized):
 		return fail(Finding{Code: "docker-login-rejected", Criterion: "credentials",
-			Problem:  env.T("The credentials stored for %s (user %s) are refused by the registry.", host, quote(creds.Username)),
+			Problem:  env.T("The credentials stored for %s (user %s) are refused by the registry.", host, quote(env, creds.Username)),
 			Expected: env.T("user %q and the sandbox's password", env.Registry.User),
 			Try:      env.T("Log in again: docker login %s -u %s", host, env.Registry.User), Evidence: err.Error()}), nil
 	case err != nil:

@@ -289,7 +289,7 @@ func kubeletRuns(env *Env, pod *corev1.Pod) []Finding {
 				Expected: env.T("the container running"), Evidence: cs.State.Terminated.Message,
 				Try: env.T("A read-only root filesystem breaks apps that write: mount an emptyDir where it writes.")})
 		default:
-			found = append(found, waitingForKubelet(pod, "runs", "its container has not started yet", "the container running"))
+			found = append(found, waitingForKubelet(env, pod, "runs", env.T("its container has not started yet"), env.T("the container running")))
 		}
 	}
 	return found

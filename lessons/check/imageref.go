@@ -139,15 +139,15 @@ func invalidReference(env *Env, ref string, err error) Finding {
 		return noAnswer(env, "")
 	case errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(err.Error(), "must be lowercase"):
 		return Finding{Code: "image-uppercase", Criterion: "answer",
-			Problem:  env.T("%s has capital letters: repository names must be lowercase.", quote(ref)),
+			Problem:  env.T("%s has capital letters: repository names must be lowercase.", quote(env, ref)),
 			Expected: env.T("a lowercase name such as docker.io/library/nginx:latest"), Try: env.T("Write the name in lowercase.")}
 	case strings.Contains(ref, "://"):
 		return Finding{Code: "image-scheme", Criterion: "answer",
-			Problem:  env.T("%s starts with a scheme: image names never carry http:// or https://.", quote(ref)),
+			Problem:  env.T("%s starts with a scheme: image names never carry http:// or https://.", quote(env, ref)),
 			Expected: env.T("registry/account/image:tag"), Try: env.T("Drop the scheme; the registry is just host[:port].")}
 	default:
 		return Finding{Code: "image-invalid", Criterion: "answer",
-			Problem:  env.T("%s is not a valid image reference: %v.", quote(ref), err),
+			Problem:  env.T("%s is not a valid image reference: %v.", quote(env, ref), err),
 			Expected: env.T("registry/account/image:tag"), Try: env.T("Check for spaces, a trailing slash or a stray character.")}
 	}
 }
@@ -163,12 +163,12 @@ const quoteLimit = 60
 
 // quote quotes what the learner typed, cut short: a finding explains the
 // answer, it does not need to repeat a pasted page of it.
-func quote(s string) string {
+func quote(env *Env, s string) string {
 	r := []rune(s)
 	if len(r) <= quoteLimit {
 		return fmt.Sprintf("%q", s)
 	}
-	return fmt.Sprintf("%q (%d characters in all)", string(r[:quoteLimit])+"…", len(r))
+	return env.T("%q (%d characters in all)", string(r[:quoteLimit])+"…", len(r))
 }
 
 // checkFullName asks for the fully qualified name of params.image and
@@ -200,22 +200,22 @@ func wrongParts(env *Env, image string, want, got ImageParts) []Finding {
 	var out []Finding
 	if got.Registry != want.Registry {
 		out = append(out, Finding{Code: "wrong-registry", Criterion: "answer",
-			Problem:  env.T("The registry in your answer, %s, is not where %s comes from.", quote(got.Registry), image),
+			Problem:  env.T("The registry in your answer, %s, is not where %s comes from.", quote(env, got.Registry), image),
 			Expected: fullNameForm(env), Try: registryTry(env, image, want)})
 	}
 	if got.Account != want.Account {
 		out = append(out, Finding{Code: "wrong-account", Criterion: "answer",
-			Problem:  env.T("The account in your answer, %s, is not right.", quote(got.Account)),
+			Problem:  env.T("The account in your answer, %s, is not right.", quote(env, got.Account)),
 			Expected: fullNameForm(env), Try: accountTry(env, want)})
 	}
 	if got.Image != want.Image {
 		out = append(out, Finding{Code: "wrong-image", Criterion: "answer",
-			Problem:  env.T("The image (repository) in your answer is %s.", quote(got.Image)),
+			Problem:  env.T("The image (repository) in your answer is %s.", quote(env, got.Image)),
 			Expected: fullNameForm(env), Try: env.T("The last part of the path is the image's own name.")})
 	}
 	if got.Tag != want.Tag || got.Digest != want.Digest {
 		out = append(out, Finding{Code: "wrong-tag", Criterion: "answer",
-			Problem:  env.T("The tag in your answer, %s, is not the one that is pulled.", quote(got.Tag)),
+			Problem:  env.T("The tag in your answer, %s, is not the one that is pulled.", quote(env, got.Tag)),
 			Expected: fullNameForm(env), Try: env.T("Look for a ':' after the last '/'; where there is none, the runtime fills in its default tag.")})
 	}
 	return out
@@ -228,15 +228,15 @@ func impliedParts(env *Env, image, answer string, want ImageParts) []Finding {
 	w := explicitParts(answer)
 	if !w.registry {
 		out = append(out, Finding{Code: "registry-implied", Criterion: "answer",
-			Problem: env.T("%s leaves the registry to the default.", quote(answer)), Expected: fullNameForm(env), Try: registryTry(env, image, want)})
+			Problem: env.T("%s leaves the registry to the default.", quote(env, answer)), Expected: fullNameForm(env), Try: registryTry(env, image, want)})
 	}
 	if !w.account && want.Account != "" {
 		out = append(out, Finding{Code: "account-implied", Criterion: "answer",
-			Problem: env.T("%s leaves the account to the default.", quote(answer)), Expected: fullNameForm(env), Try: accountTry(env, want)})
+			Problem: env.T("%s leaves the account to the default.", quote(env, answer)), Expected: fullNameForm(env), Try: accountTry(env, want)})
 	}
 	if !w.tag && want.Digest == "" {
 		out = append(out, Finding{Code: "tag-implied", Criterion: "answer",
-			Problem: env.T("%s leaves the tag to the default.", quote(answer)), Expected: fullNameForm(env),
+			Problem: env.T("%s leaves the tag to the default.", quote(env, answer)), Expected: fullNameForm(env),
 			Try: env.T("A name without a tag is pulled with a default tag: write it out.")})
 	}
 	if strings.HasPrefix(answer, "index.docker.io/") {
@@ -290,7 +290,7 @@ func wrongPart(env *Env, answer, part, image string, want ImageParts) Finding {
 	for _, other := range PartNames {
 		if other != part && want.part(other) != "" && strings.EqualFold(answer, want.part(other)) {
 			return Finding{Code: "wrong-part", Criterion: "answer",
-				Problem:  env.T("%s is the %s of %s, not its %s.", quote(answer), partName(env, other), image, partName(env, part)),
+				Problem:  env.T("%s is the %s of %s, not its %s.", quote(env, answer), partName(env, other), image, partName(env, part)),
 				Expected: env.T("the %s", partName(env, part)), Try: partTry(env, part)}
 		}
 	}
@@ -299,7 +299,7 @@ func wrongPart(env *Env, answer, part, image string, want ImageParts) Finding {
 			Expected: "host:port", Try: env.T("Keep the host and its port together, as docker login takes them.")}
 	}
 	return Finding{Code: "wrong-answer", Criterion: "answer",
-		Problem:  env.T("%s is not the %s of %s.", quote(answer), partName(env, part), image),
+		Problem:  env.T("%s is not the %s of %s.", quote(env, answer), partName(env, part), image),
 		Expected: env.T("the %s", partName(env, part)), Try: partTry(env, part)}
 }
 

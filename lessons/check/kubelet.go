@@ -155,12 +155,14 @@ func predictPull(ctx context.Context, env *Env, pod *corev1.Pod, image string) (
 }
 
 // kubeletSaid quotes the kubelet's own report on a pull.
-func kubeletSaid(v kubeletVerdict) Finding {
-	return Finding{Code: "kubelet-said", Severity: Advice, Problem: "The kubelet's own report:", Evidence: v.Evidence}
+func kubeletSaid(env *Env, v kubeletVerdict) Finding {
+	return Finding{Code: "kubelet-said", Severity: Advice, Problem: env.T("The kubelet's own report:"), Evidence: v.Evidence}
 }
 
-func waitingForKubelet(pod *corev1.Pod, criterion, what, expected string) Finding {
+// waitingForKubelet: the kubelet has not said yet; what and expected come
+// in the learner's language.
+func waitingForKubelet(env *Env, pod *corev1.Pod, criterion, what, expected string) Finding {
 	return Finding{Code: "pod-waiting-for-kubelet", Criterion: criterion,
-		Problem:  fmt.Sprintf("Pod %s is %s: %s.", pod.Name, pod.Status.Phase, what),
-		Expected: expected, Try: "Wait a few seconds; kubectl describe pod " + pod.Name + " shows the events."}
+		Problem:  env.T("Pod %s is %s: %s.", pod.Name, pod.Status.Phase, what),
+		Expected: expected, Try: env.T("Wait a few seconds; kubectl describe pod %s shows the events.", pod.Name)}
 }

@@ -44,13 +44,17 @@ func TestMoreFindingsSpeakTheLearnersLanguage(t *testing.T) {
 		{name: "quiz, wrong pick", check: "quiz.choice", answer: "a", codes: []string{"wrong-choice"},
 			params: func(string) map[string]string { return map[string]string{"correct": "b", "options": "a,b,c"} }},
 		{name: "service account missing", check: "serviceaccount.pull-secret", codes: []string{"serviceaccount-missing"},
-			params: func(string) map[string]string { return map[string]string{"serviceaccount": "puller", "secret": "regcred"} }},
+			params: func(string) map[string]string {
+				return map[string]string{"serviceaccount": "puller", "secret": "regcred"}
+			}},
 		{name: "secret under secrets", check: "serviceaccount.pull-secret", codes: []string{"serviceaccount-secret-in-secrets"},
 			objs: func(string) []runtime.Object {
 				return []runtime.Object{&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "puller", Namespace: "lab"},
 					Secrets: []corev1.ObjectReference{{Name: "regcred"}}}}
 			},
-			params: func(string) map[string]string { return map[string]string{"serviceaccount": "puller", "secret": "regcred"} }},
+			params: func(string) map[string]string {
+				return map[string]string{"serviceaccount": "puller", "secret": "regcred"}
+			}},
 		{name: "pod missing", check: "pod.pulled", codes: []string{"pod-missing"},
 			params: func(h string) map[string]string { return map[string]string{"pod": "app", "image": image(h)} }},
 		{name: "pod with another image", check: "pod.pulled", codes: []string{"pod-image-no-registry"},

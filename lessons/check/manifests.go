@@ -193,7 +193,7 @@ func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
 	notes := scanManifestDir(env.WorkDir)
 	if pod != nil {
 		if la := pod.Annotations[lastAppliedAnnotation]; la != "" {
-			notes = append(notes, scanManifest("the last-applied annotation", []byte(la))...)
+			notes = append(notes, scanManifest(env.T("the last-applied annotation"), []byte(la))...)
 		}
 	}
 	return notes
@@ -202,7 +202,7 @@ func manifestNotes(env *Env, pod *corev1.Pod) []manifestNote {
 // explainManifests turns what the manifests say about podName's pull
 // secrets into findings: misplaced imagePullSecrets, and (when the live pod
 // has none) a change refused because pods are immutable.
-func explainManifests(notes []manifestNote, podName string, live *corev1.Pod) []Finding {
+func explainManifests(env *Env, notes []manifestNote, podName string, live *corev1.Pod) []Finding {
 	var found []Finding
 	seen := map[string]bool{}
 	for _, n := range notes {
@@ -217,22 +217,22 @@ func explainManifests(notes []manifestNote, podName string, live *corev1.Pod) []
 		switch n.Issue {
 		case "under-container":
 			found = append(found, Finding{Code: "pod-secret-under-container",
-				Problem:  fmt.Sprintf("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
-				Expected: "spec.imagePullSecrets, at the same level as containers", Try: "Move imagePullSecrets out of the container, two spaces left, next to containers:."})
+				Problem:  env.T("%s puts imagePullSecrets under a container; the API server refuses it there (or drops it, with --validate=false).", n.Source),
+				Expected: env.T("spec.imagePullSecrets, at the same level as containers"), Try: env.T("Move imagePullSecrets out of the container, two spaces left, next to containers:.")})
 		case "outside-template":
 			found = append(found, Finding{Code: "deployment-secret-outside-template",
-				Problem:  fmt.Sprintf("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
-				Expected: "spec.template.spec.imagePullSecrets", Try: "Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers."})
+				Problem:  env.T("%s puts imagePullSecrets on the %s %s itself, outside its pod template.", n.Source, n.Kind, n.Name),
+				Expected: "spec.template.spec.imagePullSecrets", Try: env.T("Move it into the pod template: spec.template.spec.imagePullSecrets, next to containers.")})
 		case "invalid":
 			found = append(found, Finding{Code: "manifest-invalid", Severity: Advice,
-				Problem: fmt.Sprintf("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
-				Try:     "YAML indents with spaces only, and a list item starts with \"- \"."})
+				Problem: env.T("%s is not valid YAML (%s); kubectl apply refuses it too.", n.Source, n.Detail),
+				Try:     env.T("YAML indents with spaces only, and a list item starts with \"- \".")})
 		case "declared":
 			if live != nil && n.Kind == "Pod" && len(live.Spec.ImagePullSecrets) == 0 {
 				found = append(found, Finding{Code: "pod-immutable",
-					Problem:  fmt.Sprintf("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
-					Expected: "a pod created with imagePullSecrets",
-					Try:      fmt.Sprintf("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName)})
+					Problem:  env.T("%s names %s, but pod %s in the cluster has no pull secret: a pod's imagePullSecrets can't be added once it exists, so that change was refused.", n.Source, strings.Join(n.Secrets, ", "), podName),
+					Expected: env.T("a pod created with imagePullSecrets"),
+					Try:      env.T("Delete the pod and create it again: kubectl delete pod %s && kubectl apply -f <file>  (or kubectl replace --force -f <file>).", podName)})
 			}
 		}
 	}

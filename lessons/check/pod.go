@@ -136,7 +136,7 @@ func missingPod(ctx context.Context, env *Env, podName string, want ImageParts, 
 			notes = append(notes, n)
 		}
 	}
-	found = append(found, explainManifests(notes, podName, nil)...)
+	found = append(found, explainManifests(env, notes, podName, nil)...)
 	if deploys, err := env.Kube.AppsV1().Deployments(env.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deploys.Items {
 			found = append(found, explainDeployment(env, &d, want, podName, forPulled)...)
@@ -199,7 +199,7 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 				Problem:  env.T("The kubelet could not pull %s (%s), but not because credentials were missing.", c.Image, v.Reason),
 				Expected: env.T("a pull refused with 401 Unauthorized"), Try: try, Evidence: v.Evidence}), nil
 		}
-		return result(env.T("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason), kubeletSaid(v)), nil
+		return result(env.T("The kubelet could not pull %s without credentials (%s).", c.Image, v.Reason), kubeletSaid(env, v)), nil
 	case pullSucceeded:
 		return fail(Finding{Code: "pod-pulled-without-secret", Criterion: "refused",
 			Problem:  env.T("Pod %s got the image without credentials (%s).", podName, v.Reason),
@@ -207,7 +207,7 @@ func checkPullDenied(ctx context.Context, env *Env, req Request) (Result, error)
 			Try: env.T("The image may already be on the node from an earlier pull. See the lesson on imagePullCredentialsVerificationPolicy.")}), nil
 	}
 	if env.Kubelet {
-		return fail(waitingForKubelet(pod, "refused", env.T("the kubelet has not reported on the pull yet"), env.T("ErrImagePull or ImagePullBackOff"))), nil
+		return fail(waitingForKubelet(env, pod, "refused", env.T("the kubelet has not reported on the pull yet"), env.T("ErrImagePull or ImagePullBackOff"))), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
@@ -264,7 +264,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 			// whatever imagelab's reading of the secrets said.
 			secrets = withoutProblems(secrets)
 		}
-		found = append(append(found, secrets...), kubeletSaid(v))
+		found = append(append(found, secrets...), kubeletSaid(env, v))
 		return result(env.T("The kubelet pulled %s with the pod's pull secret; the container is %s.", c.Image, strings.ToLower(v.Reason)), found...), nil
 	case pullFailed:
 		return fail(append(append(found, secrets...), Finding{Code: "pod-pull-failed", Criterion: "pulled",
@@ -277,7 +277,7 @@ func checkPulled(ctx context.Context, env *Env, req Request) (Result, error) {
 		return fail(found...), nil
 	}
 	if env.Kubelet {
-		return fail(waitingForKubelet(pod, "pulled", env.T("the kubelet has not pulled the image yet"), env.T("the container running"))), nil
+		return fail(waitingForKubelet(env, pod, "pulled", env.T("the kubelet has not pulled the image yet"), env.T("the container running"))), nil
 	}
 	ok, err := predictPull(ctx, env, pod, c.Image)
 	if err != nil {
@@ -331,7 +331,7 @@ func podSecrets(ctx context.Context, env *Env, pod *corev1.Pod, repo string) ([]
 // noPullSecret says why a pod has no imagePullSecrets: misplaced in the
 // manifest, refused as an edit of a running pod, or simply missing.
 func noPullSecret(ctx context.Context, env *Env, pod *corev1.Pod, secretName, serviceAccount string) []Finding {
-	if found := explainManifests(manifestNotes(env, pod), pod.Name, pod); len(found) > 0 {
+	if found := explainManifests(env, manifestNotes(env, pod), pod.Name, pod); len(found) > 0 {
 		return found
 	}
 	if serviceAccount != "" && pod.Spec.ServiceAccountName == serviceAccount {

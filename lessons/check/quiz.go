@@ -35,7 +35,7 @@ func checkChoice(_ context.Context, env *Env, req Request) (Result, error) {
 		return fail(Finding{Code: "answer-missing", Criterion: "answer", Problem: env.T("No answer yet."), Expected: oneOf,
 			Try: env.T("Type the letter of your choice and press enter (or pass --answer).")}), nil
 	case !slices.Contains(options, answer):
-		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: env.T("%s is not one of the options.", quote(req.Answer)),
+		return fail(Finding{Code: "answer-not-an-option", Criterion: "answer", Problem: env.T("%s is not one of the options.", quote(env, req.Answer)),
 			Expected: oneOf, Try: env.T("Answer with the option's letter.")}), nil
 	case answer != correct:
 		problem := env.T("%s is not right.", answer)

@@ -265,14 +265,14 @@ func secretCredentials(ctx context.Context, env *Env, secret string, a DockerAut
 	switch {
 	case a.Username != want.User:
 		f.Code, f.Expected, f.Try = "secret-wrong-user", env.T("user %q", want.User), createAgain
-		f.Problem = env.T("Secret %s has the user %s; the registry refuses it.", secret, quote(a.Username))
+		f.Problem = env.T("Secret %s has the user %s; the registry refuses it.", secret, quote(env, a.Username))
 	case strings.Contains(want.Password, "$") && (a.Password == ShellExpand(want.Password, noVars) || a.Password == ShellExpand(want.Password, os.Getenv)):
 		f.Code, f.Expected = "secret-password-dollar", env.T("the password exactly as given")
 		f.Problem = env.T("Secret %s's password lost its $… part: the shell read it as a variable and put nothing in its place.", secret)
 		f.Try = env.T("Put the password in single quotes: %s", "--docker-password='"+want.Password+"'")
 	default:
 		f.Code, f.Expected = "secret-wrong-password", env.T("the sandbox's registry password")
-		f.Problem = env.T("The registry refuses the password in secret %s (user %s).", secret, quote(a.Username))
+		f.Problem = env.T("The registry refuses the password in secret %s (user %s).", secret, quote(env, a.Username))
 		f.Try = env.T("Check the password (copy it again) and create the secret again: %s", createAgain)
 		if strings.Contains(want.Password, "$") {
 			f.Try = env.T("The password has a $: put it in single quotes.") + " " + f.Try
