@@ -42,11 +42,28 @@ const PolicyKubeconfig = "kubeconfig.yaml"
 
 // ImagePolicyBackend is imagelab's backend and its files on the node. Its
 // setup starts the backend and puts the files in NodeFiles.ImagePolicy;
-// its reset does the same: it is put back as given, never removed (the
+// its reset puts that folder back as given — the learner's own files there
+// (the admission configuration) removed — and never stops the backend (the
 // API server of a learner who turned the plugin on needs it).
 var ImagePolicyBackend = &Subject{Kind: "imagepolicybackend", Seen: SeenByPolling,
-	Reset:  func(ctx context.Context, env *Env, _ string) error { return provideImagePolicyBackend(ctx, env) },
+	Reset:  resetImagePolicyBackend,
 	Create: func(ctx context.Context, env *Env, _ []byte) error { return provideImagePolicyBackend(ctx, env) },
+}
+
+func resetImagePolicyBackend(ctx context.Context, env *Env, _ string) error {
+	if err := provideImagePolicyBackend(ctx, env); err != nil {
+		return err
+	}
+	files, err := env.PolicyBackend.Files()
+	if err != nil {
+		return err
+	}
+	script := "find " + shellQuote(env.Node.Files().ImagePolicy) + " -mindepth 1 -maxdepth 1"
+	for name := range files {
+		script += " ! -name " + shellQuote(name)
+	}
+	_, err = env.Node.Run(ctx, "sh", "-c", script+" -exec rm -rf {} +")
+	return err
 }
 
 func init() {

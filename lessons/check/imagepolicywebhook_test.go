@@ -107,3 +107,42 @@ func TestImagePolicyWebhookNamesWhatIsMissing(t *testing.T) {
 		t.Errorf("a manifest that does not parse is not read for pieces: %q", got)
 	}
 }
+
+// fakeBackend is a PolicyBackend that hands out fixed files.
+type fakeBackend struct{ files map[string][]byte }
+
+func (b fakeBackend) Up(context.Context) error          { return nil }
+func (b fakeBackend) Down(context.Context) error        { return nil }
+func (b fakeBackend) Files() (map[string][]byte, error) { return b.files, nil }
+func (b fakeBackend) URL() string                       { return "https://127.0.0.1:1/imagereview" }
+
+// Setup puts the backend's files on the node; reset puts the folder back
+// as given: the learner's admission configuration gone, the files fresh.
+func TestImagePolicyBackendSetupAndReset(t *testing.T) {
+	n := localNode{t.TempDir()}
+	dir := n.Files().ImagePolicy
+	env := &Env{Node: n, PolicyBackend: fakeBackend{files: map[string][]byte{PolicyKubeconfig: []byte("kubeconfig"), "ca.crt": []byte("ca")}}}
+	if err := ImagePolicyBackend.Create(context.Background(), env, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{PolicyKubeconfig: "kubeconfig", "ca.crt": "ca"} {
+		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
+			t.Errorf("%s after setup: %q, %v", name, got, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admission.yaml"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("edited"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ImagePolicyBackend.Reset(context.Background(), env, "imagelab"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "admission.yaml")); !os.IsNotExist(err) {
+		t.Errorf("the learner's admission.yaml survived the reset: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "ca.crt")); string(got) != "ca" {
+		t.Errorf("ca.crt after reset: %q", got)
+	}
+}
