@@ -5,13 +5,16 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
@@ -93,13 +96,32 @@ func eventually(t *testing.T, run func() (check.Result, error)) check.Result {
 // and the docker CLI.
 func TestIntegrationContent(t *testing.T) {
 	testenv.RequireDocker(t)
-	cur, err := lessons.Default()
+	// The same run in each language, each in a namespace of its own: the
+	// checks judge alike (the same codes before, a pass after), and the
+	// learner reads every finding and summary in the language chosen.
+	codes := map[string][]string{} // step → its finding codes in English
+	for _, lang := range []i18n.Lang{i18n.English, i18n.Korean} {
+		if !t.Run(string(lang), func(t *testing.T) { contentIn(t, lang, codes) }) {
+			return
+		}
+	}
+}
+
+func contentIn(t *testing.T, lang i18n.Lang, codes map[string][]string) {
+	cur, err := lessons.DefaultIn(lang)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, env := labSandbox(t, "content", nil)
+	sb, env := labSandbox(t, "content-"+string(lang), nil)
+	env.Printer = i18n.For(lang)
 	vals := values(sb)
 	ctx := context.Background()
+	inLang := func(what, text string) {
+		t.Helper()
+		if lang == i18n.Korean && !hasHangul(text) {
+			t.Errorf("%s is not in Korean: %q", what, text)
+		}
+	}
 
 	for _, s := range cur.Steps() {
 		if s.Needs().Has(check.NeedsNode) {
@@ -128,6 +150,16 @@ func TestIntegrationContent(t *testing.T) {
 			if len(before.Problems()) == 0 {
 				t.Errorf("fails with no finding to tell the learner why")
 			}
+			var got []string
+			for _, f := range before.Problems() {
+				got = append(got, f.Code)
+				inLang("finding "+f.Code, f.Problem)
+			}
+			if lang == i18n.English {
+				codes[s.Ref()] = got
+			} else if want := codes[s.Ref()]; !slices.Equal(got, want) {
+				t.Errorf("finding codes in %s: %v; in English: %v", lang, got, want)
+			}
 			requireCriteria(t, s, before)
 			if s.Definition().Choice {
 				wrongOptionsFail(t, s, env, vals)
@@ -140,12 +172,32 @@ func TestIntegrationContent(t *testing.T) {
 			if after.Summary == "" {
 				t.Errorf("passes with no summary for the learner")
 			}
+			inLang("the summary", after.Summary)
 			requireCriteria(t, s, after)
 		})
+		if s.Definition().MakesClusterObjects() {
+			// Cluster-wide objects (an admission policy) would be the next
+			// language's run's business too: gone when this run ends.
+			t.Cleanup(func() {
+				if err := s.ResetIn(context.Background(), env, vals, true); err != nil {
+					t.Errorf("resetting %s: %v", s.Ref(), err)
+				}
+			})
+		}
 		if !ok {
 			break // later steps build on this one
 		}
 	}
+}
+
+// hasHangul says whether text has a Korean syllable.
+func hasHangul(text string) bool {
+	for _, r := range text {
+		if unicode.Is(unicode.Hangul, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestIntegrationExistingFailureLeavesNothing: a wrong registry password
