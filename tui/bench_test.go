@@ -19,7 +19,7 @@ func BenchmarkRenderMarkdown(b *testing.B) {
 		b.Fatal(err)
 	}
 	v := lessons.NewValues("localhost:5001", "learner", "x", "imagelab")
-	md := stepMarkdown(s, v, len(s.Hints), true)
+	md := stepMarkdown(nil, s, v, len(s.Hints), true)
 	b.Run("first", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if _, err := renderMarkdown("dark", 80+i%1000, md); err != nil { // a new width: a new renderer

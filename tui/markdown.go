@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/glamour/v2"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
 )
 
@@ -16,6 +17,7 @@ import (
 // the text is rendered again.
 type renderKey struct {
 	ref      string
+	lang     i18n.Lang // the step's texts and imagelab's words around them
 	width    int
 	style    string
 	vals     lessons.Values
@@ -31,27 +33,28 @@ type renderedMsg struct {
 }
 
 // stepMarkdown is the text of the step: its body, the hints shown so far
-// and, once asked for, the reference solution.
-func stepMarkdown(s *lessons.Step, v lessons.Values, hints int, solution bool) string {
+// and, once asked for, the reference solution; imagelab's own words in p's
+// language.
+func stepMarkdown(p *i18n.Printer, s *lessons.Step, v lessons.Values, hints int, solution bool) string {
 	var b strings.Builder
 	b.WriteString(s.Body(v))
 	for i := 0; i < hints && i < len(s.Hints); i++ {
-		fmt.Fprintf(&b, "\n\n---\n\n**Hint %d of %d.** %s\n", i+1, len(s.Hints), s.Hint(i, v))
+		fmt.Fprintf(&b, "\n\n---\n\n**%s** %s\n", p.T("Hint %d of %d.", i+1, len(s.Hints)), s.Hint(i, v))
 	}
 	if solution {
-		b.WriteString("\n\n---\n\n## Reference solution\n\n")
-		b.WriteString(solutionMarkdown(s, v))
+		b.WriteString("\n\n---\n\n## " + p.T("Reference solution") + "\n\n")
+		b.WriteString(solutionMarkdown(p, s, v))
 	}
 	return b.String()
 }
 
 // solutionMarkdown shows the solution as the learner would type it: files
-// to write, then commands; or the quiz's answer.
-func solutionMarkdown(s *lessons.Step, v lessons.Values) string {
+// to write, then commands; what to do on the node; or the quiz's answer.
+func solutionMarkdown(p *i18n.Printer, s *lessons.Step, v lessons.Values) string {
 	sol := s.RenderedSolution(v)
 	var b strings.Builder
 	if sol.Answer != "" && s.IsQuiz() {
-		fmt.Fprintf(&b, "The answer: `%s`\n", sol.Answer)
+		b.WriteString(p.T("The answer: `%s`", sol.Answer) + "\n")
 	}
 	names := make([]string, 0, len(sol.Files))
 	for name := range sol.Files {
@@ -60,10 +63,16 @@ func solutionMarkdown(s *lessons.Step, v lessons.Values) string {
 	slices.Sort(names)
 	for _, name := range names {
 		lang := strings.TrimPrefix(strings.ToLower(pathExt(name)), ".")
-		fmt.Fprintf(&b, "Write **%s** in the work dir:\n\n```%s\n%s\n```\n\n", name, lang, strings.TrimRight(sol.Files[name], "\n"))
+		fmt.Fprintf(&b, "%s\n\n```%s\n%s\n```\n\n", p.T("Write **%s** in the work dir:", name), lang, strings.TrimRight(sol.Files[name], "\n"))
 	}
 	if strings.TrimSpace(sol.Run) != "" {
-		b.WriteString("Then run:\n\n```sh\n" + strings.TrimRight(sol.Run, "\n") + "\n```\n")
+		b.WriteString(p.T("Then run:") + "\n\n```sh\n" + strings.TrimRight(sol.Run, "\n") + "\n```\n")
+	}
+	if strings.TrimSpace(sol.Node) != "" {
+		b.WriteString(p.T("On the node, as root (T in the app, or imagelab node-shell):") + "\n\n```sh\n" + strings.TrimRight(sol.Node, "\n") + "\n```\n")
+	}
+	if sol.RestartKubelet {
+		b.WriteString("\n" + p.T("Then restart the kubelet, which reads its config only when it starts: `systemctl restart kubelet`.") + "\n")
 	}
 	return b.String()
 }

@@ -57,14 +57,14 @@ func (t *stepText) sync(vals lessons.Values, hints int) tea.Cmd {
 	}
 	s := t.step
 	t.want = renderKey{
-		ref: s.Ref(), width: max(20, w-2), style: t.c.styles.Glamour, vals: vals,
+		ref: s.Ref(), lang: t.c.p.Lang(), width: max(20, w-2), style: t.c.styles.Glamour, vals: vals,
 		hints: hints, solution: t.solutions[s.Ref()],
 	}
 	if t.want == t.rendered || t.want == t.pending {
 		return nil
 	}
 	t.pending = t.want
-	return renderCmd(t.want, stepMarkdown(s, vals, hints, t.want.solution), s.Body(vals))
+	return renderCmd(t.want, stepMarkdown(t.c.p, s, vals, hints, t.want.solution), s.Body(vals))
 }
 
 // showSolution adds the reference solution and scrolls to it.
