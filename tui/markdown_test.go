@@ -1,11 +1,14 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/lessons"
+	"github.com/imagelab/imagelab/lessons/check"
+	"github.com/imagelab/imagelab/sandbox"
 )
 
 // A control-plane step's reference solution says what to do on the node
@@ -35,5 +38,17 @@ func TestNodeSolutionIsShown(t *testing.T) {
 				t.Errorf("%s (%s): the solution lacks %q:\n%s", tc.ref, tc.lang, w, md[strings.LastIndex(md, "---"):])
 			}
 		}
+	}
+}
+
+// Why a step is unavailable, said in the learner's language.
+func TestUnavailableReason(t *testing.T) {
+	err := fmt.Errorf("%w: %s", check.ErrUnavailable, sandbox.ErrNoNode.Error())
+	if got := UnavailableReason(i18n.For(i18n.English), err); got != sandbox.ErrNoNode.Error() {
+		t.Errorf("English: %q", got)
+	}
+	got := UnavailableReason(i18n.For(i18n.Korean), err)
+	if strings.Contains(got, "imagelab did not make") || !strings.Contains(got, "샌드박스") {
+		t.Errorf("Korean: %q", got)
 	}
 }

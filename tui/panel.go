@@ -177,7 +177,7 @@ func (p *resultPanel) verdict(ps panelState, w int, pass, fail string) string {
 	st := p.c.styles
 	switch err := ps.outcome.err; {
 	case errors.Is(err, check.ErrUnavailable):
-		return wrap(st.Dim.Render(p.c.p.T("– Not available on this sandbox: "))+strings.TrimPrefix(err.Error(), check.ErrUnavailable.Error()+": "), w)
+		return wrap(st.Dim.Render(p.c.p.T("– Not available on this sandbox: "))+UnavailableReason(p.c.p, err), w)
 	case errors.Is(err, check.ErrAPIServerRestarting):
 		return wrap(st.Checking.Render(p.c.frame+" "+p.c.p.T("The API server is restarting"))+st.Dim.Render(p.c.p.T(" (the kubelet restarts it after a manifest edit; it takes a few seconds).")), w)
 	case err != nil:

@@ -7,7 +7,9 @@ import (
 
 	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
+	"github.com/imagelab/imagelab/workshop"
 )
 
 // The app's own tasks after the sandbox is up (internal/app reports them
@@ -109,7 +111,31 @@ func sandboxErrors(p *i18n.Printer) []struct {
 		{sandbox.ErrNoDocker, p.T("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")},
 		{sandbox.ErrRegistryAuth, p.T("the registry refused the credentials")},
 		{sandbox.ErrNodeNotReady, p.T("the cluster's node is not Ready")},
+		{sandbox.ErrNodeCannotReachHost, p.T("the node cannot reach this machine")},
 	}
+}
+
+// UnavailableReason is why a step cannot run on this sandbox (an error
+// wrapping check.ErrUnavailable), in p's language: the reasons the
+// sandbox, a workshop seat and the checks give, which speak English.
+func UnavailableReason(p *i18n.Printer, err error) string {
+	why := strings.TrimPrefix(err.Error(), check.ErrUnavailable.Error()+": ")
+	if p.Lang() == i18n.English {
+		return why
+	}
+	reasons := []struct{ en, text string }{
+		{workshop.NoNode, p.T("this step is for a personal sandbox (imagelab up): a workshop namespace has no control-plane node")},
+		{workshop.NoClusterScope, p.T("this step makes cluster-wide objects, which an attendee of a shared cluster may not: it is for a personal sandbox (imagelab up)")},
+		{"imagelab runs no image policy webhook for this sandbox", p.T("imagelab runs no image policy webhook for this sandbox")},
+		{check.ErrUnavailable.Error(), p.T("this step is not available here")},
+	}
+	for _, s := range sandboxErrors(p) {
+		reasons = append(reasons, struct{ en, text string }{s.err.Error(), s.text})
+	}
+	for _, r := range reasons {
+		why = strings.ReplaceAll(why, r.en, r.text)
+	}
+	return why
 }
 
 // SandboxError is err with the sandbox's own errors in it said in p's

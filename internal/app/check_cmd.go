@@ -219,7 +219,7 @@ func printReport(out io.Writer, p *i18n.Printer, rep checkReport) {
 		}
 		switch {
 		case r.Status == statusUnavailable:
-			p.Fprintf(out, "       not available here: %s\n", r.Error)
+			p.Fprintf(out, "       not available here: %s\n", tui.UnavailableReason(p, errors.New(r.Error)))
 		case r.Error != "":
 			p.Fprintf(out, "       could not check: %s\n", r.Error)
 		}
