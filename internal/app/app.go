@@ -170,11 +170,12 @@ func (g *globalFlags) resolveStateDir() (string, error) {
 
 // Run runs imagelab with args.
 func Run(ctx context.Context, streams Streams, args []string) error {
-	cmd, g := newRoot(streams)
+	cmd, g := newRoot(streams, args)
 	cmd.SetArgs(args)
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.Err)
+	localizeHelp(cmd, g.p)
 	return g.say(cmd.ExecuteContext(ctx))
 }
 
@@ -189,8 +190,11 @@ func (g *globalFlags) say(err error) error {
 	return tui.SandboxError(g.p, err)
 }
 
-func newRoot(streams Streams) (*cobra.Command, *globalFlags) {
+// newRoot builds the command tree, its help in the language args ask for
+// (helpLang).
+func newRoot(streams Streams, args []string) (*cobra.Command, *globalFlags) {
 	g := &globalFlags{stderr: streams.Err}
+	g.helpLang(args)
 	o := &upOptions{}
 	root := &cobra.Command{
 		Use:   "imagelab",
