@@ -198,10 +198,10 @@ func newRoot(streams Streams, args []string) (*cobra.Command, *globalFlags) {
 	o := &upOptions{}
 	root := &cobra.Command{
 		Use:   "imagelab",
-		Short: "Learn container image security on Kubernetes, checked live against a real sandbox",
-		Long: `imagelab walks you through image names, docker login to a private registry,
+		Short: g.p.T("Learn container image security on Kubernetes, checked live against a real sandbox"),
+		Long: g.p.T(`imagelab walks you through image names, docker login to a private registry,
 the regcred pull secret and imagePullSecrets — and what the CKS asks around
-them — and checks your real work against a sandbox cluster and registry.`,
+them — and checks your real work against a sandbox cluster and registry.`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
@@ -213,15 +213,15 @@ them — and checks your real work against a sandbox cluster and registry.`,
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}")
-	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)")
-	root.PersistentFlags().StringVar(&g.lang, "lang", "", "the language of imagelab's texts: en or ko (default $IMAGELAB_LANG, else the language last chosen in the app, else the locale)")
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", g.p.T("where imagelab keeps progress and the sandbox's files (default $IMAGELAB_HOME or ~/.local/state/imagelab)"))
+	root.PersistentFlags().StringVar(&g.lang, "lang", "", g.p.T("the language of imagelab's texts: en or ko (default $IMAGELAB_LANG, else the language last chosen in the app, else the locale)"))
 	// The tutorial starts the sandbox as imagelab up does, and takes its flags.
-	o.addFlags(root.Flags())
+	o.addFlags(root.Flags(), g.p)
 	root.AddCommand(
 		newLessonsCommand(g, streams),
 		newCheckCommand(g, streams),
 		newExamCommand(g, streams),
-		newVersionCommand(streams),
+		newVersionCommand(g.p, streams),
 		newToolsCommand(g, streams),
 		newWorkshopCommand(g, streams),
 		newJoinCommand(g, streams),

@@ -60,12 +60,12 @@ func newCheckCommand(g *globalFlags, streams Streams) *cobra.Command {
 	o := &checkOptions{}
 	cmd := &cobra.Command{
 		Use:   "check [STEP]",
-		Short: "Check one step (lesson/step, step id or 2.3) or every step, and print what is missing",
-		Long: `Check runs a step's check against the sandbox and prints every finding:
+		Short: g.p.T("Check one step (lesson/step, step id or 2.3) or every step, and print what is missing"),
+		Long: g.p.T(`Check runs a step's check against the sandbox and prints every finding:
 what is wrong, what was expected, and what to try.
 
 Exit status: 0 when every checked step passed, 1 when some did not,
-2 when a check could not run (no sandbox, API server down).`,
+2 when a check could not run (no sandbox, API server down).`),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
@@ -75,9 +75,9 @@ Exit status: 0 when every checked step passed, 1 when some did not,
 			return runCheck(cmd.Context(), g, o, ref, streams.Out)
 		},
 	}
-	o.sandbox.add(cmd.Flags())
-	cmd.Flags().BoolVar(&o.json, "json", false, "print the results as JSON")
-	cmd.Flags().StringVar(&o.answer, "answer", "", "your answer to a quiz step (saved as your answer)")
+	o.sandbox.add(cmd.Flags(), g.p)
+	cmd.Flags().BoolVar(&o.json, "json", false, g.p.T("print the results as JSON"))
+	cmd.Flags().StringVar(&o.answer, "answer", "", g.p.T("your answer to a quiz step (saved as your answer)"))
 	return cmd
 }
 

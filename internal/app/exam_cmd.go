@@ -23,7 +23,12 @@ type examOptions struct {
 	json     bool
 }
 
-const examLong = `exam is a timed mock exam on the sandbox, as the CKS times its tasks.
+func newExamCommand(g *globalFlags, streams Streams) *cobra.Command {
+	o := &examOptions{}
+	cmd := &cobra.Command{
+		Use:   "exam",
+		Short: g.p.T("A timed mock exam on the sandbox: weighted tasks, no hints, scored per criterion"),
+		Long: g.p.T(`exam is a timed mock exam on the sandbox, as the CKS times its tasks.
 
 The rules:
   - The tasks are the lessons' steps (never a quiz), drawn by a seed, each
@@ -34,7 +39,7 @@ The rules:
   - Each task has a weight, and partial credit: it earns its weight x the
     criteria of its check met / the criteria declared (those already met
     before the clock started, such as a troubleshooting task's pod, count
-    neither way). The exam passes at 67% of the points.
+    neither way). The exam passes at %d%% of the points.
   - The clock is wall time. It starts once every task is prepared, and goes
     on when you leave the app (q) or the computer sleeps: imagelab exam
     resumes the attempt. When the time is up every task is checked once —
@@ -54,32 +59,25 @@ a shell in the task's namespace, T a root shell on the control-plane node
 
 Without a terminal, or with --json, imagelab exam prints the attempt (its
 tasks, their texts with the exam's names, the deadline) as JSON instead,
-starting one if none runs. Attempts are kept in the state dir, under exams/.`
-
-func newExamCommand(g *globalFlags, streams Streams) *cobra.Command {
-	o := &examOptions{}
-	cmd := &cobra.Command{
-		Use:   "exam",
-		Short: "A timed mock exam on the sandbox: weighted tasks, no hints, scored per criterion",
-		Long:  examLong,
-		Example: `  imagelab exam                          # start an exam, or resume the one running
+starting one if none runs. Attempts are kept in the state dir, under exams/.`, exam.PassMark),
+		Example: g.p.T(`  imagelab exam                          # start an exam, or resume the one running
   imagelab exam --tasks 8 --duration 45m
   imagelab exam --seed 4242              # the exam of seed 4242 again
   imagelab exam --json                   # the attempt as JSON (tasks, texts, deadline)
   imagelab exam submit --report out.json # end it now: score, report, clean up
-  imagelab exam history`,
+  imagelab exam history`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runExam(cmd, g, o, streams)
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&o.duration, "duration", exam.DefaultDuration, "the time the exam gives")
-	f.IntVar(&o.tasks, "tasks", exam.DefaultTasks, "how many tasks to draw (at most every step that can be one)")
-	f.Int64Var(&o.seed, "seed", 0, "draw the exam of this seed (default: a new one)")
-	f.BoolVar(&o.json, "json", false, "print the attempt as JSON instead of opening the app")
-	cmd.PersistentFlags().StringVar(&o.report, "report", "", "also write the scored report to this file, as JSON")
-	o.sandbox.add(cmd.PersistentFlags())
+	f.DurationVar(&o.duration, "duration", exam.DefaultDuration, g.p.T("the time the exam gives"))
+	f.IntVar(&o.tasks, "tasks", exam.DefaultTasks, g.p.T("how many tasks to draw (at most every step that can be one)"))
+	f.Int64Var(&o.seed, "seed", 0, g.p.T("draw the exam of this seed (default: a new one)"))
+	f.BoolVar(&o.json, "json", false, g.p.T("print the attempt as JSON instead of opening the app"))
+	cmd.PersistentFlags().StringVar(&o.report, "report", "", g.p.T("also write the scored report to this file, as JSON"))
+	o.sandbox.add(cmd.PersistentFlags(), g.p)
 	cmd.AddCommand(newExamSubmitCommand(g, o, streams), newExamHistoryCommand(g, streams))
 	return cmd
 }
@@ -188,15 +186,15 @@ func newExamSubmitCommand(g *globalFlags, o *examOptions, streams Streams) *cobr
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "submit",
-		Short: "End the exam now: check every task once, print the score, clean up",
-		Long: `submit ends the exam in progress: every task is checked once and scored
+		Short: g.p.T("End the exam now: check every task once, print the score, clean up"),
+		Long: g.p.T(`submit ends the exam in progress: every task is checked once and scored
 (weight x criteria met / criteria), the exam's namespaces are deleted and
 what its tasks made outside them is reset. It prints the score, each task's
 criteria, and for each one missed the finding that explains it.
 
-Exit status: 0 when the exam passed (67% of the points), 1 when it did not,
+Exit status: 0 when the exam passed (%d%% of the points), 1 when it did not,
 2 when it could not be scored (no exam in progress, the sandbox does not
-answer: submit again once it does).`,
+answer: submit again once it does).`, exam.PassMark),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -237,7 +235,7 @@ answer: submit again once it does).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, g.p.T("print the report as JSON"))
 	return cmd
 }
 
@@ -245,7 +243,7 @@ func newExamHistoryCommand(g *globalFlags, streams Streams) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "history",
-		Short: "List past exams: date, seed, score, passed",
+		Short: g.p.T("List past exams: date, seed, score, passed"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, err := g.resolveStateDir()
@@ -263,7 +261,7 @@ func newExamHistoryCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, g.p.T("print as JSON"))
 	return cmd
 }
 

@@ -28,7 +28,7 @@ func newLessonsCommand(g *globalFlags, streams Streams) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "lessons",
-		Short: "List the lessons and their steps, with your progress",
+		Short: g.p.T("List the lessons and their steps, with your progress"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ss, err := g.session()
@@ -73,6 +73,6 @@ func newLessonsCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, g.p.T("print as JSON"))
 	return cmd
 }

@@ -51,11 +51,11 @@ func backUpNode(ctx context.Context, sb *sandbox.Sandbox) error {
 func newNodeShellCommand(g *globalFlags, streams Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "node-shell [NODE]",
-		Short: "Open a root shell on the sandbox's control-plane node, as the CKS exam's ssh does",
-		Long: `node-shell opens a root shell on the sandbox's control-plane node: the
+		Short: g.p.T("Open a root shell on the sandbox's control-plane node, as the CKS exam's ssh does"),
+		Long: g.p.T(`node-shell opens a root shell on the sandbox's control-plane node: the
 API server's static pod manifest is /etc/kubernetes/manifests/kube-apiserver.yaml,
 the kubelet's config /var/lib/kubelet/config.yaml, and systemctl restart
-kubelet restarts the kubelet. exit returns. imagelab reset puts the files back.`,
+kubelet restarts the kubelet. exit returns. imagelab reset puts the files back.`),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, sb, err := g.savedSandbox()

@@ -26,10 +26,10 @@ func newResetCommand(g *globalFlags, streams Streams) *cobra.Command {
 	o := &resetOptions{}
 	cmd := &cobra.Command{
 		Use:   "reset [STEP | --all]",
-		Short: "Put a step (or every step) back to its starting state, without recreating the cluster",
-		Long: `Reset deletes what a step makes in the sandbox (its pods, secrets, service
+		Short: g.p.T("Put a step (or every step) back to its starting state, without recreating the cluster"),
+		Long: g.p.T(`Reset deletes what a step makes in the sandbox (its pods, secrets, service
 accounts, the docker login, pushed repositories) and forgets the step's
-progress. Only the sandbox's own namespace and registry are touched.`,
+progress. Only the sandbox's own namespace and registry are touched.`),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.all == (len(args) == 1) {
@@ -81,9 +81,9 @@ progress. Only the sandbox's own namespace and registry are touched.`,
 			return nil
 		},
 	}
-	o.sandbox.add(cmd.Flags())
-	cmd.Flags().BoolVar(&o.all, "all", false, "reset every step")
-	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask")
+	o.sandbox.add(cmd.Flags(), g.p)
+	cmd.Flags().BoolVar(&o.all, "all", false, g.p.T("reset every step"))
+	cmd.Flags().BoolVarP(&o.yes, "yes", "y", false, g.p.T("do not ask"))
 	return cmd
 }
 

@@ -86,7 +86,7 @@ func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Create the sandbox (or prepare a cluster you name) and print where it is",
+		Short: g.p.T("Create the sandbox (or prepare a cluster you name) and print where it is"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, err := g.resolveStateDir()
@@ -106,19 +106,19 @@ func newUpCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return nil
 		},
 	}
-	o.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the kind config and registry settings, create nothing")
+	o.addFlags(cmd.Flags(), g.p)
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, g.p.T("print the kind config and registry settings, create nothing"))
 	return cmd
 }
 
 // addFlags adds the flags that say which sandbox to start.
-func (o *upOptions) addFlags(fs *pflag.FlagSet) {
-	o.sandbox.add(fs)
-	fs.StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
-	fs.StringVar(&o.name, "name", sandbox.DefaultName, "name of the kind cluster (and prefix of the registry container)")
-	fs.StringVar(&o.nodeImage, "node-image", "", "kind node image (default: kind's own)")
-	fs.StringVar(&o.registryImage, "registry-image", sandbox.DefaultRegistryImage, "registry image, e.g. a mirror's copy")
-	fs.StringVar(&o.runtime, "runtime", "", "container runtime: docker or podman (default: detect, as kind does)")
+func (o *upOptions) addFlags(fs *pflag.FlagSet, p *i18n.Printer) {
+	o.sandbox.add(fs, p)
+	fs.StringVar(&o.seedImage, "seed-image", "", p.T("image (or tarball, or OCI layout dir) the seeded apps/internal-app is built on (default %s)", sandbox.DefaultSeedSource))
+	fs.StringVar(&o.name, "name", sandbox.DefaultName, p.T("name of the kind cluster (and prefix of the registry container)"))
+	fs.StringVar(&o.nodeImage, "node-image", "", p.T("kind node image (default: kind's own)"))
+	fs.StringVar(&o.registryImage, "registry-image", sandbox.DefaultRegistryImage, p.T("registry image, e.g. a mirror's copy"))
+	fs.StringVar(&o.runtime, "runtime", "", p.T("container runtime: docker or podman (default: detect, as kind does)"))
 }
 
 // printPlan shows what up would create.
@@ -153,7 +153,7 @@ func seedSourceName(s string) string {
 func newShellCommand(g *globalFlags, streams Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "shell",
-		Short: "Open your shell in the sandbox: kubectl and docker use the sandbox's files, not yours",
+		Short: g.p.T("Open your shell in the sandbox: kubectl and docker use the sandbox's files, not yours"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, sb, err := g.savedSandbox()
@@ -202,7 +202,7 @@ func printSandbox(w io.Writer, p *i18n.Printer, sb *sandbox.Sandbox) {
 func newDownCommand(g *globalFlags, streams Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "down",
-		Short: "Remove the sandbox: what imagelab created, and nothing else",
+		Short: g.p.T("Remove the sandbox: what imagelab created, and nothing else"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, sb, err := g.savedSandbox()
@@ -252,7 +252,7 @@ func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show what the sandbox has, whether it is ready, and where its files are",
+		Short: g.p.T("Show what the sandbox has, whether it is ready, and where its files are"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, err := g.resolveStateDir()
@@ -302,14 +302,14 @@ func newStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, g.p.T("print as JSON"))
 	return cmd
 }
 
 func newEnvCommand(g *globalFlags, streams Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "env",
-		Short: `Print the shell settings for the sandbox: eval "$(imagelab env)"`,
+		Short: g.p.T(`Print the shell settings for the sandbox: eval "$(imagelab env)"`),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, sb, err := g.savedSandbox()

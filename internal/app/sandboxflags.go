@@ -22,15 +22,15 @@ type sandboxFlags struct {
 	dockerConfig, workDir                string
 }
 
-func (f *sandboxFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "use the cluster of this kubeconfig file (read only, never written)")
-	fs.StringVar(&f.context, "context", "", "use this kubeconfig context")
-	fs.StringVarP(&f.namespace, "namespace", "n", "", "the namespace to work in (default imagelab)")
-	fs.StringVar(&f.registry, "registry", "", "the private registry as host:port")
-	fs.StringVar(&f.registryUser, "registry-user", "", "the registry user")
-	fs.StringVar(&f.registryPass, "registry-password", "", "the registry password (or $IMAGELAB_REGISTRY_PASSWORD)")
-	fs.StringVar(&f.dockerConfig, "docker-config", "", "the DOCKER_CONFIG dir docker login writes to (default: the sandbox's own)")
-	fs.StringVar(&f.workDir, "workdir", "", "where your manifests are (default: the sandbox's work dir)")
+func (f *sandboxFlags) add(fs *pflag.FlagSet, p *i18n.Printer) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", p.T("use the cluster of this kubeconfig file (read only, never written)"))
+	fs.StringVar(&f.context, "context", "", p.T("use this kubeconfig context"))
+	fs.StringVarP(&f.namespace, "namespace", "n", "", p.T("the namespace to work in (default imagelab)"))
+	fs.StringVar(&f.registry, "registry", "", p.T("the private registry as host:port"))
+	fs.StringVar(&f.registryUser, "registry-user", "", p.T("the registry user"))
+	fs.StringVar(&f.registryPass, "registry-password", "", p.T("the registry password (or $IMAGELAB_REGISTRY_PASSWORD)"))
+	fs.StringVar(&f.dockerConfig, "docker-config", "", p.T("the DOCKER_CONFIG dir docker login writes to (default: the sandbox's own)"))
+	fs.StringVar(&f.workDir, "workdir", "", p.T("where your manifests are (default: the sandbox's work dir)"))
 }
 
 // namesCluster reports whether the flags name a cluster.

@@ -17,7 +17,7 @@ func flagsOf(t *testing.T, args ...string) *sandboxFlags {
 	t.Helper()
 	f := &sandboxFlags{}
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	f.add(fs)
+	f.add(fs, nil)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}

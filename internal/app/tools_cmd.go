@@ -60,8 +60,8 @@ func newToolsCommand(g *globalFlags, streams Streams) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "tools",
-		Short: "The exam's tools the supply-chain steps use (trivy, cosign, an SBOM tool, kubesec): which are installed, and how to install the others",
-		Long: `The supply-chain steps are done with the tools the CKS exam gives you:
+		Short: g.p.T("The exam's tools the supply-chain steps use (trivy, cosign, an SBOM tool, kubesec): which are installed, and how to install the others"),
+		Long: g.p.T(`The supply-chain steps are done with the tools the CKS exam gives you:
 a vulnerability scanner (trivy), an SBOM writer (trivy or syft), a signer
 (cosign) and a manifest analyser (kubesec or kube-linter). imagelab's
 checks never run them — they verify what you made — so any of them will do.
@@ -69,7 +69,7 @@ checks never run them — they verify what you made — so any of them will do.
 tools lists which are on your PATH, their versions, and the commands that
 install the others on this machine. In the sandbox shell they reach the
 private registry with your docker login: trivy, cosign and syft read
-DOCKER_CONFIG, as docker does.`,
+DOCKER_CONFIG, as docker does.`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cur, err := lessons.Default()
@@ -92,7 +92,7 @@ DOCKER_CONFIG, as docker does.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, g.p.T("print as JSON"))
 	return cmd
 }
 

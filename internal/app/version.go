@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imagelab/imagelab/internal/i18n"
 )
 
 // version is imagelab's version, stamped at build time (make build):
@@ -133,17 +135,17 @@ func (v versionInfo) String() string {
 	return b.String()
 }
 
-func newVersionCommand(streams Streams) *cobra.Command {
+func newVersionCommand(p *i18n.Printer, streams Streams) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print imagelab's version and the Go, Kubernetes and kind versions it was built with",
+		Short: p.T("Print imagelab's version and the Go, Kubernetes and kind versions it was built with"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return printVersion(streams.Out, currentVersion(), asJSON)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, p.T("print as JSON"))
 	return cmd
 }
 

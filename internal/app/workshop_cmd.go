@@ -81,17 +81,17 @@ type workshopFlags struct {
 	registryCA          string
 }
 
-func (f *workshopFlags) addCluster(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "the instructor's kubeconfig (an admin of the cluster; read only)")
-	cmd.Flags().StringVar(&f.context, "context", "", "its context")
-	cmd.Flags().StringVar(&f.id, "id", "", "the workshop's id (default: the one this state dir keeps)")
+func (f *workshopFlags) addCluster(cmd *cobra.Command, p *i18n.Printer) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", p.T("the instructor's kubeconfig (an admin of the cluster; read only)"))
+	cmd.Flags().StringVar(&f.context, "context", "", p.T("its context"))
+	cmd.Flags().StringVar(&f.id, "id", "", p.T("the workshop's id (default: the one this state dir keeps)"))
 }
 
-func (f *workshopFlags) addRegistry(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.registry, "registry", "", "the workshop's registry as host:port (imagelab workshop registry)")
-	cmd.Flags().StringVar(&f.adminUser, "registry-admin-user", "admin", "the registry's admin user")
-	cmd.Flags().StringVar(&f.adminPassword, "registry-admin-password", "", "the registry's admin password (or $IMAGELAB_REGISTRY_ADMIN_PASSWORD)")
-	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "PEM file of the CA that signs the registry's certificate, when machines do not trust it already")
+func (f *workshopFlags) addRegistry(cmd *cobra.Command, p *i18n.Printer) {
+	cmd.Flags().StringVar(&f.registry, "registry", "", p.T("the workshop's registry as host:port (imagelab workshop registry)"))
+	cmd.Flags().StringVar(&f.adminUser, "registry-admin-user", "admin", p.T("the registry's admin user"))
+	cmd.Flags().StringVar(&f.adminPassword, "registry-admin-password", "", p.T("the registry's admin password (or $IMAGELAB_REGISTRY_ADMIN_PASSWORD)"))
+	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", p.T("PEM file of the CA that signs the registry's certificate, when machines do not trust it already"))
 }
 
 // cluster is the instructor's client. No client timeout: the board's
@@ -143,8 +143,8 @@ func (f *workshopFlags) admin(host, caPEM string) (registry.Admin, error) {
 func newWorkshopCommand(g *globalFlags, streams Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "workshop",
-		Short: "Run a workshop on one shared cluster: an attendee per namespace, and the instructor's board",
-		Long: `A workshop gives each attendee a namespace of their own on one cluster, a
+		Short: g.p.T("Run a workshop on one shared cluster: an attendee per namespace, and the instructor's board"),
+		Long: g.p.T(`A workshop gives each attendee a namespace of their own on one cluster, a
 ServiceAccount limited to it with a token that expires, and an account of
 their own in the workshop's registry. Attendees run imagelab join FILE and
 then imagelab, as on their own sandbox; the board shows the room.
@@ -152,7 +152,7 @@ then imagelab, as on their own sandbox; the board shows the room.
   imagelab workshop registry ...     # run the workshop's registry (token auth)
   imagelab workshop create ...       # make the seats; one join file each
   imagelab workshop status --watch   # the board
-  imagelab workshop delete           # remove exactly what create made`,
+  imagelab workshop delete           # remove exactly what create made`),
 	}
 	cmd.AddCommand(newWorkshopCreateCommand(g, streams), newWorkshopStatusCommand(g, streams),
 		newWorkshopDeleteCommand(g, streams), newWorkshopRegistryCommand(g, streams))
@@ -173,20 +173,20 @@ func newWorkshopCreateCommand(g *globalFlags, streams Streams) *cobra.Command {
 	o := &createOptions{}
 	cmd := &cobra.Command{
 		Use:   "create (--attendees N | --names FILE) --kubeconfig FILE --registry HOST:PORT",
-		Short: "Make a seat per attendee: namespace, scoped ServiceAccount and token, registry account; a join file each",
+		Short: g.p.T("Make a seat per attendee: namespace, scoped ServiceAccount and token, registry account; a join file each"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWorkshopCreate(cmd.Context(), g, o, streams)
 		},
 	}
-	o.flags.addCluster(cmd)
-	o.flags.addRegistry(cmd)
-	cmd.Flags().IntVar(&o.attendees, "attendees", 0, "how many attendees (named a01, a02…)")
-	cmd.Flags().StringVar(&o.names, "names", "", "a file of attendees' names, one a line")
-	cmd.Flags().StringVar(&o.out, "out", "", "where the join files go (default ./imagelab-<id>)")
-	cmd.Flags().StringVar(&o.server, "server", "", "the API server's URL as attendees reach it (default: the kubeconfig's)")
-	cmd.Flags().DurationVar(&o.expires, "expires", workshop.DefaultExpiry, "how long the attendees' tokens last (at least 10m)")
-	cmd.Flags().StringVar(&o.seedImage, "seed-image", "", "image (or tarball, or OCI layout dir) the lessons' apps/internal-app is built on (default "+sandbox.DefaultSeedSource+")")
+	o.flags.addCluster(cmd, g.p)
+	o.flags.addRegistry(cmd, g.p)
+	cmd.Flags().IntVar(&o.attendees, "attendees", 0, g.p.T("how many attendees (named a01, a02…)"))
+	cmd.Flags().StringVar(&o.names, "names", "", g.p.T("a file of attendees' names, one a line"))
+	cmd.Flags().StringVar(&o.out, "out", "", g.p.T("where the join files go (default ./imagelab-<id>)"))
+	cmd.Flags().StringVar(&o.server, "server", "", g.p.T("the API server's URL as attendees reach it (default: the kubeconfig's)"))
+	cmd.Flags().DurationVar(&o.expires, "expires", workshop.DefaultExpiry, g.p.T("how long the attendees' tokens last (at least 10m)"))
+	cmd.Flags().StringVar(&o.seedImage, "seed-image", "", g.p.T("image (or tarball, or OCI layout dir) the lessons' apps/internal-app is built on (default %s)", sandbox.DefaultSeedSource))
 	return cmd
 }
 
@@ -286,13 +286,13 @@ func writeJoins(dir string, joins []*workshop.JoinFile) error {
 func newJoinCommand(g *globalFlags, streams Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "join FILE",
-		Short: "Take your seat in a workshop: the join file from the instructor becomes your sandbox",
-		Long: `join makes your seat in a workshop your sandbox: kubectl and docker in
+		Short: g.p.T("Take your seat in a workshop: the join file from the instructor becomes your sandbox"),
+		Long: g.p.T(`join makes your seat in a workshop your sandbox: kubectl and docker in
 imagelab shell (or eval "$(imagelab env)") work in your namespace of the
 workshop's cluster and with your account of its registry; imagelab runs the
 lessons there. Your progress is copied into your namespace, where the
 instructor's board reads it. The control-plane steps are for a personal
-sandbox (imagelab up).`,
+sandbox (imagelab up).`),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stateDir, err := g.resolveStateDir()
@@ -336,21 +336,21 @@ func newWorkshopStatusCommand(g *globalFlags, streams Streams) *cobra.Command {
 	o := &statusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "The board: every attendee's step, done count, who is stuck, the room's most frequent findings",
-		Long: `status judges every attendee's cluster steps itself, with the lessons' own
+		Short: g.p.T("The board: every attendee's step, done count, who is stuck, the room's most frequent findings"),
+		Long: g.p.T(`status judges every attendee's cluster steps itself, with the lessons' own
 checks over shared informers (never trusting an attendee's machine for
 them), and reads the rest from the progress each attendee's imagelab
-mirrors into their namespace. --watch redraws as the room works.`,
+mirrors into their namespace. --watch redraws as the room works.`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWorkshopStatus(cmd.Context(), g, o, streams)
 		},
 	}
-	o.flags.addCluster(cmd)
-	cmd.Flags().StringVar(&o.flags.registryCA, "registry-ca", "", "PEM file of the CA that signs the registry's certificate (default: the workshop's record)")
-	cmd.Flags().BoolVar(&o.json, "json", false, "print the board as JSON")
-	cmd.Flags().BoolVar(&o.watch, "watch", false, "keep the board on screen, redrawn as the room works")
-	cmd.Flags().DurationVar(&o.stuckAfter, "stuck-after", 10*time.Minute, "how long on one step, not done, counts as stuck")
+	o.flags.addCluster(cmd, g.p)
+	cmd.Flags().StringVar(&o.flags.registryCA, "registry-ca", "", g.p.T("PEM file of the CA that signs the registry's certificate (default: the workshop's record)"))
+	cmd.Flags().BoolVar(&o.json, "json", false, g.p.T("print the board as JSON"))
+	cmd.Flags().BoolVar(&o.watch, "watch", false, g.p.T("keep the board on screen, redrawn as the room works"))
+	cmd.Flags().DurationVar(&o.stuckAfter, "stuck-after", 10*time.Minute, g.p.T("how long on one step, not done, counts as stuck"))
 	return cmd
 }
 
@@ -451,7 +451,7 @@ func newWorkshopDeleteCommand(g *globalFlags, streams Streams) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "delete",
-		Short: "Remove exactly what create made: the namespaces (and their bindings), the registry accounts and repositories",
+		Short: g.p.T("Remove exactly what create made: the namespaces (and their bindings), the registry accounts and repositories"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, err := g.resolveStateDir()
@@ -486,9 +486,9 @@ func newWorkshopDeleteCommand(g *globalFlags, streams Streams) *cobra.Command {
 			return workshop.ForgetRecord(stateDir, id)
 		},
 	}
-	flags.addCluster(cmd)
-	flags.addRegistry(cmd)
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
+	flags.addCluster(cmd, g.p)
+	flags.addRegistry(cmd, g.p)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, g.p.T("do not ask"))
 	return cmd
 }
 
@@ -496,15 +496,15 @@ func newWorkshopRegistryCommand(g *globalFlags, streams Streams) *cobra.Command 
 	var addr, data, cert, key, adminUser, adminPass string
 	cmd := &cobra.Command{
 		Use:   "registry",
-		Short: "Run the workshop's registry: distribution's registry, token auth with an account per attendee",
-		Long: `registry serves the workshop's registry on one address: distribution's
+		Short: g.p.T("Run the workshop's registry: distribution's registry, token auth with an account per attendee"),
+		Long: g.p.T(`registry serves the workshop's registry on one address: distribution's
 registry (the code of the registry:3 image) with token authentication, the
 token server that grants each attendee their own repositories alone, and
 the admin API imagelab workshop create and delete use. Images, accounts
 and the token key are kept in --data.
 
 Attendees' docker and the cluster's nodes pull from it over TLS: give it a
-certificate for the name they reach it by (--tls-cert, --tls-key).`,
+certificate for the name they reach it by (--tls-cert, --tls-key).`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adminPass == "" {
@@ -528,12 +528,12 @@ certificate for the name they reach it by (--tls-cert, --tls-key).`,
 			return serveRegistry(cmd.Context(), g.p, srv, addr, cert, key, streams.Err)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", ":5000", "address to listen on")
-	cmd.Flags().StringVar(&data, "data", "", "where images, accounts and the token key are kept (default <state dir>/workshop-registry)")
-	cmd.Flags().StringVar(&cert, "tls-cert", "", "the TLS certificate (PEM, with its chain)")
-	cmd.Flags().StringVar(&key, "tls-key", "", "its key")
-	cmd.Flags().StringVar(&adminUser, "admin-user", "admin", "the admin's user name")
-	cmd.Flags().StringVar(&adminPass, "admin-password", "", "the admin's password (or $IMAGELAB_REGISTRY_ADMIN_PASSWORD)")
+	cmd.Flags().StringVar(&addr, "addr", ":5000", g.p.T("address to listen on"))
+	cmd.Flags().StringVar(&data, "data", "", g.p.T("where images, accounts and the token key are kept (default <state dir>/workshop-registry)"))
+	cmd.Flags().StringVar(&cert, "tls-cert", "", g.p.T("the TLS certificate (PEM, with its chain)"))
+	cmd.Flags().StringVar(&key, "tls-key", "", g.p.T("its key"))
+	cmd.Flags().StringVar(&adminUser, "admin-user", "admin", g.p.T("the admin's user name"))
+	cmd.Flags().StringVar(&adminPass, "admin-password", "", g.p.T("the admin's password (or $IMAGELAB_REGISTRY_ADMIN_PASSWORD)"))
 	return cmd
 }
 
