@@ -1,6 +1,7 @@
 package app
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,9 +86,23 @@ func localizeHelp(root *cobra.Command, p *i18n.Printer) {
 	help(root)
 }
 
+func init() {
+	cobra.AddTemplateFunc("flagDefaults", flagDefaults)
+}
+
+// flagDefaults says pflag's " (default X)", which ends a flag's usage line,
+// with word for "default"; in English the usages are pflag's own.
+func flagDefaults(word, usages string) string {
+	if word == "default" {
+		return usages
+	}
+	return strings.ReplaceAll(usages, " (default ", " ("+word+" ")
+}
+
 // usageTemplate is cobra's default usage template with its words in p's
 // language; in English it is cobra's own, word for word.
 func usageTemplate(p *i18n.Printer) string {
+	defaults := strconv.Quote(p.T("default"))
 	return p.T("Usage:") + `{{if .Runnable}}
   {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
   {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
@@ -108,10 +123,10 @@ func usageTemplate(p *i18n.Printer) string {
   {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
 
 ` + p.T("Flags:") + `
-{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+{{.LocalFlags.FlagUsages | flagDefaults ` + defaults + ` | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
 
 ` + p.T("Global Flags:") + `
-{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasHelpSubCommands}}
+{{.InheritedFlags.FlagUsages | flagDefaults ` + defaults + ` | trimTrailingWhitespaces}}{{end}}{{if .HasHelpSubCommands}}
 
 ` + p.T("Additional help topics:") + `{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
   {{rpad .CommandPath .CommandPathPadding}} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableSubCommands}}

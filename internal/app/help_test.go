@@ -53,7 +53,7 @@ func visibleCommands(c *cobra.Command) []*cobra.Command {
 
 var (
 	englishTemplateWords = []string{"Usage:", "Available Commands:", "Flags:", "Global Flags:", "for more information about a command", "help for "}
-	koreanTemplateWords  = []string{"사용법:", "명령:", "플래그:", "명령마다 자세한 내용은 \"imagelab [command] --help\"로 보세요.", "imagelab의 도움말"}
+	koreanTemplateWords  = []string{"사용법:", "명령:", "플래그:", "명령마다 자세한 내용은 \"imagelab [command] --help\"로 보세요.", "imagelab의 도움말", `(기본값 "imagelab")`}
 )
 
 // TestHelpInKorean: imagelab --help --lang ko says every visible command's
@@ -88,7 +88,7 @@ func TestHelpInKorean(t *testing.T) {
 			t.Errorf("no %q in:\n%s", w, out)
 		}
 	}
-	for _, w := range []string{"Usage:", "Available Commands:", "Flags:", "for more information", "help for "} {
+	for _, w := range []string{"Usage:", "Available Commands:", "Flags:", "for more information", "help for ", "(default "} {
 		if strings.Contains(out, w) {
 			t.Errorf("English %q left in:\n%s", w, out)
 		}
