@@ -63,6 +63,9 @@ func localizeHelp(root *cobra.Command, p *i18n.Printer) {
 			c.Long = p.T("Generate the autocompletion script for %s for the specified shell.\nSee each sub-command's help for details on how to use the generated script.\n", root.Name())
 			for _, sh := range c.Commands() {
 				sh.Short = p.T("Generate the autocompletion script for %s", sh.Name())
+				if long := completionLong(p, sh.Name(), root.Name()); long != "" {
+					sh.Long = long
+				}
 				if f := sh.Flags().Lookup("no-descriptions"); f != nil {
 					f.Usage = p.T("disable completion descriptions")
 				}
@@ -133,4 +136,81 @@ func usageTemplate(p *i18n.Printer) string {
 
 ` + p.T("Use \"%s [command] --help\" for more information about a command.", "{{.CommandPath}}") + `{{end}}
 `
+}
+
+// completionLong is the help of cobra's completion command for shell, in
+// p's language ("" for a shell cobra added since).
+func completionLong(p *i18n.Printer, shell, root string) string {
+	switch shell {
+	case "bash":
+		return p.T(`Generate the autocompletion script for the bash shell.
+
+This script depends on the 'bash-completion' package.
+If it is not installed already, you can install it via your OS's package manager.
+
+To load completions in your current shell session:
+
+	source <(%[1]s completion bash)
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+	%[1]s completion bash > /etc/bash_completion.d/%[1]s
+
+#### macOS:
+
+	%[1]s completion bash > $(brew --prefix)/etc/bash_completion.d/%[1]s
+
+You will need to start a new shell for this setup to take effect.
+`, root)
+	case "zsh":
+		return p.T(`Generate the autocompletion script for the zsh shell.
+
+If shell completion is not already enabled in your environment you will need
+to enable it.  You can execute the following once:
+
+	echo "autoload -U compinit; compinit" >> ~/.zshrc
+
+To load completions in your current shell session:
+
+	source <(%[1]s completion zsh)
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+	%[1]s completion zsh > "${fpath[1]}/_%[1]s"
+
+#### macOS:
+
+	%[1]s completion zsh > $(brew --prefix)/share/zsh/site-functions/_%[1]s
+
+You will need to start a new shell for this setup to take effect.
+`, root)
+	case "fish":
+		return p.T(`Generate the autocompletion script for the fish shell.
+
+To load completions in your current shell session:
+
+	%[1]s completion fish | source
+
+To load completions for every new session, execute once:
+
+	%[1]s completion fish > ~/.config/fish/completions/%[1]s.fish
+
+You will need to start a new shell for this setup to take effect.
+`, root)
+	case "powershell":
+		return p.T(`Generate the autocompletion script for powershell.
+
+To load completions in your current shell session:
+
+	%[1]s completion powershell | Out-String | Invoke-Expression
+
+To load completions for every new session, add the output of the above command
+to your powershell profile.
+`, root)
+	}
+	return ""
 }

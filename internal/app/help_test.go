@@ -104,6 +104,7 @@ func TestHelpInKorean(t *testing.T) {
 func TestEveryCommandsHelpInKorean(t *testing.T) {
 	helpEnv(t)
 	root, _ := newRoot(Streams{}, []string{"--lang", "en"})
+	root.InitDefaultCompletionCmd() // and its shells' commands
 	var walk func(c *cobra.Command, path []string)
 	walk = func(c *cobra.Command, path []string) {
 		out, err := run(t, append(append([]string{}, path...), "--help", "--lang", "ko")...)
@@ -178,7 +179,8 @@ func TestHelpInEnglish(t *testing.T) {
 	helpEnv(t)
 	for _, args := range [][]string{
 		{"--help"}, {"up", "--help"}, {"exam", "--help"}, {"exam", "submit", "--help"},
-		{"workshop", "--help"}, {"help", "check"}, {"help", "help"}, {"completion", "--help"}, {"completion", "bash", "--help"},
+		{"workshop", "--help"}, {"help", "check"}, {"help", "help"}, {"completion", "--help"},
+		{"completion", "bash", "--help"}, {"completion", "zsh", "--help"}, {"completion", "fish", "--help"}, {"completion", "powershell", "--help"},
 	} {
 		want := englishHelp(t, args...)
 		for _, lang := range [][]string{{"--lang", "en"}, nil} {
