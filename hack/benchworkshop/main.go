@@ -23,7 +23,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -31,7 +30,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -47,10 +45,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,7 +162,7 @@ func run() error {
 	}
 	defer stopRegistry()
 	admin := registry.Admin{Host: host, User: "admin", Password: "instructor-password"}
-	seed, err := seedTarball(work)
+	seed, err := testenv.WriteSeedTarball(work)
 	if err != nil {
 		return err
 	}
@@ -462,38 +456,6 @@ func startRegistry(ctx context.Context) (host string, stop func(), err error) {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return fmt.Sprintf("localhost:%d", ln.Addr().(*net.TCPAddr).Port), func() { hs.Close(); srv.Close() }, nil
-}
-
-// seedTarball writes a one-file image as a docker-save tarball: the
-// lessons' image, which nothing runs here (no kubelet).
-func seedTarball(dir string) (string, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	body := "imagelab bench image\n"
-	_ = tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
-	_, _ = io.WriteString(tw, body)
-	_ = tw.Close()
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		return "", err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return "", err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return "", err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "seed.tar")
-	ref, _ := name.ParseReference("imagelab.local/seed:bench")
-	return path, tarball.WriteToFile(path, ref, img)
 }
 
 // attendee is one seat and what their imagelab does.

@@ -19,37 +19,48 @@ import (
 // Where no kubelet runs, nothing executes it.
 func SeedTarball(t testing.TB) string {
 	t.Helper()
+	path, err := WriteSeedTarball(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// WriteSeedTarball writes SeedTarball's image into dir (seed.tar), for a
+// harness that has no testing.T (the workshop benchmark).
+func WriteSeedTarball(dir string) (string, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	body := "imagelab test image\n"
 	if err := tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	io.WriteString(tw, body)
-	tw.Close()
+	if _, err := io.WriteString(tw, body); err != nil {
+		return "", err
+	}
+	if err := tw.Close(); err != nil {
+		return "", err
+	}
 	data := buf.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Config.Cmd = []string{"/hello"}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	path := filepath.Join(t.TempDir(), "seed.tar")
+	path := filepath.Join(dir, "seed.tar")
 	ref, _ := name.ParseReference("imagelab.local/seed:test")
-	if err := tarball.WriteToFile(path, ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return path, tarball.WriteToFile(path, ref, img)
 }
