@@ -48,19 +48,7 @@ func TestFindingsSpeakTheLearnersLanguage(t *testing.T) {
 				return res
 			}
 			en, ko := run(i18n.English), run(i18n.Korean)
-			if en.Passed != ko.Passed {
-				t.Fatalf("passed in English %v, in Korean %v", en.Passed, ko.Passed)
-			}
-			codes := func(r Result) []string {
-				var c []string
-				for _, f := range r.Findings {
-					c = append(c, f.Code)
-				}
-				return c
-			}
-			if !slices.Equal(codes(en), codes(ko)) {
-				t.Errorf("codes in English %v, in Korean %v", codes(en), codes(ko))
-			}
+			sameVerdict(t, en, ko)
 			text := ko.Summary
 			for _, f := range ko.Findings {
 				text += f.Problem
@@ -81,4 +69,24 @@ func passwordOf(s *corev1.Secret) string {
 
 func hasHangul(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r >= 0xAC00 && r <= 0xD7A3 })
+}
+
+// sameVerdict fails the test unless a check's English and Korean results
+// pass alike with the same finding codes, in order.
+func sameVerdict(t *testing.T, en, ko Result) {
+	t.Helper()
+	if en.Passed != ko.Passed {
+		t.Fatalf("passed in English %v, in Korean %v", en.Passed, ko.Passed)
+	}
+	if !slices.Equal(findingCodes(en), findingCodes(ko)) {
+		t.Errorf("codes in English %v, in Korean %v", findingCodes(en), findingCodes(ko))
+	}
+}
+
+func findingCodes(r Result) []string {
+	var c []string
+	for _, f := range r.Findings {
+		c = append(c, f.Code)
+	}
+	return c
 }
