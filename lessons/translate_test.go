@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/internal/testenv"
 )
 
 // TestKoreanCatalog: every English text of the curriculum — lesson titles
@@ -82,11 +83,11 @@ func TestDefaultInKorean(t *testing.T) {
 		if found, err := ko.Find(k.Ref()); err != nil || found != k {
 			t.Errorf("Find(%s) in Korean: %v, %v", k.Ref(), found, err)
 		}
-		if !hasHangul(k.Title) && k.Title == e.Title && !hasHangul(k.Lesson.Title) {
+		if !testenv.HasHangul(k.Title) && k.Title == e.Title && !testenv.HasHangul(k.Lesson.Title) {
 			t.Errorf("%s: title %q is not Korean", k.Ref(), k.Title)
 		}
 		body, err := render(k.Ref(), k.body, Placeholder())
-		if err != nil || !hasHangul(body) {
+		if err != nil || !testenv.HasHangul(body) {
 			t.Errorf("%s: Korean text does not render (%v) or is not Korean", k.Ref(), err)
 		}
 		for j := range k.Hints {
@@ -97,14 +98,10 @@ func TestDefaultInKorean(t *testing.T) {
 	}
 	// The English curriculum is not touched by the Korean one.
 	for _, s := range enSteps {
-		if hasHangul(s.Title) || hasHangul(s.body) || hasHangul(s.Lesson.Title) {
+		if testenv.HasHangul(s.Title) || testenv.HasHangul(s.body) || testenv.HasHangul(s.Lesson.Title) {
 			t.Errorf("%s: the English step has Korean text", s.Ref())
 		}
 	}
-}
-
-func hasHangul(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r >= 0xAC00 && r <= 0xD7A3 })
 }
 
 const koGoodLesson = `title: 하나

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/imagelab/imagelab/exam"
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/sandbox"
 )
 
@@ -28,7 +28,7 @@ func TestEventTextSaysEveryTask(t *testing.T) {
 	for _, task := range tasks {
 		e := sandbox.Event{Task: task, Subject: "SUBJECT", Message: "the English line"}
 		got := EventText(ko, e)
-		if got == e.Message || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) {
+		if got == e.Message || !testenv.HasHangul(got) {
 			t.Errorf("task %s in Korean: %q", task, got)
 		}
 		if strings.Contains(EventText(nil, sandbox.Event{Task: task, Subject: "SUBJECT"}), "SUBJECT") != strings.Contains(got, "SUBJECT") {
@@ -56,7 +56,7 @@ func TestExamProgressInKorean(t *testing.T) {
 		if got, want := progressText(nil, pr), pr.String(); got != want {
 			t.Errorf("%s in English: %q, want %q", pr.Stage, got, want)
 		}
-		if got := progressText(i18n.For(i18n.Korean), pr); got == pr.String() || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) {
+		if got := progressText(i18n.For(i18n.Korean), pr); got == pr.String() || !testenv.HasHangul(got) {
 			t.Errorf("%s in Korean: %q", pr.Stage, got)
 		}
 	}
@@ -94,7 +94,7 @@ func TestExamNotesInKorean(t *testing.T) {
 			t.Errorf("%q in English: %q", text, got)
 		}
 		got := NoteText(ko, text)
-		if got == text || !strings.ContainsFunc(got, func(r rune) bool { return unicode.Is(unicode.Hangul, r) }) || (strings.HasSuffix(text, "the login") && !strings.HasSuffix(got, "the login")) {
+		if got == text || !testenv.HasHangul(got) || (strings.HasSuffix(text, "the login") && !strings.HasSuffix(got, "the login")) {
 			t.Errorf("%q in Korean: %q", text, got)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -118,7 +117,7 @@ func contentIn(t *testing.T, lang i18n.Lang, codes map[string][]string) {
 	ctx := context.Background()
 	inLang := func(what, text string) {
 		t.Helper()
-		if lang == i18n.Korean && !hasHangul(text) {
+		if lang == i18n.Korean && !testenv.HasHangul(text) {
 			t.Errorf("%s is not in Korean: %q", what, text)
 		}
 	}
@@ -188,16 +187,6 @@ func contentIn(t *testing.T, lang i18n.Lang, codes map[string][]string) {
 			break // later steps build on this one
 		}
 	}
-}
-
-// hasHangul says whether text has a Korean syllable.
-func hasHangul(text string) bool {
-	for _, r := range text {
-		if unicode.Is(unicode.Hangul, r) {
-			return true
-		}
-	}
-	return false
 }
 
 // TestIntegrationExistingFailureLeavesNothing: a wrong registry password

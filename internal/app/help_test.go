@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/progress"
 )
 
@@ -79,7 +80,7 @@ func TestHelpInKorean(t *testing.T) {
 			t.Errorf("no line for %s in:\n%s", c.Name(), out)
 			continue
 		}
-		if !koreanIn(line) || strings.Contains(line, c.Short) {
+		if !testenv.HasHangul(line) || strings.Contains(line, c.Short) {
 			t.Errorf("%s is not said in Korean: %q", c.Name(), line)
 		}
 	}
@@ -111,11 +112,11 @@ func TestEveryCommandsHelpInKorean(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v --help: %v\n%s", path, err, out)
 		}
-		if first, _, _ := strings.Cut(out, "\n"); !koreanIn(first) {
+		if first, _, _ := strings.Cut(out, "\n"); !testenv.HasHangul(first) {
 			t.Errorf("imagelab %v --help: the description is not in Korean: %q", path, first)
 		}
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(strings.TrimSpace(l), "-") && !koreanIn(l) {
+			if strings.HasPrefix(strings.TrimSpace(l), "-") && !testenv.HasHangul(l) {
 				t.Errorf("imagelab %v --help: a flag's usage is not in Korean: %q", path, l)
 			}
 		}
@@ -141,7 +142,7 @@ func TestSubcommandHelpInKorean(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", name, err, out)
 		}
 		first, _, _ := strings.Cut(out, "\n")
-		if !koreanIn(first) {
+		if !testenv.HasHangul(first) {
 			t.Errorf("%s: the description is not in Korean: %q", name, first)
 		}
 		for _, w := range []string{"사용법:", "플래그:", "공통 플래그:", "up의 도움말"} {
@@ -191,7 +192,7 @@ func TestHelpInEnglish(t *testing.T) {
 			if got != want {
 				t.Errorf("%v %v:\n%s\nwant cobra's:\n%s", args, lang, got, want)
 			}
-			if koreanIn(got) {
+			if testenv.HasHangul(got) {
 				t.Errorf("%v %v: Korean in the English help:\n%s", args, lang, got)
 			}
 		}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons/check"
 	"github.com/imagelab/imagelab/sandbox"
 )
@@ -39,15 +39,6 @@ func lessonsJSON(t *testing.T, lang string) listedLessons {
 	return l
 }
 
-func koreanIn(s string) bool {
-	for _, r := range s {
-		if unicode.Is(unicode.Hangul, r) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestLessonsJSONInKorean: imagelab lessons --lang ko --json lists exactly
 // the English steps (refs, positions, checks, kinds) with the Korean
 // curriculum's titles; the keys are the same.
@@ -66,7 +57,7 @@ func TestLessonsJSONInKorean(t *testing.T) {
 		if le.ID != lk.ID || len(le.Steps) != len(lk.Steps) {
 			t.Fatalf("lesson %d: %s with %d steps in English, %s with %d in Korean", i+1, le.ID, len(le.Steps), lk.ID, len(lk.Steps))
 		}
-		if !koreanIn(lk.Title) {
+		if !testenv.HasHangul(lk.Title) {
 			t.Errorf("lesson %s's Korean title %q has no Hangul", lk.ID, lk.Title)
 		}
 		for j, se := range le.Steps {
@@ -136,7 +127,7 @@ func TestToolPurposesInKorean(t *testing.T) {
 		if got := toolPurpose(nil, tool.Name, tool.Purpose); got != tool.Purpose {
 			t.Errorf("%s in English: %q", tool.Name, got)
 		}
-		if got := toolPurpose(ko, tool.Name, tool.Purpose); !koreanIn(got) {
+		if got := toolPurpose(ko, tool.Name, tool.Purpose); !testenv.HasHangul(got) {
 			t.Errorf("%s in Korean: %q", tool.Name, got)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/imagelab/imagelab/internal/i18n"
+	"github.com/imagelab/imagelab/internal/testenv"
 )
 
 // TestMoreFindingsSpeakTheLearnersLanguage: the checks of pods, service
@@ -134,7 +135,7 @@ func TestMoreFindingsSpeakTheLearnersLanguage(t *testing.T) {
 				}
 			}
 			for i, f := range ko.Findings {
-				if !hasHangul(f.Problem) {
+				if !testenv.HasHangul(f.Problem) {
 					t.Errorf("finding %s is not in Korean: %q", f.Code, f.Problem)
 				}
 				if f.Evidence != en.Findings[i].Evidence {
@@ -151,14 +152,14 @@ func TestMoreFindingsSpeakTheLearnersLanguage(t *testing.T) {
 func TestCouldNotCheckSpeaksTheLearnersLanguage(t *testing.T) {
 	ko := &Env{Printer: i18n.For(i18n.Korean), Registry: Registry{Host: "localhost:5055"}}
 	_, err := Run(context.Background(), "pod.pulled", ko, Request{Params: map[string]string{"pod": "app", "image": "localhost:5055/apps/internal-app"}})
-	if !errors.Is(err, ErrNoSandbox) || !hasHangul(err.Error()) {
+	if !errors.Is(err, ErrNoSandbox) || !testenv.HasHangul(err.Error()) {
 		t.Errorf("no cluster: %v", err)
 	}
 	refused := &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/api", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
 	for _, u := range []string{"https://127.0.0.1:6443/api", "http://localhost:5055/v2/"} {
 		refused.URL = u
 		err := explainUnreachable(refused, ko)
-		if !errors.Is(err, ErrUnreachable) || !hasHangul(err.Error()) || !strings.Contains(err.Error(), "connection refused") {
+		if !errors.Is(err, ErrUnreachable) || !testenv.HasHangul(err.Error()) || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("%s: %v", u, err)
 		}
 		if en := explainUnreachable(refused, &Env{Registry: ko.Registry}); !strings.Contains(en.Error(), "does not answer") {

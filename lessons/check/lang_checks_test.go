@@ -84,10 +84,10 @@ func TestMoreChecksSpeakTheLearnersLanguage(t *testing.T) {
 				}
 				return s
 			}
-			if hasHangul(words(en)) {
+			if testenv.HasHangul(words(en)) {
 				t.Errorf("Korean in the English result: %+v", en)
 			}
-			if !hasHangul(words(ko)) || strings.Contains(words(ko), "%!") {
+			if !testenv.HasHangul(words(ko)) || strings.Contains(words(ko), "%!") {
 				t.Errorf("the Korean result is not (well-formed) Korean: %+v", ko)
 			}
 		})

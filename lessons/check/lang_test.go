@@ -53,7 +53,7 @@ func TestFindingsSpeakTheLearnersLanguage(t *testing.T) {
 			for _, f := range ko.Findings {
 				text += f.Problem
 			}
-			if !hasHangul(text) {
+			if !testenv.HasHangul(text) {
 				t.Errorf("no Korean in the Korean result: %+v", ko)
 			}
 		})
@@ -65,10 +65,6 @@ func passwordOf(s *corev1.Secret) string {
 		return "wrong"
 	}
 	return testenv.TestPassword
-}
-
-func hasHangul(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r >= 0xAC00 && r <= 0xD7A3 })
 }
 
 // sameVerdict fails the test unless a check's English and Korean results
