@@ -503,6 +503,9 @@ func TestIntegrationImagePolicyWebhookPathForm(t *testing.T) {
 	if err := backend.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// A pod while nothing listens: a connection the API server kept from
+	// the stopped backend fails now (EOF, not retried), not in the count.
+	p.refused(t, []string{"localhost:5001/app:down"}, nil)
 	count, stop := resetBackend(t, backend.Addr())
 	defer stop()
 	_, msg, took := p.refused(t, []string{"localhost:5001/app:2"}, nil)
