@@ -67,6 +67,16 @@ func (tm *tuiDriver) waitText(target, text string, timeout time.Duration) time.D
 	return d
 }
 
+// waitTranscript waits for text among what the pane showed outside the
+// app (scrollback included, wrapped lines joined): a message printed as the
+// app exits may wrap, and its start scroll off the visible screen.
+func (tm *tuiDriver) waitTranscript(target, text string, timeout time.Duration) {
+	tm.t.Helper()
+	if _, err := tm.WaitTranscript(target, text, timeout); err != nil {
+		tm.t.Fatal(err)
+	}
+}
+
 func (tm *tuiDriver) keys(target string, keys ...string) {
 	tm.t.Helper()
 	if err := tm.Keys(target, keys...); err != nil {
@@ -200,7 +210,7 @@ func TestIntegrationTUI(t *testing.T) {
 	tm.keys(app, "q")
 	tm.waitText(app, "Leave imagelab?", 5*time.Second)
 	tm.keys(app, "k")
-	tm.waitText(app, "still there", 10*time.Second)
+	tm.waitTranscript(app, "The sandbox is still there for next time (imagelab down --state-dir", 10*time.Second)
 	tm.run("respawn-pane", "-k", "-t", app, appCmd)
 	tm.waitText(app, "3.2 The regcred secret", 10*time.Second)
 	tm.waitFor(app, "the step passed after reopening", 15*time.Second, passed)
@@ -316,8 +326,8 @@ func TestIntegrationTUIKorean(t *testing.T) {
 		t.Errorf("the quit dialog at 80x24: %s:\n%s", why, tm.screen(app))
 	}
 	tm.keys(app, "k")
-	tm.waitText(app, "샌드박스는 다음을 위해 남겨 두었습니다", 10*time.Second)
 	tm.waitDead(app, 10*time.Second)
+	tm.waitTranscript(app, "샌드박스는 다음을 위해 남겨 두었습니다 (imagelab down --state-dir", 5*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -41,6 +41,33 @@ func (s *Server) Screen(target string) string {
 	return string(out)
 }
 
+// Transcript is everything the pane has shown outside the app's alternate
+// screen, scrollback included, with wrapped lines joined: what a learner
+// reads after the app exits, where a long line may have wrapped and its
+// start scrolled off the visible screen.
+func (s *Server) Transcript(target string) string {
+	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-J", "-S", "-", "-t", target).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// WaitTranscript waits until the pane's transcript holds text.
+func (s *Server) WaitTranscript(target, text string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		transcript := s.Transcript(target)
+		if strings.Contains(transcript, text) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("waiting for %q in the transcript: not seen after %s; it holds:\n%s", text, timeout, transcript)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Keys sends keys to a pane.
 func (s *Server) Keys(target string, keys ...string) error {
 	_, err := s.Run(append([]string{"send-keys", "-t", target}, keys...)...)
