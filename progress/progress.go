@@ -146,7 +146,16 @@ func SavedLang(dir string) string {
 // Path is the file's path.
 func (s *Store) Path() string { return s.path }
 
-// Step returns the record of ref, creating it.
+// Answer is the answer last given to ref ("" for none); reading it
+// creates no record.
+func (s *Store) Answer(ref string) string {
+	if st, ok := s.State.Steps[ref]; ok {
+		return st.Answer
+	}
+	return ""
+}
+
+// Step returns the record of ref, creating it: for writing.
 func (s *Store) Step(ref string) *Step {
 	st, ok := s.State.Steps[ref]
 	if !ok {

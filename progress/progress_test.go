@@ -24,8 +24,15 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || warn != nil {
 		t.Fatal(err, warn)
 	}
-	if !again.Passed("a/b") || again.Passed("a/c") || again.Step("a/c").Answer == "" || again.State.Current != "a/c" {
+	if !again.Passed("a/b") || again.Passed("a/c") || again.Answer("a/c") != "docker.io/library/nginx:latest" || again.State.Current != "a/c" {
 		t.Errorf("reloaded %+v", again.State)
+	}
+	// Reading leaves no trace: a step never answered gets no record.
+	if again.Answer("a/d") != "" || again.Passed("a/d") {
+		t.Error("a step never seen has an answer or a pass")
+	}
+	if _, ok := again.State.Steps["a/d"]; ok {
+		t.Error("reading a/d created a record for it")
 	}
 	if fi, err := os.Stat(again.Path()); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("file mode: %v %v", fi.Mode(), err)

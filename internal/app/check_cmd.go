@@ -106,7 +106,7 @@ func runCheck(ctx context.Context, g *globalFlags, o *checkOptions, ref string, 
 		var r stepReport
 		switch {
 		case answer == "":
-			answer = store.Step(s.Ref()).Answer
+			answer = store.Answer(s.Ref())
 			r = runStep(ctx, s, cur, lazy, answer)
 		case s.Definition().Choice:
 			r = pickChoice(ctx, s, cur, lazy, store, answer, time.Now())

@@ -70,14 +70,3 @@ func TestBrokenManifestIsNamed(t *testing.T) {
 	}
 }
 
-func TestExitReason(t *testing.T) {
-	log := `2026-11-29T00:42:45.1Z stderr F I1129 00:42:45.1 1 options.go:220] external host was not specified
-2026-11-29T00:42:45.2Z stderr F E1129 00:42:45.2 1 options.go:205] The manifest file is empty, ignoring.
-2026-11-29T00:42:45.8Z stderr F E1129 00:42:45.874425 1 run.go:72] "command failed" err="enable-admission-plugins plugin \"NoSuchPlugin\" is unknown"`
-	if got := exitReason(log); !strings.Contains(got, `plugin \"NoSuchPlugin\" is unknown`) {
-		t.Errorf("exitReason = %q", got)
-	}
-	if got := exitReason("2026-11-29T00:42:45.1Z stderr F I1129 starting\n"); got != "" {
-		t.Errorf("a starting server's log gave a reason: %q", got)
-	}
-}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -55,72 +53,6 @@ func apiServerHealth(ctx context.Context, env *Env) ([]Finding, error) {
 		Try: env.T("Read what it said (below), fix %s on the node, and the kubelet starts it again within seconds; "+
 			"or put the original back: imagelab reset this step.", manifest),
 		Evidence: reason}}, nil
-}
-
-// APIServerFailure says, in the node's own words, why the API server's
-// static pod does not run: the manifest's YAML error, or the last lines
-// its container wrote before it exited. "" means nothing says so (yet).
-func APIServerFailure(ctx context.Context, n Node) (string, error) {
-	if n == nil {
-		return "", ErrUnavailable
-	}
-	f := n.Files()
-	data, err := n.ReadFile(ctx, f.APIServerManifest)
-	if err != nil {
-		return "", err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Sprintf("%s is not valid YAML, so the kubelet cannot read it: %v", f.APIServerManifest, err), nil
-	}
-	// The kubelet keeps each container's log under
-	// <podLogs>/kube-system_kube-apiserver-<node>_<uid>/kube-apiserver/<restart>.log.
-	// Only a log written since the manifest last changed speaks of it, and
-	// of those the newest is the last attempt.
-	script := fmt.Sprintf("find %s -path '*/kube-system_kube-apiserver-*' -name '*.log' -newer %s -printf '%%T@ %%p\\n' 2>/dev/null | sort -n | tail -n 1 | cut -d' ' -f2-",
-		shellQuote(f.PodLogs), shellQuote(f.APIServerManifest))
-	out, err := n.Run(ctx, "sh", "-c", script)
-	if err != nil {
-		return "", err
-	}
-	last := strings.TrimSpace(out)
-	if last == "" {
-		return "", nil
-	}
-	logData, err := n.ReadFile(ctx, last)
-	if err != nil {
-		return "", err
-	}
-	return exitReason(string(logData)), nil
-}
-
-// exitReason picks, from a CRI log file of the API server (each line
-// "<time> <stream> <tag> <text>"), why it exited: the "command failed"
-// line it ends with, else its last fatal or error lines. "" when the log
-// shows no such thing (it is still starting).
-func exitReason(log string) string {
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
-		if parts := strings.SplitN(l, " ", 4); len(parts) == 4 {
-			l = parts[3]
-		}
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "command failed") {
-			return lines[i]
-		}
-	}
-	var picked []string
-	for i := len(lines) - 1; i >= 0 && len(picked) < 3; i-- {
-		if strings.HasPrefix(lines[i], "F") || strings.HasPrefix(lines[i], "Error:") {
-			picked = append(picked, lines[i])
-		}
-	}
-	slices.Reverse(picked)
-	return strings.Join(picked, "\n")
 }
 
 // shellQuote quotes s for a POSIX shell.

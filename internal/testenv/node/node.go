@@ -13,8 +13,8 @@
 // <StateDir>/etc/kubernetes/manifests, kubelet config in
 // <StateDir>/var/lib/kubelet/config.yaml), started from an image built
 // here from BinDir's binary, and Node() is the node as the exam's shell
-// sees it (static.go). APIServerFailure finds why that pod does not run
-// (failure.go). What it takes to restart, measured here: a manifest edit
+// sees it (static.go). check.APIServerFailure finds why that pod does not
+// run. What it takes to restart, measured here: a manifest edit
 // → the API server ready again in 15–45 s (the kubelet backs a replaced
 // static pod off for 10–15 s, and an API server with clients watching
 // does not exit on SIGTERM before the kubelet kills it at the 30 s grace
@@ -594,7 +594,7 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err == nil && strings.TrimSpace(string(body)) == "ok", nil
 		}, procs...)
 		if err != nil && c.opts.StaticAPIServer {
-			if why, ferr := APIServerFailure(ctx, c.node()); ferr == nil && why != "" {
+			if why, ferr := check.APIServerFailure(ctx, c.node()); ferr == nil && why != "" {
 				err = fmt.Errorf("%w\nthe static pod's failure, as the node tells it: %s", err, why)
 			}
 		}

@@ -23,10 +23,6 @@ import (
 	"github.com/imagelab/imagelab/lessons/check"
 )
 
-// APIServerPodName is the API server's static pod's name; its mirror pod
-// in kube-system is named APIServerPodName + "-" + the node's name.
-const APIServerPodName = "kube-apiserver"
-
 // apiServerImage names the locally built API server image after the
 // binary's version, as registry.k8s.io/kube-apiserver:<version> would be.
 func apiServerImage(bin string) string {
@@ -64,7 +60,7 @@ func (c *Cluster) apiServerManifest(image string, flags []string) ([]byte, error
 	pod := &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      APIServerPodName,
+			Name:      check.APIServerPodName,
 			Namespace: metav1.NamespaceSystem,
 			Labels:    map[string]string{"component": "kube-apiserver", "tier": "control-plane"},
 			Annotations: map[string]string{

@@ -40,7 +40,7 @@ func TestIntegrationNodeStaticAPIServer(t *testing.T) {
 	if err := c.PrepareNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	mirrorName := APIServerPodName + "-" + n.Name()
+	mirrorName := check.APIServerPodName + "-" + n.Name()
 
 	// The API server as seen from the node and from the API.
 	step(t, "static pod", func(t *testing.T) {
@@ -288,7 +288,7 @@ func waitRestarted(ctx context.Context, t *testing.T, c *Cluster, since time.Tim
 	down = time.Since(since)
 	for !readyz(ctx, c) {
 		if time.Since(since) > check.ControlPlaneRestartTimeout {
-			why, _ := APIServerFailure(ctx, c.Node())
+			why, _ := check.APIServerFailure(ctx, c.Node())
 			t.Fatalf("the API server did not come back within %v after its manifest changed (the node says: %q)", check.ControlPlaneRestartTimeout, why)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -310,7 +310,7 @@ func waitBroken(ctx context.Context, t *testing.T, c *Cluster, n check.Node, sin
 	var why string
 	for {
 		var err error
-		why, err = APIServerFailure(ctx, n)
+		why, err = check.APIServerFailure(ctx, n)
 		if err != nil {
 			t.Fatalf("APIServerFailure: %v", err)
 		}
@@ -340,7 +340,7 @@ func resetManifest(ctx context.Context, t *testing.T, c *Cluster, env *check.Env
 	t.Helper()
 	began := time.Now()
 	if err := check.APIServerManifest.Reset(ctx, env, ""); err != nil {
-		why, werr := APIServerFailure(ctx, n)
+		why, werr := check.APIServerFailure(ctx, n)
 		logs, _ := n.Run(ctx, "sh", "-c", "ls -lR "+n.Files().PodLogs+" | tail -n 20; for f in $(find "+n.Files().PodLogs+
 			" -path '*kube-apiserver*' -name '*.log' | sort | tail -n 2); do echo \"== $f\"; tail -n 15 \"$f\"; done")
 		t.Fatalf("APIServerManifest.Reset: %v\nthe node says: %q (%v)\nthe API server's logs:\n%s", err, why, werr, logs)
@@ -357,7 +357,7 @@ func resetManifest(ctx context.Context, t *testing.T, c *Cluster, env *check.Env
 	}
 	// The new API server logs errors as it starts (after a kill: "Found
 	// stale data…"), but it runs: no reason to give.
-	if why, err := APIServerFailure(ctx, n); err != nil || why != "" {
+	if why, err := check.APIServerFailure(ctx, n); err != nil || why != "" {
 		t.Errorf("after the reset APIServerFailure = %q, %v; want nothing", why, err)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package check
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/imagelab/imagelab/lessons/check"
+	"go.yaml.in/yaml/v3"
 )
 
 // APIServerFailure says why the API server's static pod does not run, in
@@ -18,7 +18,8 @@ import (
 // finds them — as long as they came after the manifest's last change:
 //
 //  1. the kubelet's complaint about the manifest file (it does not parse:
-//     the kubelet then drops the pod and the API server stops);
+//     the kubelet then drops the pod and the API server stops), or, before
+//     the kubelet has said so, the YAML error itself;
 //  2. else the last error the API server container logged before it exited
 //     (a bad flag: `"command failed" err="enable-admission-plugins plugin
 //     \"NoSuchPlugin\" is unknown"`), from its log files under PodLogs;
@@ -30,9 +31,10 @@ import (
 // It returns "" when the node tells nothing (yet); an error only when the
 // node cannot be asked. The kubelet's log comes from the node's
 // KubeletLog(ctx) method when it has one, else from journalctl -u kubelet.
-//
-// It takes only a check.Node, so it can move into lessons/check as is.
-func APIServerFailure(ctx context.Context, n check.Node) (string, error) {
+func APIServerFailure(ctx context.Context, n Node) (string, error) {
+	if n == nil {
+		return "", ErrUnavailable
+	}
 	f := n.Files()
 	clock, err := nodeClock(ctx, n)
 	if err != nil {
@@ -62,6 +64,12 @@ func APIServerFailure(ctx context.Context, n check.Node) (string, error) {
 		if (l.level == 'E' || l.level == 'F') && strings.Contains(l.text, f.APIServerManifest) &&
 			(strings.Contains(l.text, "Could not process manifest file") || strings.Contains(l.text, "can't process config file")) {
 			return l.text, nil
+		}
+	}
+	if data, err := n.ReadFile(ctx, f.APIServerManifest); err == nil {
+		var doc map[string]any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return fmt.Sprintf("%s is not valid YAML, so the kubelet cannot read it: %v", f.APIServerManifest, err), nil
 		}
 	}
 
@@ -96,6 +104,10 @@ func APIServerFailure(ctx context.Context, n check.Node) (string, error) {
 
 const metaNamespaceSystem = "kube-system"
 
+// APIServerPodName is the API server's static pod's name; its mirror pod
+// in kube-system is named APIServerPodName + "-" + the node's name.
+const APIServerPodName = "kube-apiserver"
+
 // startError reports whether a kubelet log line is about the pod failing
 // to start: "Error syncing pod" (ErrImageNeverPull, CreateContainerError…)
 // or its volumes not mounting, other than a crash loop's back-off.
@@ -112,7 +124,7 @@ func startError(text string) bool {
 }
 
 // nodeClock is the node's time zone (klog writes local times without one).
-func nodeClock(ctx context.Context, n check.Node) (*time.Location, error) {
+func nodeClock(ctx context.Context, n Node) (*time.Location, error) {
 	out, err := n.Run(ctx, "date", "+%z")
 	if err != nil {
 		return nil, fmt.Errorf("reading the node's time zone: %v: %s", err, strings.TrimSpace(out))
@@ -172,7 +184,7 @@ func parseKlog(line string, loc *time.Location, now time.Time) (klogLine, bool) 
 }
 
 // kubeletLines is the kubelet's log, in klog lines; nil when the node has none to give.
-func kubeletLines(ctx context.Context, n check.Node, loc *time.Location) []klogLine {
+func kubeletLines(ctx context.Context, n Node, loc *time.Location) []klogLine {
 	var text string
 	if kl, ok := n.(interface {
 		KubeletLog(context.Context) (string, error)
@@ -241,7 +253,7 @@ func parseCRILog(data string) []criLine {
 // CrashLoopBackOff since its last line (crashLoop): a running API server
 // logs errors too ("Found stale data, removed previous endpoints…" at
 // every start after a kill), and they are not why it does not answer.
-func containerFailure(ctx context.Context, n check.Node, podLogs string, changed time.Time, crashLoop func(after time.Time) bool) (string, error) {
+func containerFailure(ctx context.Context, n Node, podLogs string, changed time.Time, crashLoop func(after time.Time) bool) (string, error) {
 	pattern := fmt.Sprintf("*/%s_%s-%s_*/%s/*.log", metaNamespaceSystem, APIServerPodName, n.Name(), "kube-apiserver")
 	out, err := n.Run(ctx, "find", podLogs, "-path", pattern, "-type", "f")
 	if err != nil {
