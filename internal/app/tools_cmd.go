@@ -164,7 +164,7 @@ func printTools(w io.Writer, p *i18n.Printer, r toolsReport) {
 		default:
 			p.Fprintln(w, "  not on your PATH; to install:")
 			for _, c := range t.Install {
-				fmt.Fprintf(w, "    %s\n", c)
+				fmt.Fprintf(w, "    %s\n", installComment(p, c))
 			}
 		}
 		if t.Tested != "" && t.Version != "" && strings.TrimPrefix(t.Version, "v") != strings.TrimPrefix(t.Tested, "v") {
@@ -267,6 +267,29 @@ func readOSRelease(path string) map[string]string {
 	return out
 }
 
+// Install commands are pasted into a shell as they are: what a reader
+// should know about one follows it as a shell comment, translated when
+// printed (installComment).
+const (
+	commentInContainer    = "# nothing to install: runs in a container"
+	commentWindowsRelease = "# or the Windows release from "
+)
+
+// installComment translates a command's trailing shell comment.
+func installComment(p *i18n.Printer, command string) string {
+	cmd, comment, ok := strings.Cut(command, "   # ")
+	if !ok || p.Lang() == i18n.English {
+		return command
+	}
+	switch comment = "# " + comment; {
+	case comment == commentInContainer:
+		comment = "# " + p.T("nothing to install: runs in a container")
+	case strings.HasPrefix(comment, commentWindowsRelease):
+		comment = "# " + p.T("or the Windows release from %s", strings.TrimPrefix(comment, commentWindowsRelease))
+	}
+	return cmd + "   " + comment
+}
+
 // installCommands are the ways to install a tool on this machine, the
 // package system's first, then ones that work anywhere (a release binary,
 // go install). Versions are the ones imagelab's tests run.
@@ -295,7 +318,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("sudo zypper install trivy")
 		}
 		if osName == "windows" {
-			add("scoop install trivy   (or the windows zip from https://github.com/aquasecurity/trivy/releases/tag/v0.74.0)")
+			add("scoop install trivy   " + commentWindowsRelease + "https://github.com/aquasecurity/trivy/releases/tag/v0.74.0")
 			break
 		}
 		add("curl -sfL https://raw.githubusercontent.com/aquasecurity/trivy/main/contrib/install.sh | sudo sh -s -- -b /usr/local/bin v0.74.0",
@@ -314,7 +337,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("sudo pacman -S cosign")
 		}
 		if osName == "windows" {
-			add("winget install sigstore.cosign   (or cosign-windows-amd64.exe from https://github.com/sigstore/cosign/releases/tag/v2.6.5)")
+			add("winget install sigstore.cosign   " + commentWindowsRelease + "https://github.com/sigstore/cosign/releases/tag/v2.6.5")
 			break
 		}
 		add(fmt.Sprintf("curl -Lo cosign https://github.com/sigstore/cosign/releases/download/v2.6.5/cosign-%s-%s && chmod +x cosign && sudo mv cosign /usr/local/bin/", osName, arch),
@@ -325,7 +348,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 		}
 		add(fmt.Sprintf("curl -sSL https://github.com/controlplaneio/kubesec/releases/download/v2.14.2/kubesec_%s_%s.tar.gz | tar -xz kubesec && sudo mv kubesec /usr/local/bin/", osName, arch),
 			"go install github.com/controlplaneio/kubesec/v2@v2.14.2",
-			"docker run -i kubesec/kubesec:v2 scan /dev/stdin < pod.yaml   (no install)")
+			"docker run -i kubesec/kubesec:v2 scan /dev/stdin < pod.yaml   "+commentInContainer)
 	case "syft":
 		switch fam {
 		case "brew":
@@ -340,7 +363,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("brew install kube-linter")
 		}
 		add("go install golang.stackrox.io/kube-linter/cmd/kube-linter@latest",
-			"docker run --rm -v \"$PWD\":/dir stackrox/kube-linter lint /dir   (no install)")
+			"docker run --rm -v \"$PWD\":/dir stackrox/kube-linter lint /dir   "+commentInContainer)
 	}
 	return out
 }

@@ -3,11 +3,13 @@ package app
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/imagelab/imagelab/internal/i18n"
 	"github.com/imagelab/imagelab/internal/testenv"
 	"github.com/imagelab/imagelab/lessons"
 	"github.com/imagelab/imagelab/lessons/check"
@@ -103,5 +105,29 @@ func TestInstallCommands(t *testing.T) {
 	}
 	if o := hostOS("linux", map[string]string{"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}); o.family() != "debian" || o.String() != "Debian GNU/Linux 12 (bookworm)" {
 		t.Errorf("hostOS: %+v", o)
+	}
+}
+
+// TestInstallCommandsPaste: every install command is pasted into a shell
+// as it is, so each must parse as one (a note on it is a shell comment),
+// and the note reads in the learner's language.
+func TestInstallCommandsPaste(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Fatalf("bash: %v", err)
+	}
+	hosts := []osInfo{{GOOS: "darwin"}, {GOOS: "windows"}, {GOOS: "linux", ID: "debian"}, {GOOS: "linux", ID: "fedora", Like: "rhel"},
+		{GOOS: "linux", ID: "alpine"}, {GOOS: "linux", ID: "arch"}, {GOOS: "linux", ID: "opensuse", Like: "suse"}, {GOOS: "linux", ID: "nixos"}}
+	ko := i18n.For(i18n.Korean)
+	for _, host := range hosts {
+		for _, tool := range check.Tools {
+			for _, c := range installCommands(tool.Name, host, "amd64") {
+				if out, err := exec.Command("bash", "-n", "-c", c).CombinedOutput(); err != nil {
+					t.Errorf("%s on %s: %q does not parse as a shell line: %v %s", tool.Name, host.GOOS+host.ID, c, err, out)
+				}
+				if _, comment, ok := strings.Cut(installComment(ko, c), "# "); ok && !testenv.HasHangul(comment) {
+					t.Errorf("%s on %s: the note of %q is not in Korean: %q", tool.Name, host.GOOS+host.ID, c, comment)
+				}
+			}
+		}
 	}
 }
