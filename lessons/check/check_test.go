@@ -69,4 +69,3 @@ func TestBrokenManifestIsNamed(t *testing.T) {
 		t.Errorf("findings %+v", found)
 	}
 }
-
