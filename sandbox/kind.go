@@ -635,7 +635,7 @@ func (s *kindSession) runRegistry(ctx context.Context, sb *Sandbox, auth []byte)
 	}
 	switch {
 	case errors.Is(runErr, ErrImagePull):
-		return fmt.Errorf("%w: %s (name a mirror or a local image with --registry-image): %v", ErrImagePull, o.RegistryImage, runErr)
+		return pullError(o.RegistryImage, "--registry-image", runErr)
 	case errors.Is(runErr, ErrPortTaken):
 		return fmt.Errorf("no port the engine accepts after %d tries: %w", registryPortTries, runErr)
 	case runErr != nil && ctx.Err() == nil:
@@ -754,7 +754,7 @@ func kindCreateError(err error, o KindOptions) error {
 		if img == "" {
 			img = defaults.Image
 		}
-		return fmt.Errorf("%w: the kind node image %s (name a mirror or a local image with --node-image): %v", ErrImagePull, img, err)
+		return pullError(img, "--node-image", err)
 	}
 	return fmt.Errorf("creating the kind cluster: %w", err)
 }

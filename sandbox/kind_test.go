@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"slices"
@@ -166,6 +167,30 @@ docker: Error response from daemon: Get "https://registry-1.docker.io/v2/": dial
 	}
 	if got := classifyRuntimeError("docker x", "something else", errors.New("exit 1")); slices.ContainsFunc([]error{ErrNoDocker, ErrDockerDown, ErrImagePull}, func(e error) bool { return errors.Is(got, e) }) {
 		t.Errorf("unknown failure classified: %v", got)
+	}
+}
+
+// TestPullErrorSaysWhy: a failed pull names the image, the flag that
+// names another, and the engine's line that says why (podman prints
+// "Trying to pull …" first), once; the whole command stays out of it.
+func TestPullErrorSaysWhy(t *testing.T) {
+	stderr := `Trying to pull docker.io/library/registry:3...
+Error: initializing source docker://registry:3: pinging container registry registry-1.docker.io: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host`
+	runErr := classifyRuntimeError("podman create --restart=always --name imagelab-registry -p 127.0.0.1:5001:5000 docker.io/library/registry:3", stderr, errors.New("exit 125"))
+	var re *RuntimeError
+	if !errors.As(runErr, &re) || re.Command != "podman create" || !strings.HasPrefix(re.Said, "Error: initializing source") {
+		t.Fatalf("classified as %#v", runErr)
+	}
+	err := fmt.Errorf("starting the registry: %w", pullError("docker.io/library/registry:3", "--registry-image", runErr))
+	msg := err.Error()
+	if !errors.Is(err, ErrImagePull) || strings.Count(msg, "could not be pulled") != 1 || !strings.Contains(msg, "--registry-image") ||
+		!strings.Contains(msg, "no such host") || strings.Contains(msg, "Trying to pull") || strings.Contains(msg, "--restart") {
+		t.Errorf("pull error: %s", msg)
+	}
+	// kind's own error (no RuntimeError inside): its last line.
+	kindErr := errors.New("failed to pull image \"imagelab.invalid/node:v0\": command \"docker pull imagelab.invalid/node:v0\" failed with error: exit status 1")
+	if pe := pullError("imagelab.invalid/node:v0", "--node-image", kindErr); pe.Said != kindErr.Error() || !strings.Contains(pe.Error(), "--node-image") {
+		t.Errorf("kind's pull error: %s", pe)
 	}
 }
 

@@ -193,9 +193,62 @@ func classifyRuntimeError(command, stderr string, err error) error {
 		kind = ErrImagePull
 	}
 	if kind != nil {
-		return fmt.Errorf("%w\n  (%s: %s)", kind, command, firstLine(msg))
+		// The CLI and its subcommand are enough beside the engine's words;
+		// the whole command (the registry's has a dozen flags) is in up --dry-run.
+		if f := strings.Fields(command); len(f) > 2 {
+			command = f[0] + " " + f[1]
+		}
+		return &RuntimeError{Kind: kind, Command: command, Said: engineWords(msg)}
 	}
 	return fmt.Errorf("%s: %s", command, msg)
+}
+
+// RuntimeError is the container CLI failing in a way imagelab knows
+// (Kind, whose message says what to do), with the engine's own words.
+type RuntimeError struct {
+	Kind    error
+	Command string // the CLI and its subcommand: "podman create"
+	Said    string // the engine's line that says why
+}
+
+func (e *RuntimeError) Error() string {
+	return fmt.Sprintf("%v\n  (%s: %s)", e.Kind, e.Command, e.Said)
+}
+func (e *RuntimeError) Unwrap() error { return e.Kind }
+
+// PullError is an image the engine could not pull: Flag names another
+// (a mirror, or an image already in the engine).
+type PullError struct {
+	Image string
+	Flag  string // the up flag: --registry-image, --node-image
+	Said  string // the engine's line that says why
+}
+
+func (e *PullError) Error() string {
+	return fmt.Sprintf("the image %s could not be pulled (name a mirror or a local image with %s): %s", e.Image, e.Flag, e.Said)
+}
+func (e *PullError) Unwrap() error { return ErrImagePull }
+
+// pullError is err (a failed pull of image) as a PullError.
+func pullError(image, flag string, err error) *PullError {
+	said := engineWords(err.Error())
+	if re := (*RuntimeError)(nil); errors.As(err, &re) {
+		said = re.Said
+	}
+	return &PullError{Image: image, Flag: flag, Said: said}
+}
+
+// engineWords picks, from what the engine printed, the line that says
+// why: its last error line ("Error: …", "Error response from daemon: …",
+// after podman's "Trying to pull …"), else its last line.
+func engineWords(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.Contains(strings.ToLower(l), "error") {
+			return l
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // isPortRefusal tells whether the engine refused to bind a published port:
@@ -214,13 +267,6 @@ func isPortRefusal(lower string) bool {
 		}
 	}
 	return false
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // ping checks that the engine answers, and learns its architecture.

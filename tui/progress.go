@@ -109,6 +109,12 @@ func sandboxErrors(p *i18n.Printer) []struct {
 		{sandbox.ErrBusy, p.T("another imagelab is making or removing this sandbox")},
 		{sandbox.ErrNoNode, p.T("this sandbox is a cluster imagelab did not make, so imagelab has no shell on its control-plane node: the control-plane steps need a sandbox of imagelab up (a kind cluster)")},
 		{sandbox.ErrNoDocker, p.T("Docker is not installed (no docker or podman on PATH): install Docker Desktop, Colima, OrbStack, Docker Engine or Podman, then run imagelab up again")},
+		{sandbox.ErrDockerDown, p.T("Docker is installed but its engine does not answer: start Docker Desktop (or `colima start`, or the docker service) and run imagelab up again")},
+		{sandbox.ErrPodmanDown, p.T("Podman is installed but does not answer: start it (`podman machine start` on macOS and Windows; `podman info` says what is wrong) and run imagelab up again")},
+		{sandbox.ErrDockerContext, p.T("the current docker context names an engine that does not exist: `docker context ls` lists them, `docker context use default` picks the default")},
+		{sandbox.ErrPortTaken, p.T("the port is not available (taken by another program, or reserved by the host)")},
+		{sandbox.ErrImagePull, p.T("the image could not be pulled")},
+		{sandbox.ErrNameClash, p.T("a cluster or container with imagelab's name exists that imagelab did not create; imagelab will not touch it")},
 		{sandbox.ErrRegistryAuth, p.T("the registry refused the credentials")},
 		{sandbox.ErrNodeNotReady, p.T("the cluster's node is not Ready")},
 		{sandbox.ErrNodeCannotReachHost, p.T("the node cannot reach this machine")},
@@ -145,6 +151,9 @@ func SandboxError(p *i18n.Printer, err error) error {
 		return err
 	}
 	msg := err.Error()
+	if pe := (*sandbox.PullError)(nil); errors.As(err, &pe) {
+		msg = strings.Replace(msg, pe.Error(), p.T("the image %s could not be pulled (name a mirror or a local image with %s): %s", pe.Image, pe.Flag, pe.Said), 1)
+	}
 	for _, s := range sandboxErrors(p) {
 		if errors.Is(err, s.err) {
 			msg = strings.Replace(msg, s.err.Error(), s.text, 1)

@@ -79,6 +79,13 @@ func TestSandboxErrorInKorean(t *testing.T) {
 			t.Errorf("%v in English changed", s.err)
 		}
 	}
+	// A pull that failed: the engine's words stay as they are.
+	pull := &sandbox.PullError{Image: "docker.io/library/registry:3", Flag: "--registry-image", Said: "Error: initializing source docker://registry:3: no such host"}
+	got := SandboxError(ko, fmt.Errorf("starting the registry: %w", pull))
+	if !errors.Is(got, sandbox.ErrImagePull) || !testenv.HasHangul(got.Error()) || strings.Contains(got.Error(), "could not be pulled") ||
+		!strings.Contains(got.Error(), pull.Image) || !strings.Contains(got.Error(), pull.Flag) || !strings.Contains(got.Error(), pull.Said) {
+		t.Errorf("a pull error in Korean: %v", got)
+	}
 	other := errors.New("something else")
 	if SandboxError(ko, other) != other {
 		t.Error("an error with no sandbox error in it changed")
