@@ -326,8 +326,15 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 	if opts.StateDir == "" {
 		return nil, errors.New("no state dir")
 	}
-	rt, err := chooseRuntime(ctx, opts.Runtime, func(msg string) {
-		opts.Report(Event{Phase: PhaseConnect, Log: true, Message: msg})
+	rt, err := chooseRuntime(ctx, opts.Runtime, func(task Task, msg string) {
+		var subject string
+		switch task {
+		case TaskProviderEnv:
+			subject = os.Getenv(ProviderEnv)
+		case TaskProviderIgnored:
+			subject = strconv.Quote(os.Getenv(ProviderEnv))
+		}
+		opts.Report(Event{Phase: PhaseConnect, Log: true, Task: task, Subject: subject, Message: msg})
 	})
 	if err != nil {
 		return nil, err

@@ -298,7 +298,14 @@ func TestRuntimeChoice(t *testing.T) {
 			calls := fakeEngine(t, tt.platform)
 			t.Setenv(ProviderEnv, tt.env)
 			var notes []string
-			s, err := newKindSession(t.Context(), KindOptions{StateDir: t.TempDir(), Runtime: tt.prefer, Report: func(e Event) { notes = append(notes, e.Message) }})
+			s, err := newKindSession(t.Context(), KindOptions{StateDir: t.TempDir(), Runtime: tt.prefer, Report: func(e Event) {
+				notes = append(notes, e.Message)
+				// imagelab's own notes have a task, which the app says in the
+				// learner's language (kind's log lines have none).
+				if tt.noteHas != "" && strings.Contains(e.Message, tt.noteHas) && e.Task == "" {
+					t.Errorf("a note with no task: %q", e.Message)
+				}
+			}})
 			if tt.wantErr != nil || tt.errHas != "" {
 				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.errHas) {
 					t.Fatalf("err = %v, want %v containing %q", err, tt.wantErr, tt.errHas)

@@ -44,6 +44,13 @@ const (
 	TaskRemake     Task = "remake"      // the sandbox from before %s; making it again
 	TaskSeedFailed Task = "seed-failed" // seeding failed; the sandbox goes on without it: %s
 	TaskPortTaken  Task = "port-taken"  // port %s is not available; trying another
+	TaskUsePodman  Task = "use-podman"  // docker does not answer; using podman, which does
+	TaskUseDocker  Task = "use-docker"  // podman does not answer; using docker, which does
+	// The runtime as KIND_EXPERIMENTAL_PROVIDER names it (Subject), or its
+	// value ignored; docker that is Podman's docker command.
+	TaskProviderEnv     Task = "provider-env"     // using %s as KIND_EXPERIMENTAL_PROVIDER says
+	TaskProviderIgnored Task = "provider-ignored" // ignoring KIND_EXPERIMENTAL_PROVIDER=%s (kind knows docker, podman, nerdctl)
+	TaskPodmanDocker    Task = "podman-docker"    // docker here is Podman's docker command (podman-docker): using podman
 )
 
 // Event is a progress report.

@@ -49,9 +49,9 @@ const ProviderEnv = "KIND_EXPERIMENTAL_PROVIDER"
 // over for the next that does: Docker installed but stopped while Podman
 // runs means Podman, not "start Docker Desktop". note reports the choice
 // when it is not the obvious one.
-func chooseRuntime(ctx context.Context, prefer string, note func(string)) (containerRuntime, error) {
+func chooseRuntime(ctx context.Context, prefer string, note func(Task, string)) (containerRuntime, error) {
 	if note == nil {
-		note = func(string) {}
+		note = func(Task, string) {}
 	}
 	named := prefer
 	if named == "" {
@@ -59,11 +59,11 @@ func chooseRuntime(ctx context.Context, prefer string, note func(string)) (conta
 		case "":
 		case "docker", "podman":
 			named = env
-			note("using " + env + " as " + ProviderEnv + " says")
+			note(TaskProviderEnv, "using "+env+" as "+ProviderEnv+" says")
 		case "nerdctl", "finch", "nerdctl.lima":
 			return containerRuntime{}, fmt.Errorf("%s=%s: imagelab runs its registry with docker or podman; unset it or set it to docker or podman", ProviderEnv, env)
 		default:
-			note(fmt.Sprintf("ignoring %s=%q (kind knows docker, podman, nerdctl)", ProviderEnv, env))
+			note(TaskProviderIgnored, fmt.Sprintf("ignoring %s=%q (kind knows docker, podman, nerdctl)", ProviderEnv, env))
 		}
 	}
 	switch named {
@@ -74,7 +74,7 @@ func chooseRuntime(ctx context.Context, prefer string, note func(string)) (conta
 			return containerRuntime{}, fmt.Errorf("%w (%s was asked for)", ErrNoDocker, named)
 		}
 		if rt.bin != named {
-			note("docker here is Podman's docker command (podman-docker): using podman")
+			note(TaskPodmanDocker, "docker here is Podman's docker command (podman-docker): using podman")
 		}
 		return rt, rt.ping(ctx)
 	default:
@@ -97,7 +97,11 @@ func chooseRuntime(ctx context.Context, prefer string, note func(string)) (conta
 		err := rt.ping(ctx)
 		if err == nil {
 			if i > 0 {
-				note(fmt.Sprintf("%s does not answer; using %s, which does", candidates[0].bin, rt.bin))
+				task := TaskUsePodman
+				if rt.bin == "docker" {
+					task = TaskUseDocker
+				}
+				note(task, fmt.Sprintf("%s does not answer; using %s, which does", candidates[0].bin, rt.bin))
 			}
 			return *rt, nil
 		}

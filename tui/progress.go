@@ -57,6 +57,16 @@ func EventText(p *i18n.Printer, e sandbox.Event) string {
 		return p.T("seeding failed; the sandbox goes on without it: %s", s)
 	case sandbox.TaskPortTaken:
 		return p.T("port %s is not available; trying another", s)
+	case sandbox.TaskUsePodman:
+		return p.T("docker does not answer; using podman, which does")
+	case sandbox.TaskUseDocker:
+		return p.T("podman does not answer; using docker, which does")
+	case sandbox.TaskProviderEnv:
+		return p.T("using %s as KIND_EXPERIMENTAL_PROVIDER says", s)
+	case sandbox.TaskProviderIgnored:
+		return p.T("ignoring KIND_EXPERIMENTAL_PROVIDER=%s (kind knows docker, podman, nerdctl)", s)
+	case sandbox.TaskPodmanDocker:
+		return p.T("docker here is Podman's docker command (podman-docker): using podman")
 	case TaskLabImages:
 		return p.T("putting the supply-chain lesson's images in the registry")
 	case TaskLabImagesFailed:

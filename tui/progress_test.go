@@ -22,6 +22,7 @@ func TestEventTextSaysEveryTask(t *testing.T) {
 		sandbox.TaskStartRegistry, sandbox.TaskCreateCluster, sandbox.TaskWire, sandbox.TaskPrepareNamespace,
 		sandbox.TaskSeed, sandbox.TaskReady, sandbox.TaskDeleteCluster, sandbox.TaskRemoveRegistry,
 		sandbox.TaskRemoveNamespace, sandbox.TaskRemake, sandbox.TaskSeedFailed, sandbox.TaskPortTaken,
+		sandbox.TaskUsePodman, sandbox.TaskUseDocker, sandbox.TaskProviderEnv, sandbox.TaskProviderIgnored, sandbox.TaskPodmanDocker,
 		TaskLabImages, TaskLabImagesFailed,
 	}
 	ko := i18n.For(i18n.Korean)
