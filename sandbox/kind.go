@@ -991,7 +991,12 @@ func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) 
 	if err := s.clearKindLock(kubeconfig); err != nil {
 		return err
 	}
-	done := report.phase(PhaseCluster, TaskDeleteCluster, sb.Name, "Deleting kind cluster "+sb.Name)
+	// A cluster that never got a node (up failed before it) is not
+	// announced as deleted; kind still forgets its kubeconfig entry.
+	done := func() {}
+	if nodes, err := s.provider.ListNodes(sb.Name); err != nil || len(nodes) > 0 {
+		done = report.phase(PhaseCluster, TaskDeleteCluster, sb.Name, "Deleting kind cluster "+sb.Name)
+	}
 	if ours, why := s.ownsCluster(ctx, sb); !ours {
 		report(Event{Phase: PhaseCluster, Log: true, Message: why + ": left alone"})
 	} else if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
