@@ -417,6 +417,28 @@ func TestResetAfterConfirmation(t *testing.T) {
 	}
 }
 
+// TestHelpOverATallBanner: at 80×24 under a failure banner of several
+// lines, the help screen shows whole (it goes over the banner too).
+func TestHelpOverATallBanner(t *testing.T) {
+	l := newLab(t)
+	box := l.box()
+	box.start = func(context.Context, sandbox.Reporter) (*sandbox.Sandbox, error) {
+		return nil, &sandbox.PullError{Image: "docker.io/library/registry:3", Flag: "--registry-image",
+			Said: `Error: initializing source docker://registry:3: pinging container registry registry-1.docker.io: Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host`}
+	}
+	a := start(t, Options{Sandbox: box, DisableWatch: true}, 80, 24)
+	a.waitFor("The sandbox could not start.", "press u")
+	a.keys("?")
+	s := a.waitFor("Any key closes this.")
+	checkFits(t, s, 80, 24)
+	if !strings.Contains(s, "╭") || !strings.Contains(s, "╰") {
+		t.Errorf("the help screen is cut:\n%s", s)
+	}
+	a.keys("esc")
+	a.waitGone("Any key closes this.")
+	a.quit()
+}
+
 func TestSandboxFailureBanner(t *testing.T) {
 	var calls atomic.Int32
 	l := newLab(t)

@@ -105,15 +105,16 @@ func (m *Model) View() tea.View {
 	if m.lay.width <= 0 || m.lay.height <= 0 {
 		return v
 	}
-	body := m.bodyView()
-	if box := m.dialog.View(); box != "" {
-		body = placeOver(body, box, m.lay.width, m.lay.bodyH)
-	}
-	parts := []string{m.headerView()}
+	middle := m.bodyView()
 	if m.lay.banner != "" {
-		parts = append(parts, m.lay.banner)
+		middle = m.lay.banner + "\n" + middle
 	}
-	parts = append(parts, body, m.footerView())
+	// A dialog goes over the banner too: the help screen is taller than
+	// the body under a long banner at 24 rows.
+	if box := m.dialog.View(); box != "" {
+		middle = placeOver(middle, box, m.lay.width, lipgloss.Height(middle))
+	}
+	parts := []string{m.headerView(), middle, m.footerView()}
 	v.SetContent(strings.Join(parts, "\n"))
 	return v
 }
