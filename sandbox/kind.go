@@ -375,6 +375,8 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		return nil, err
 	}
 	s.lock = lock
+	var phases openPhases
+	s.opts.Report = phases.watch(s.opts.Report)
 	opts = s.opts
 	if old, err := Load(opts.StateDir); err == nil {
 		if old.Provider != ProviderKind || old.Name != opts.Name {
@@ -407,6 +409,7 @@ func UpKind(ctx context.Context, opts KindOptions) (*Sandbox, error) {
 		return sb, err // the sandbox is made; the next up retries the seed
 	}
 	if err != nil {
+		phases.fail(opts.Report)
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		if sb != nil {

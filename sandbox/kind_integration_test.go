@@ -201,15 +201,22 @@ func TestIntegrationKindUpFailureLeavesNothing(t *testing.T) {
 func testIntegrationKindUpFailureLeavesNothing(t *testing.T, rt string) {
 	opts := runtimeTestOptions(t, rt, "imagelab-test-fail")
 	opts.NodeImage = "imagelab.invalid/node:v0"
-	var phases []string
+	var phases, failed []string
 	opts.Report = func(e Event) {
-		if !e.Log && !e.Done {
+		switch {
+		case e.Failed:
+			failed = append(failed, string(e.Phase))
+		case !e.Log && !e.Done:
 			phases = append(phases, string(e.Phase))
 		}
 	}
 	_, err := UpKind(context.Background(), opts)
 	if !errors.Is(err, ErrImagePull) || !strings.Contains(err.Error(), "--node-image") {
 		t.Errorf("err = %v, want a node image pull failure naming --node-image", err)
+	}
+	// The phase that failed ends with ✗, not an open "•" line.
+	if !slices.Equal(failed, []string{string(PhaseCluster)}) {
+		t.Errorf("phases ended failed: %v, want the cluster's", failed)
 	}
 	// The seed comes right after the registry: it needs nothing else.
 	if !strings.HasPrefix(strings.Join(phases, ","), "registry,seed,cluster") {

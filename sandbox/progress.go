@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -64,6 +66,8 @@ type Event struct {
 	Message string
 	// Done marks the end of the phase.
 	Done bool
+	// Failed marks the end of a phase that did not finish (with Done).
+	Failed bool
 	// Log marks a detail line (kind's own log output), not a phase change.
 	Log     bool
 	Elapsed time.Duration
@@ -75,6 +79,8 @@ func (e Event) String() string {
 		return "  " + e.Message
 	case e.Phase == PhaseReady:
 		return "✓ " + e.Message
+	case e.Failed:
+		return fmt.Sprintf("✗ %s (%.1fs)", e.Message, e.Elapsed.Seconds())
 	case e.Done:
 		return fmt.Sprintf("✓ %s (%.1fs)", e.Message, e.Elapsed.Seconds())
 	}
@@ -86,6 +92,44 @@ type Reporter func(Event)
 
 // NoReport discards events.
 func NoReport(Event) {}
+
+// openPhases follows the phases a Reporter starts and ends, so that a
+// failure can close the ones under way with ✗: without it, up's last
+// phase line stays "• Starting the private registry" above the error.
+type openPhases struct {
+	mu    sync.Mutex
+	open  []Event // started, not yet done; the innermost last
+	start []time.Time
+}
+
+// watch returns r, noting each phase r is told of.
+func (o *openPhases) watch(r Reporter) Reporter {
+	return func(e Event) {
+		if !e.Log && e.Phase != PhaseReady {
+			o.mu.Lock()
+			if !e.Done {
+				o.open, o.start = append(o.open, e), append(o.start, time.Now())
+			} else if i := slices.IndexFunc(o.open, func(s Event) bool { return s.Phase == e.Phase && s.Task == e.Task }); i >= 0 {
+				o.open, o.start = slices.Delete(o.open, i, i+1), slices.Delete(o.start, i, i+1)
+			}
+			o.mu.Unlock()
+		}
+		r(e)
+	}
+}
+
+// fail reports each phase still under way as failed, innermost first.
+func (o *openPhases) fail(r Reporter) {
+	o.mu.Lock()
+	open, start := o.open, o.start
+	o.open, o.start = nil, nil
+	o.mu.Unlock()
+	for i := len(open) - 1; i >= 0; i-- {
+		e := open[i]
+		e.Done, e.Failed, e.Elapsed = true, true, time.Since(start[i])
+		r(e)
+	}
+}
 
 // phase reports the start of a phase and returns a func that reports its end.
 func (r Reporter) phase(p Phase, task Task, subject, msg string) func() {

@@ -84,6 +84,8 @@ func EventLine(p *i18n.Printer, e sandbox.Event) string {
 		return "  " + msg
 	case e.Phase == sandbox.PhaseReady:
 		return "✓ " + msg
+	case e.Failed:
+		return fmt.Sprintf("✗ %s (%.1fs)", msg, e.Elapsed.Seconds())
 	case e.Done:
 		return fmt.Sprintf("✓ %s (%.1fs)", msg, e.Elapsed.Seconds())
 	}

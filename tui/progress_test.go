@@ -40,6 +40,14 @@ func TestEventTextSaysEveryTask(t *testing.T) {
 	if got := EventLine(ko, kind); got != "   ✓ Preparing nodes 📦" {
 		t.Errorf("kind's line = %q", got)
 	}
+	failed := sandbox.Event{Phase: sandbox.PhaseRegistry, Task: sandbox.TaskStartRegistry, Done: true, Failed: true, Elapsed: 300 * time.Millisecond,
+		Message: "Starting the private registry"}
+	if got, want := EventLine(nil, failed), failed.String(); got != want || !strings.HasPrefix(got, "✗ ") {
+		t.Errorf("a failed phase in English = %q, the sandbox's own is %q", got, want)
+	}
+	if got := EventLine(ko, failed); !strings.HasPrefix(got, "✗ ") || !testenv.HasHangul(got) {
+		t.Errorf("a failed phase in Korean = %q", got)
+	}
 	done := sandbox.Event{Phase: sandbox.PhaseNamespace, Task: sandbox.TaskPrepareNamespace, Subject: "imagelab", Done: true, Elapsed: 1500 * time.Millisecond,
 		Message: "Preparing namespace imagelab"}
 	if got, want := EventLine(nil, done), done.String(); got != want {
