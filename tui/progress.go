@@ -2,7 +2,6 @@ package tui
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/imagelab/imagelab/exam"
@@ -78,18 +77,8 @@ func EventText(p *i18n.Printer, e sandbox.Event) string {
 // EventLine is the event as a line of imagelab up's progress, in p's
 // language: as sandbox.Event.String, with EventText's message.
 func EventLine(p *i18n.Printer, e sandbox.Event) string {
-	msg := EventText(p, e)
-	switch {
-	case e.Log:
-		return "  " + msg
-	case e.Phase == sandbox.PhaseReady:
-		return "✓ " + msg
-	case e.Failed:
-		return fmt.Sprintf("✗ %s (%.1fs)", msg, e.Elapsed.Seconds())
-	case e.Done:
-		return fmt.Sprintf("✓ %s (%.1fs)", msg, e.Elapsed.Seconds())
-	}
-	return "• " + msg
+	e.Message = EventText(p, e)
+	return e.String()
 }
 
 // progressText is where the exam's preparation is, in p's language;
