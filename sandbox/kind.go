@@ -326,14 +326,7 @@ func newKindSession(ctx context.Context, opts KindOptions) (*kindSession, error)
 	if opts.StateDir == "" {
 		return nil, errors.New("no state dir")
 	}
-	rt, err := chooseRuntime(ctx, opts.Runtime, func(task Task, msg string) {
-		var subject string
-		switch task {
-		case TaskProviderEnv:
-			subject = os.Getenv(ProviderEnv)
-		case TaskProviderIgnored:
-			subject = strconv.Quote(os.Getenv(ProviderEnv))
-		}
+	rt, err := chooseRuntime(ctx, opts.Runtime, func(task Task, subject, msg string) {
 		opts.Report(Event{Phase: PhaseConnect, Log: true, Task: task, Subject: subject, Message: msg})
 	})
 	if err != nil {
@@ -886,13 +879,10 @@ func (s *kindSession) recordNodes(ctx context.Context, sb *Sandbox) error {
 // one it made: its node containers are those recorded — or, for a record
 // without them (creation cut short before kind returned), made after the
 // sandbox was. A cluster made under that name since (by the learner, say)
-// is not the sandbox's. No cluster by that name is nothing to refuse.
-func (s *kindSession) ownsCluster(ctx context.Context, sb *Sandbox) (bool, string) {
-	nodes, err := s.provider.ListNodes(sb.Name)
-	if err != nil || len(nodes) == 0 {
-		return true, ""
-	}
-	for _, n := range nodes {
+// is not the sandbox's. No cluster by that name (no clusterNodes, as the
+// provider lists them) is nothing to refuse.
+func (s *kindSession) ownsCluster(ctx context.Context, sb *Sandbox, clusterNodes []nodes.Node) (bool, string) {
+	for _, n := range clusterNodes {
 		id, created, err := s.rt.identity(ctx, n.String())
 		switch {
 		case err != nil:
@@ -927,7 +917,8 @@ func (s *kindSession) reuse(ctx context.Context, sb *Sandbox) (*Sandbox, error) 
 	if !slices.Contains(clusters, sb.Name) {
 		return nil, fmt.Errorf("%w: its kind cluster is gone", errRemake)
 	}
-	if ours, why := s.ownsCluster(ctx, sb); !ours {
+	clusterNodes, _ := s.provider.ListNodes(sb.Name) // none listed: nothing to refuse
+	if ours, why := s.ownsCluster(ctx, sb, clusterNodes); !ours {
 		return nil, fmt.Errorf("%w: %s", errRemake, why)
 	}
 	quick, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -997,10 +988,11 @@ func (s *kindSession) removeWith(ctx context.Context, sb *Sandbox, forget bool) 
 	// A cluster that never got a node (up failed before it) is not
 	// announced as deleted; kind still forgets its kubeconfig entry.
 	done := func() {}
-	if nodes, err := s.provider.ListNodes(sb.Name); err != nil || len(nodes) > 0 {
+	clusterNodes, err := s.provider.ListNodes(sb.Name)
+	if err != nil || len(clusterNodes) > 0 {
 		done = report.phase(PhaseCluster, TaskDeleteCluster, sb.Name, "Deleting kind cluster "+sb.Name)
 	}
-	if ours, why := s.ownsCluster(ctx, sb); !ours {
+	if ours, why := s.ownsCluster(ctx, sb, clusterNodes); !ours {
 		report(Event{Phase: PhaseCluster, Log: true, Message: why + ": left alone"})
 	} else if err := s.provider.Delete(sb.Name, kubeconfig); err != nil {
 		errs = append(errs, fmt.Errorf("deleting kind cluster %s: %w", sb.Name, err))

@@ -97,9 +97,14 @@ func NoReport(Event) {}
 // failure can close the ones under way with ✗: without it, up's last
 // phase line stays "• Starting the private registry" above the error.
 type openPhases struct {
-	mu    sync.Mutex
-	open  []Event // started, not yet done; the innermost last
-	start []time.Time
+	mu   sync.Mutex
+	open []openPhase // the innermost last
+}
+
+// openPhase is a phase started and not yet done.
+type openPhase struct {
+	Event
+	since time.Time
 }
 
 // watch returns r, noting each phase r is told of.
@@ -108,9 +113,9 @@ func (o *openPhases) watch(r Reporter) Reporter {
 		if !e.Log && e.Phase != PhaseReady {
 			o.mu.Lock()
 			if !e.Done {
-				o.open, o.start = append(o.open, e), append(o.start, time.Now())
-			} else if i := slices.IndexFunc(o.open, func(s Event) bool { return s.Phase == e.Phase && s.Task == e.Task }); i >= 0 {
-				o.open, o.start = slices.Delete(o.open, i, i+1), slices.Delete(o.start, i, i+1)
+				o.open = append(o.open, openPhase{e, time.Now()})
+			} else if i := slices.IndexFunc(o.open, func(s openPhase) bool { return s.Phase == e.Phase && s.Task == e.Task }); i >= 0 {
+				o.open = slices.Delete(o.open, i, i+1)
 			}
 			o.mu.Unlock()
 		}
@@ -121,12 +126,12 @@ func (o *openPhases) watch(r Reporter) Reporter {
 // fail reports each phase still under way as failed, innermost first.
 func (o *openPhases) fail(r Reporter) {
 	o.mu.Lock()
-	open, start := o.open, o.start
-	o.open, o.start = nil, nil
+	open := o.open
+	o.open = nil
 	o.mu.Unlock()
-	for i := len(open) - 1; i >= 0; i-- {
-		e := open[i]
-		e.Done, e.Failed, e.Elapsed = true, true, time.Since(start[i])
+	for _, ph := range slices.Backward(open) {
+		e := ph.Event
+		e.Done, e.Failed, e.Elapsed = true, true, time.Since(ph.since)
 		r(e)
 	}
 }

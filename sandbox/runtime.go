@@ -48,10 +48,11 @@ const ProviderEnv = "KIND_EXPERIMENTAL_PROVIDER"
 // A named runtime must answer. A detected one that does not is passed
 // over for the next that does: Docker installed but stopped while Podman
 // runs means Podman, not "start Docker Desktop". note reports the choice
-// when it is not the obvious one.
-func chooseRuntime(ctx context.Context, prefer string, note func(Task, string)) (containerRuntime, error) {
+// when it is not the obvious one (as a progress task, its subject and
+// its English message).
+func chooseRuntime(ctx context.Context, prefer string, note func(task Task, subject, msg string)) (containerRuntime, error) {
 	if note == nil {
-		note = func(Task, string) {}
+		note = func(Task, string, string) {}
 	}
 	named := prefer
 	if named == "" {
@@ -59,11 +60,11 @@ func chooseRuntime(ctx context.Context, prefer string, note func(Task, string)) 
 		case "":
 		case "docker", "podman":
 			named = env
-			note(TaskProviderEnv, "using "+env+" as "+ProviderEnv+" says")
+			note(TaskProviderEnv, env, "using "+env+" as "+ProviderEnv+" says")
 		case "nerdctl", "finch", "nerdctl.lima":
 			return containerRuntime{}, fmt.Errorf("%s=%s: imagelab runs its registry with docker or podman; unset it or set it to docker or podman", ProviderEnv, env)
 		default:
-			note(TaskProviderIgnored, fmt.Sprintf("ignoring %s=%q (kind knows docker, podman, nerdctl)", ProviderEnv, env))
+			note(TaskProviderIgnored, strconv.Quote(env), fmt.Sprintf("ignoring %s=%q (kind knows docker, podman, nerdctl)", ProviderEnv, env))
 		}
 	}
 	switch named {
@@ -74,7 +75,7 @@ func chooseRuntime(ctx context.Context, prefer string, note func(Task, string)) 
 			return containerRuntime{}, fmt.Errorf("%w (%s was asked for)", ErrNoDocker, named)
 		}
 		if rt.bin != named {
-			note(TaskPodmanDocker, "docker here is Podman's docker command (podman-docker): using podman")
+			note(TaskPodmanDocker, "", "docker here is Podman's docker command (podman-docker): using podman")
 		}
 		return rt, rt.ping(ctx)
 	default:
@@ -101,7 +102,7 @@ func chooseRuntime(ctx context.Context, prefer string, note func(Task, string)) 
 				if rt.bin == "docker" {
 					task = TaskUseDocker
 				}
-				note(task, fmt.Sprintf("%s does not answer; using %s, which does", candidates[0].bin, rt.bin))
+				note(task, "", fmt.Sprintf("%s does not answer; using %s, which does", candidates[0].bin, rt.bin))
 			}
 			return *rt, nil
 		}
