@@ -271,23 +271,24 @@ func readOSRelease(path string) map[string]string {
 // should know about one follows it as a shell comment, translated when
 // printed (installComment).
 const (
-	commentInContainer    = "# nothing to install: runs in a container"
-	commentWindowsRelease = "# or the Windows release from "
+	commentMark        = "   # "
+	noteInContainer    = "nothing to install: runs in a container"
+	noteWindowsRelease = "or the Windows release from "
 )
 
 // installComment translates a command's trailing shell comment.
 func installComment(p *i18n.Printer, command string) string {
-	cmd, comment, ok := strings.Cut(command, "   # ")
+	cmd, note, ok := strings.Cut(command, commentMark)
 	if !ok || p.Lang() == i18n.English {
 		return command
 	}
-	switch comment = "# " + comment; {
-	case comment == commentInContainer:
-		comment = "# " + p.T("nothing to install: runs in a container")
-	case strings.HasPrefix(comment, commentWindowsRelease):
-		comment = "# " + p.T("or the Windows release from %s", strings.TrimPrefix(comment, commentWindowsRelease))
+	switch {
+	case note == noteInContainer:
+		note = p.T("nothing to install: runs in a container")
+	case strings.HasPrefix(note, noteWindowsRelease):
+		note = p.T("or the Windows release from %s", strings.TrimPrefix(note, noteWindowsRelease))
 	}
-	return cmd + "   " + comment
+	return cmd + commentMark + note
 }
 
 // installCommands are the ways to install a tool on this machine, the
@@ -318,7 +319,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("sudo zypper install trivy")
 		}
 		if osName == "windows" {
-			add("scoop install trivy   " + commentWindowsRelease + "https://github.com/aquasecurity/trivy/releases/tag/v0.74.0")
+			add("scoop install trivy" + commentMark + noteWindowsRelease + "https://github.com/aquasecurity/trivy/releases/tag/v0.74.0")
 			break
 		}
 		add("curl -sfL https://raw.githubusercontent.com/aquasecurity/trivy/main/contrib/install.sh | sudo sh -s -- -b /usr/local/bin v0.74.0",
@@ -337,7 +338,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("sudo pacman -S cosign")
 		}
 		if osName == "windows" {
-			add("winget install sigstore.cosign   " + commentWindowsRelease + "https://github.com/sigstore/cosign/releases/tag/v2.6.5")
+			add("winget install sigstore.cosign" + commentMark + noteWindowsRelease + "https://github.com/sigstore/cosign/releases/tag/v2.6.5")
 			break
 		}
 		add(fmt.Sprintf("curl -Lo cosign https://github.com/sigstore/cosign/releases/download/v2.6.5/cosign-%s-%s && chmod +x cosign && sudo mv cosign /usr/local/bin/", osName, arch),
@@ -348,7 +349,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 		}
 		add(fmt.Sprintf("curl -sSL https://github.com/controlplaneio/kubesec/releases/download/v2.14.2/kubesec_%s_%s.tar.gz | tar -xz kubesec && sudo mv kubesec /usr/local/bin/", osName, arch),
 			"go install github.com/controlplaneio/kubesec/v2@v2.14.2",
-			"docker run -i kubesec/kubesec:v2 scan /dev/stdin < pod.yaml   "+commentInContainer)
+			"docker run -i kubesec/kubesec:v2 scan /dev/stdin < pod.yaml"+commentMark+noteInContainer)
 	case "syft":
 		switch fam {
 		case "brew":
@@ -363,7 +364,7 @@ func installCommands(name string, host osInfo, arch string) []string {
 			add("brew install kube-linter")
 		}
 		add("go install golang.stackrox.io/kube-linter/cmd/kube-linter@latest",
-			"docker run --rm -v \"$PWD\":/dir stackrox/kube-linter lint /dir   "+commentInContainer)
+			"docker run --rm -v \"$PWD\":/dir stackrox/kube-linter lint /dir"+commentMark+noteInContainer)
 	}
 	return out
 }

@@ -33,20 +33,17 @@ func (s *Server) Run(args ...string) (string, error) {
 }
 
 // Screen is what a pane shows now, as text.
-func (s *Server) Screen(target string) string {
-	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", target).Output()
-	if err != nil {
-		return ""
-	}
-	return string(out)
-}
+func (s *Server) Screen(target string) string { return s.capture(target) }
 
 // Transcript is everything the pane has shown outside the app's alternate
 // screen, scrollback included, with wrapped lines joined: what a learner
 // reads after the app exits, where a long line may have wrapped and its
 // start scrolled off the visible screen.
-func (s *Server) Transcript(target string) string {
-	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-J", "-S", "-", "-t", target).Output()
+func (s *Server) Transcript(target string) string { return s.capture(target, "-J", "-S", "-") }
+
+func (s *Server) capture(target string, flags ...string) string {
+	args := append([]string{"-L", s.socket, "-f", "/dev/null", "capture-pane", "-p", "-t", target}, flags...)
+	out, err := exec.Command("tmux", args...).Output()
 	if err != nil {
 		return ""
 	}
@@ -55,17 +52,11 @@ func (s *Server) Transcript(target string) string {
 
 // WaitTranscript waits until the pane's transcript holds text.
 func (s *Server) WaitTranscript(target, text string, timeout time.Duration) (time.Duration, error) {
-	start := time.Now()
-	for {
-		transcript := s.Transcript(target)
-		if strings.Contains(transcript, text) {
-			return time.Since(start), nil
-		}
-		if time.Since(start) > timeout {
-			return 0, fmt.Errorf("waiting for %q in the transcript: not seen after %s; it holds:\n%s", text, timeout, transcript)
-		}
-		time.Sleep(10 * time.Millisecond)
+	d, err := poll(func() string { return s.Transcript(target) }, "its transcript holds", timeout, func(t string) bool { return strings.Contains(t, text) })
+	if err != nil {
+		return 0, fmt.Errorf("waiting for %q in the transcript: %w", text, err)
 	}
+	return d, nil
 }
 
 // Keys sends keys to a pane.
@@ -76,14 +67,20 @@ func (s *Server) Keys(target string, keys ...string) error {
 
 // WaitFor polls the pane every 2 ms until cond holds, and says how long it took.
 func (s *Server) WaitFor(target string, timeout time.Duration, cond func(screen string) bool) (time.Duration, error) {
+	return poll(func() string { return s.Screen(target) }, "the pane shows", timeout, cond)
+}
+
+// poll reads every 2 ms until cond holds; what names what read returns,
+// for the error.
+func poll(read func() string, what string, timeout time.Duration, cond func(string) bool) (time.Duration, error) {
 	start := time.Now()
 	for {
-		screen := s.Screen(target)
-		if cond(screen) {
+		got := read()
+		if cond(got) {
 			return time.Since(start), nil
 		}
 		if time.Since(start) > timeout {
-			return 0, fmt.Errorf("not seen after %s; the pane shows:\n%s", timeout, screen)
+			return 0, fmt.Errorf("not seen after %s; %s:\n%s", timeout, what, got)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
